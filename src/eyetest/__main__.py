@@ -1,0 +1,3 @@
+from eyetest.cli.main import cli
+
+cli()

@@ -1,0 +1,1 @@
+"""Optional adapters: weights manager, pyiqa, imported scores."""

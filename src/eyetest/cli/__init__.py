@@ -1,0 +1,1 @@
+"""The ``eyetest`` command line.  Thin: parse, call library code, print."""

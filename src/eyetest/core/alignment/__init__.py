@@ -1,0 +1,1 @@
+"""Metric-versus-human statistics, family trends and adoption analysis."""

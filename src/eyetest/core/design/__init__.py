@@ -1,0 +1,1 @@
+"""Trial schedulers, quality-control trial insertion and the rater simulator."""

@@ -1,0 +1,1 @@
+"""Judgment data model, scaling models, uncertainty, rater quality and agreement statistics."""

@@ -1,0 +1,54 @@
+"""Exceptions raised by eyetest.
+
+Every error names the offending file, field or value.  All derive from
+:class:`EyetestError` so callers (and the CLI) can catch them in one place;
+those that signal a bad argument also derive from :class:`ValueError`.
+"""
+
+from __future__ import annotations
+
+
+class EyetestError(Exception):
+    """Base class of every error eyetest raises on purpose."""
+
+
+class ImageReadError(EyetestError):
+    """An image file could not be read; ``path`` names it."""
+
+    def __init__(self, path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"cannot read image {self.path!r}: {reason}")
+
+
+class DatasetError(EyetestError):
+    """A dataset folder or one of its CSV files is malformed."""
+
+
+class MetricInputError(EyetestError, ValueError):
+    """Arrays given to a metric do not fit it (shape, dtype, range, size)."""
+
+
+class UnknownNameError(EyetestError, KeyError):
+    """A metric, preset, manipulation, model or design name is not known."""
+
+    def __init__(self, what: str, name: str, known):
+        self.what = what
+        self.name = name
+        self.known = sorted(known)
+        super().__init__(f"unknown {what} {name!r}; known: {', '.join(self.known)}")
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return self.args[0]
+
+
+class ResourceMissingError(EyetestError):
+    """A parameter or weight file is missing or does not match its SHA256."""
+
+
+class SpecError(EyetestError, ValueError):
+    """A study spec (or other config) has a bad key or value; ``key`` names it."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(f"{key}: {message}")

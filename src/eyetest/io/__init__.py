@@ -1,0 +1,1 @@
+"""Input and output: images, datasets, result tables, parameter files, foreign formats."""

@@ -1,0 +1,1 @@
+"""Figures, HTML / Markdown / LaTeX reports and the evaluation card."""

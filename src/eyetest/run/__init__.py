@@ -1,0 +1,1 @@
+"""Executors for metric jobs (local process pool; Ray optional) and the score cache."""

@@ -1,0 +1,1 @@
+"""Study specs and the service functions used by the web app and the CLI."""

@@ -1,0 +1,1 @@
+"""The study server (FastAPI app factory, routes, templates, static files)."""
