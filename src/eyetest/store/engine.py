@@ -1,0 +1,89 @@
+"""Database engines: SQLite (default, WAL) and PostgreSQL (psycopg).
+
+``make_engine(url)`` accepts a SQLAlchemy URL, a plain ``postgresql://`` URL
+(the psycopg 3 driver is chosen for it) or a filesystem path to a SQLite file.
+
+SQLite is opened in WAL mode with ``synchronous=FULL`` (a transaction that has
+returned from COMMIT survives a process kill and a power cut), foreign keys
+on, a busy timeout, and every transaction started with ``BEGIN IMMEDIATE`` so
+two writers never deadlock on a lock upgrade: the second waits for the first.
+PostgreSQL connections are checked before use (``pool_pre_ping``) so a server
+restart is survived by reconnecting.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from eyetest.errors import EyetestError
+
+#: busy timeout for SQLite writers waiting on each other (milliseconds)
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class StoreError(EyetestError):
+    """The study database could not be opened or is in an unexpected state."""
+
+
+def normalise_url(url: str | os.PathLike) -> str:
+    """A SQLAlchemy URL for a path, ``sqlite:///...`` or ``postgresql://...`` URL."""
+    text = os.fspath(url)
+    if "://" not in text:
+        return f"sqlite:///{Path(text).expanduser().resolve()}"
+    if text.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + text.split("://", 1)[1]
+    return text
+
+
+def make_engine(url: str | os.PathLike, *, pool_size: int = 10, echo: bool = False) -> Engine:
+    """Create an engine with the concurrency settings described above."""
+    sa_url = make_url(normalise_url(url))
+    backend = sa_url.get_backend_name()
+    if backend == "sqlite":
+        if sa_url.database in (None, "", ":memory:"):
+            raise StoreError("an in-memory SQLite database cannot hold a study; give a file path")
+        Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            sa_url,
+            echo=echo,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            pool_size=pool_size,
+            max_overflow=2 * pool_size,
+        )
+        _configure_sqlite(engine)
+        return engine
+    if backend == "postgresql":
+        return create_engine(
+            sa_url,
+            echo=echo,
+            pool_pre_ping=True,
+            pool_size=pool_size,
+            max_overflow=2 * pool_size,
+        )
+    raise StoreError(f"unsupported database URL {str(sa_url)!r}: use a SQLite path or postgresql://")
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        # Take transaction control away from the sqlite3 module so that the
+        # "begin" hook below decides how a transaction starts.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
