@@ -29,6 +29,10 @@ class MetricInputError(EyetestError, ValueError):
     """Arrays given to a metric do not fit it (shape, dtype, range, size)."""
 
 
+class ManipulationError(EyetestError, ValueError):
+    """An image manipulation got a bad image, strength or parameter (named in the message)."""
+
+
 class UnknownNameError(EyetestError, KeyError):
     """A metric, preset, manipulation, model or design name is not known."""
 
@@ -52,3 +56,44 @@ class SpecError(EyetestError, ValueError):
     def __init__(self, key: str, message: str):
         self.key = key
         super().__init__(f"{key}: {message}")
+
+
+class JudgmentDataError(EyetestError, ValueError):
+    """A judgment or rating table is malformed; ``field`` and ``value`` name the culprit."""
+
+    def __init__(self, field: str, value, message: str):
+        self.field = field
+        self.value = value
+        super().__init__(f"{field} {value!r}: {message}")
+
+
+class ComparisonGraphWarning(UserWarning):
+    """The comparison graph is disconnected or the maximum-likelihood scale is not finite."""
+
+
+class TableError(DatasetError, ValueError):
+    """A cell, column or row of a CSV table is malformed.
+
+    ``path`` (the file, when known), ``row`` (a row label such as the paper
+    name or line number), ``column`` and ``value`` name the offending cell.
+    """
+
+    def __init__(self, message: str, *, path=None, row=None, column=None, value=None):
+        self.path = None if path is None else str(path)
+        self.row = row
+        self.column = column
+        self.value = value
+        self.detail = message
+        where = []
+        if self.path is not None:
+            where.append(self.path)
+        if row is not None:
+            where.append(f"row {row!r}")
+        if column is not None:
+            where.append(f"column {column!r}")
+        prefix = ", ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+    def with_path(self, path) -> "TableError":
+        """The same error, naming the file it came from."""
+        return TableError(self.detail, path=path, row=self.row, column=self.column, value=self.value)

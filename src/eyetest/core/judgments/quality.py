@@ -1,0 +1,233 @@
+"""Per-rater quality statistics (each function returns one row per rater).
+
+* :func:`gold_accuracy` - share of gold trials answered as expected.  The
+  expected answer is ``gold_outcome`` when the column exists, otherwise the
+  convention is that the known-better stimulus is ``condition_a`` (``"a"``).
+* :func:`repeat_consistency` - self-agreement on pairs a rater judged more
+  than once (repeat trials, either side order): for a pair judged m times
+  with c_k judgments in each of the three answers (first preferred, second
+  preferred, tie), agreement = sum_k c_k (c_k - 1) / (m (m - 1)), averaged
+  over the rater's repeated pairs weighted by m (m - 1).
+* :func:`transitivity` - circular triads (Kendall & Babington Smith 1940,
+  Biometrika 31:324-345): with A[x, y] = 1 when the rater preferred x over y
+  (majority over repeats; ties and even splits give no edge) the number of
+  circular triads is trace(A^3) / 3 and the number of triads with three
+  strict preferences is trace(U^3) / 6 (U the symmetrised edge set).  A
+  random rater makes about 1/4 of complete triads circular.
+* :func:`too_fast` - share of trials faster than ``min_ms``.
+* :func:`straight_lining` - share of the most common answer and, for
+  pairwise data, a two-sided exact binomial test of position bias
+  (A chosen as often as B; sides are randomised in a proper design).
+* :func:`sprt_random_clicker` - Wald's sequential probability ratio test
+  (Wald 1945, Ann. Math. Statist. 16:117-186) of H0 "accuracy p_good" against
+  H1 "random clicking, accuracy p_random" over the rater's gold trials in
+  order (with ``use_repeats=True`` and no gold trials, the agreement of each
+  repeat with the rater's earlier answer to that pair; off by default because
+  honest raters agree with themselves only ~60 % on near-threshold pairs, as
+  the light-field data show): log-LR per trial
+  ``x log(p1/p0) + (1 - x) log((1 - p1)/(1 - p0))``; "random" when the sum
+  reaches ``log((1 - beta)/alpha)``, "ok" when it falls to
+  ``log(beta/(1 - alpha))``, else "undecided".
+* :func:`bt500_screening` - the ITU-R BT.500 observer screening for ratings
+  (Rec. ITU-R BT.500-14 (10/2019), Annex 1, screening of observers): per
+  condition the kurtosis ``beta2 = m4 / m2^2``; a rating counts as high (P)
+  when it is >= mean + 2 sd (or + sqrt(20) sd when beta2 is outside [2, 4]),
+  low (Q) symmetrically; reject an observer when (P + Q) / N > 0.05 and
+  |P - Q| / (P + Q) < 0.3.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import binomtest
+
+from eyetest.core.judgments.model import validate_pairwise, validate_ratings
+from eyetest.errors import JudgmentDataError
+
+
+def _oriented(df: pd.DataFrame) -> pd.DataFrame:
+    """Add ``lo, hi, pref`` (+1: lo preferred, -1: hi preferred, 0: tie) and ``dim``."""
+    out = df.copy()
+    swap = out["condition_a"] > out["condition_b"]
+    out["lo"] = np.where(swap, out["condition_b"], out["condition_a"])
+    out["hi"] = np.where(swap, out["condition_a"], out["condition_b"])
+    sign = np.where(out["outcome"] == "tie", 0, np.where(out["outcome"] == "a", 1, -1))
+    out["pref"] = np.where(swap, -sign, sign)
+    out["dim"] = out["dimension"].astype(str) if "dimension" in out.columns else ""
+    return out
+
+
+def _order(df: pd.DataFrame) -> pd.DataFrame:
+    for col in ("timestamp", "trial"):
+        if col in df.columns:
+            return df.sort_values(col, kind="stable")
+    return df
+
+
+def gold_accuracy(judgments: pd.DataFrame) -> pd.DataFrame:
+    """``rater, n_gold, gold_accuracy`` (module docstring)."""
+    df = validate_pairwise(judgments)
+    raters = sorted(df["rater"].unique())
+    if "is_gold" not in df.columns:
+        return pd.DataFrame({"rater": raters, "n_gold": 0, "gold_accuracy": np.nan})
+    gold = df[df["is_gold"]]
+    expected = gold["gold_outcome"].fillna("a") if "gold_outcome" in gold.columns else "a"
+    correct = (gold["outcome"] == expected).groupby(gold["rater"]).agg(["size", "mean"])
+    out = pd.DataFrame({"rater": raters})
+    out["n_gold"] = out["rater"].map(correct["size"]).fillna(0).astype(int)
+    out["gold_accuracy"] = out["rater"].map(correct["mean"])
+    return out
+
+
+def repeat_consistency(judgments: pd.DataFrame) -> pd.DataFrame:
+    """``rater, n_repeated_pairs, consistency, consistency_chance`` (module docstring)."""
+    df = _oriented(validate_pairwise(judgments))
+    counts = df.groupby(["rater", "dim", "lo", "hi", "pref"]).size().rename("c").reset_index()
+    counts["cc"] = counts["c"] * (counts["c"] - 1)
+    per_pair = counts.groupby(["rater", "dim", "lo", "hi"]).agg(m=("c", "sum"), agree=("cc", "sum")).reset_index()
+    per_pair = per_pair[per_pair["m"] >= 2]
+    per_pair["mm"] = per_pair["m"] * (per_pair["m"] - 1)
+    agg = per_pair.groupby("rater").agg(n_repeated_pairs=("m", "size"), agree=("agree", "sum"), mm=("mm", "sum"))
+    out = pd.DataFrame({"rater": sorted(df["rater"].unique())})
+    out["n_repeated_pairs"] = out["rater"].map(agg["n_repeated_pairs"]).fillna(0).astype(int)
+    out["consistency"] = out["rater"].map(agg["agree"] / agg["mm"])
+    shares = df.groupby("rater")["pref"].value_counts(normalize=True)
+    out["consistency_chance"] = out["rater"].map((shares**2).groupby(level=0).sum())
+    return out
+
+
+def transitivity(judgments: pd.DataFrame) -> pd.DataFrame:
+    """``rater, n_triads, circular_triads, circular_rate`` (module docstring)."""
+    df = _oriented(validate_pairwise(judgments))
+    rows = []
+    for rater, g in df.groupby("rater", sort=True):
+        triads = circular = 0
+        for _, gd in g.groupby("dim"):
+            net = gd.groupby(["lo", "hi"])["pref"].sum()
+            net = net[net != 0]
+            if len(net) < 3:
+                continue
+            labels = sorted(set(net.index.get_level_values(0)) | set(net.index.get_level_values(1)))
+            pos = {c: k for k, c in enumerate(labels)}
+            lo = np.array([pos[c] for c in net.index.get_level_values(0)])
+            hi = np.array([pos[c] for c in net.index.get_level_values(1)])
+            k = len(labels)
+            a = np.zeros((k, k))
+            win_lo = net.to_numpy() > 0
+            a[lo[win_lo], hi[win_lo]] = 1
+            a[hi[~win_lo], lo[~win_lo]] = 1
+            u = a + a.T
+            circular += int(round(np.trace(a @ a @ a) / 3))
+            triads += int(round(np.trace(u @ u @ u) / 6))
+        rows.append((rater, triads, circular, circular / triads if triads else np.nan))
+    return pd.DataFrame(rows, columns=["rater", "n_triads", "circular_triads", "circular_rate"])
+
+
+def too_fast(judgments: pd.DataFrame, *, min_ms: float = 1200.0) -> pd.DataFrame:
+    """``rater, n_timed, too_fast_rate, median_ms``; NaN without an ``elapsed_ms`` column."""
+    if "rater" not in judgments.columns:
+        raise JudgmentDataError("columns", "rater", "missing from the judgment table")
+    df = judgments.copy()
+    raters = sorted(df["rater"].astype(str).unique())
+    if "elapsed_ms" not in df.columns:
+        return pd.DataFrame({"rater": raters, "n_timed": 0, "too_fast_rate": np.nan, "median_ms": np.nan})
+    el = pd.to_numeric(df["elapsed_ms"], errors="coerce")
+    g = pd.DataFrame({"rater": df["rater"].astype(str), "el": el}).dropna().groupby("rater")["el"]
+    out = pd.DataFrame({"rater": raters})
+    out["n_timed"] = out["rater"].map(g.size()).fillna(0).astype(int)
+    out["too_fast_rate"] = out["rater"].map(g.apply(lambda x: float((x < min_ms).mean())))
+    out["median_ms"] = out["rater"].map(g.median())
+    return out
+
+
+def straight_lining(judgments: pd.DataFrame, *, kind: str = "pairwise") -> pd.DataFrame:
+    """``rater, n, modal_answer, modal_rate[, side_bias_p]`` for pairwise or rating tables."""
+    if kind == "pairwise":
+        df = validate_pairwise(judgments)
+        col = "outcome"
+    else:
+        df = validate_ratings(judgments)
+        col = "value"
+    rows = []
+    for rater, g in df.groupby("rater", sort=True):
+        vc = g[col].value_counts()
+        row = {"rater": rater, "n": len(g), "modal_answer": vc.index[0], "modal_rate": vc.iloc[0] / len(g)}
+        if kind == "pairwise":
+            n_a, n_b = int((g[col] == "a").sum()), int((g[col] == "b").sum())
+            row["side_bias_p"] = binomtest(n_a, n_a + n_b, 0.5).pvalue if n_a + n_b else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _sequences(df: pd.DataFrame, use_repeats: bool) -> dict:
+    """Per rater: (0/1 sequence, source) from gold trials, else from repeats."""
+    seqs = {}
+    if "is_gold" in df.columns and df["is_gold"].any():
+        gold = df[df["is_gold"]]
+        expected = gold["gold_outcome"].fillna("a") if "gold_outcome" in gold.columns else pd.Series("a", gold.index)
+        correct = (gold["outcome"] == expected).astype(int)
+        for rater, idx in gold.groupby("rater").groups.items():
+            seqs[rater] = (correct.loc[idx].to_numpy(), "gold")
+    if not use_repeats:
+        return seqs
+    ori = _oriented(df)
+    for rater, g in ori.groupby("rater"):
+        if rater in seqs:
+            continue
+        first = {}
+        xs = []
+        for key, pref in zip(zip(g["dim"], g["lo"], g["hi"]), g["pref"]):
+            if key in first:
+                xs.append(int(pref == first[key]))
+            else:
+                first[key] = pref
+        seqs[rater] = (np.asarray(xs, int), "repeat")
+    return seqs
+
+
+def sprt_random_clicker(judgments: pd.DataFrame, *, p_good: float = 0.9, p_good_repeat: float = 0.8,
+                        p_random: float = 0.5, alpha: float = 0.01, beta: float = 0.05,
+                        use_repeats: bool = False) -> pd.DataFrame:
+    """``rater, sprt_source, sprt_n, sprt_llr, sprt_decision`` (module docstring)."""
+    df = _order(validate_pairwise(judgments))
+    upper, lower = np.log((1 - beta) / alpha), np.log(beta / (1 - alpha))
+    rows = []
+    seqs = _sequences(df, use_repeats)
+    for rater in sorted(df["rater"].unique()):
+        xs, source = seqs.get(rater, (np.zeros(0, int), "none"))
+        p0 = p_good if source == "gold" else p_good_repeat
+        llr, decision, used = 0.0, "undecided", 0
+        for x in xs:
+            llr += x * np.log(p_random / p0) + (1 - x) * np.log((1 - p_random) / (1 - p0))
+            used += 1
+            if llr >= upper:
+                decision = "random"
+                break
+            if llr <= lower:
+                decision = "ok"
+                break
+        rows.append((rater, source, used, llr, decision))
+    return pd.DataFrame(rows, columns=["rater", "sprt_source", "sprt_n", "sprt_llr", "sprt_decision"])
+
+
+def bt500_screening(ratings: pd.DataFrame) -> pd.DataFrame:
+    """``rater, n_ratings, bt500_P, bt500_Q, bt500_reject`` (module docstring)."""
+    df = validate_ratings(ratings)
+    g = df.groupby("condition")["value"]
+    mean = df["condition"].map(g.mean())
+    sd = df["condition"].map(g.std(ddof=1)).fillna(0.0)
+    dev = df["value"] - mean
+    m2 = df["condition"].map((dev**2).groupby(df["condition"]).mean())
+    m4 = df["condition"].map((dev**4).groupby(df["condition"]).mean())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        beta2 = m4 / m2**2
+    k = np.where((beta2 >= 2) & (beta2 <= 4), 2.0, np.sqrt(20.0))
+    high = (sd > 0) & (df["value"] >= mean + k * sd)
+    low = (sd > 0) & (df["value"] <= mean - k * sd)
+    agg = pd.DataFrame({"rater": df["rater"], "P": high, "Q": low}).groupby("rater").agg(
+        n_ratings=("P", "size"), bt500_P=("P", "sum"), bt500_Q=("Q", "sum"))
+    pq = agg["bt500_P"] + agg["bt500_Q"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        agg["bt500_reject"] = (pq / agg["n_ratings"] > 0.05) & ((agg["bt500_P"] - agg["bt500_Q"]).abs() / pq < 0.3)
+    return agg.reset_index()

@@ -1,0 +1,146 @@
+"""Rater screening: every quality statistic in one table, plus recommended exclusions.
+
+Exclusion is a recommendation with reasons; applying it is an explicit,
+recorded choice of the caller (``eyetest rank --exclude-raters auto`` writes
+the list it applied in the report).  Default rules (:class:`ScreeningRules`):
+
+=====================  ==========================================================
+gold accuracy          < 0.70 on >= 5 gold trials
+self-consistency       on >= 10 repeated pairs: below the rater's chance level
+                       (sum of squared answer shares) and below the
+                       population's lower fence Q1 - 1.5 IQR (Tukey 1977),
+                       so that a task that is hard for everyone flags no one
+circular triads        rate > 0.25 on >= 20 complete triads (random: ~1/4)
+too fast               > 20 % of timed trials under ``min_ms``
+straight-lining        one answer in >= 90 % of >= 20 trials
+SPRT (gold)            decision "random" (Wald SPRT on the gold sequence)
+LOO likelihood         pwcmp ``dist_L`` > 1.5 (pairwise, see ``outliers``)
+BT.500                 observer rejected by the BT.500 kurtosis screening (ratings)
+=====================  ==========================================================
+
+Position (side) bias is reported (``side_bias_p``) but never a reason on its
+own: it is only meaningful when the design randomises sides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from eyetest.core.judgments import quality
+from eyetest.core.judgments.outliers import outlier_observers
+
+
+@dataclass(frozen=True)
+class ScreeningRules:
+    """Thresholds of :func:`screen_raters` (see module docstring)."""
+
+    min_gold_accuracy: float = 0.70
+    min_gold_trials: int = 5
+    consistency_fence: float = 1.5
+    min_repeated_pairs: int = 10
+    max_circular_rate: float = 0.25
+    min_triads: int = 20
+    min_ms: float = 1200.0
+    max_too_fast_rate: float = 0.20
+    max_modal_rate: float = 0.90
+    min_trials_modal: int = 20
+    loo_fence: float = 1.5
+
+
+@dataclass(frozen=True)
+class RaterScreen:
+    """``table``: one row per rater with all statistics and ``excluded``/``reasons``."""
+
+    table: pd.DataFrame
+
+    @property
+    def excluded(self) -> list:
+        return self.table.loc[self.table["excluded"], "rater"].tolist()
+
+    def reasons(self) -> dict:
+        t = self.table[self.table["excluded"]]
+        return dict(zip(t["rater"], t["reasons"]))
+
+
+def _merge(base: pd.DataFrame, part: pd.DataFrame) -> pd.DataFrame:
+    return base.merge(part, on="rater", how="left")
+
+
+def screen_raters(judgments: pd.DataFrame | None = None, ratings: pd.DataFrame | None = None, *,
+                  by: str | None = None, rules: ScreeningRules = ScreeningRules()) -> RaterScreen:
+    """Run every applicable check; returns a :class:`RaterScreen`.
+
+    Parameters
+    ----------
+    judgments : DataFrame, optional
+        Pairwise table (gold, repeats, transitivity, speed, straight-lining,
+        SPRT, leave-one-out likelihood).
+    ratings : DataFrame, optional
+        Rating table (speed, straight-lining, BT.500).
+    by : str, optional
+        Grouping column for the leave-one-out analysis (e.g. ``"image"``).
+    """
+    raters = set()
+    parts = []
+    if judgments is not None:
+        raters |= set(judgments["rater"].astype(str))
+        parts += [quality.gold_accuracy(judgments), quality.repeat_consistency(judgments),
+                  quality.transitivity(judgments), quality.too_fast(judgments, min_ms=rules.min_ms),
+                  quality.straight_lining(judgments), quality.sprt_random_clicker(judgments),
+                  outlier_observers(judgments, by=by, fence=rules.loo_fence)]
+    if ratings is not None:
+        raters |= set(ratings["rater"].astype(str))
+        parts += [quality.too_fast(ratings, min_ms=rules.min_ms).add_prefix("rating_").rename(
+                      columns={"rating_rater": "rater"}),
+                  quality.straight_lining(ratings, kind="rating").add_prefix("rating_").rename(
+                      columns={"rating_rater": "rater"}),
+                  quality.bt500_screening(ratings)]
+    table = pd.DataFrame({"rater": sorted(raters)})
+    for part in parts:
+        table = _merge(table, part)
+    r = rules
+    if "consistency" in table.columns:
+        ok = table["n_repeated_pairs"] >= r.min_repeated_pairs
+        vals = table.loc[ok, "consistency"].dropna()
+        fence = -np.inf
+        if len(vals) >= 4:
+            q1, q3 = np.quantile(vals, [0.25, 0.75])
+            fence = q1 - r.consistency_fence * (q3 - q1)
+        table["consistency_fence"] = fence
+    checks = [
+        ("gold_accuracy", lambda t: (t["n_gold"] >= r.min_gold_trials) & (t["gold_accuracy"] < r.min_gold_accuracy),
+         lambda t: f"gold accuracy {t['gold_accuracy']:.2f} < {r.min_gold_accuracy:.2f} on {t['n_gold']} gold trials"),
+        ("consistency", lambda t: (t["n_repeated_pairs"] >= r.min_repeated_pairs)
+         & (t["consistency"] < t["consistency_chance"]) & (t["consistency"] < t["consistency_fence"]),
+         lambda t: f"self-consistency {t['consistency']:.2f} on {t['n_repeated_pairs']} repeated pairs, below chance "
+                   f"{t['consistency_chance']:.2f} and the raters' lower fence {t['consistency_fence']:.2f}"),
+        ("circular_rate", lambda t: (t["n_triads"] >= r.min_triads) & (t["circular_rate"] > r.max_circular_rate),
+         lambda t: f"{t['circular_triads']} of {t['n_triads']} triads circular ({t['circular_rate']:.2f} > {r.max_circular_rate:.2f})"),
+        ("too_fast_rate", lambda t: t["too_fast_rate"] > r.max_too_fast_rate,
+         lambda t: f"{100 * t['too_fast_rate']:.0f}% of trials faster than {r.min_ms:g} ms"),
+        ("rating_too_fast_rate", lambda t: t["rating_too_fast_rate"] > r.max_too_fast_rate,
+         lambda t: f"{100 * t['rating_too_fast_rate']:.0f}% of ratings faster than {r.min_ms:g} ms"),
+        ("modal_rate", lambda t: (t["n"] >= r.min_trials_modal) & (t["modal_rate"] >= r.max_modal_rate),
+         lambda t: f"straight-lining: answer {t['modal_answer']!r} in {100 * t['modal_rate']:.0f}% of {t['n']} trials"),
+        ("rating_modal_rate", lambda t: (t["rating_n"] >= r.min_trials_modal) & (t["rating_modal_rate"] >= r.max_modal_rate),
+         lambda t: f"straight-lining: rating {t['rating_modal_answer']!r} in {100 * t['rating_modal_rate']:.0f}% of {t['rating_n']} ratings"),
+        ("sprt_decision", lambda t: t["sprt_decision"] == "random",
+         lambda t: f"SPRT on {t['sprt_source']} trials decided 'random clicker' after {t['sprt_n']} trials"),
+        ("dist_L", lambda t: t["outlier"].fillna(False).astype(bool),
+         lambda t: f"leave-one-out likelihood outlier (dist_L {t['dist_L']:.2f} > {r.loo_fence:g})"),
+        ("bt500_reject", lambda t: t["bt500_reject"].fillna(False).astype(bool),
+         lambda t: f"BT.500 screening: P={t['bt500_P']}, Q={t['bt500_Q']} of {t['n_ratings']} ratings"),
+    ]
+    reasons = {rater: [] for rater in table["rater"]}
+    for column, rule, text in checks:
+        if column not in table.columns:
+            continue
+        hit = rule(table).fillna(False).astype(bool)
+        for _, row in table[hit].iterrows():
+            reasons[row["rater"]].append(text(row))
+    table["excluded"] = table["rater"].map(lambda x: bool(reasons[x]))
+    table["reasons"] = table["rater"].map(lambda x: "; ".join(reasons[x]))
+    return RaterScreen(table=table)

@@ -1,0 +1,217 @@
+"""Import and export of judgment tables in eyetest's and foreign formats.
+
+Formats read by :func:`read_judgments` (``format=``):
+
+``generic``
+    eyetest's own pairwise table (CSV, JSONL or Parquet by extension):
+    ``rater,condition_a,condition_b,outcome`` (outcome ``a|b|tie``) plus any
+    optional column (``trial,image,method_a,method_b,scenario,dimension,
+    elapsed_ms,timestamp,both_bad,is_gold,is_repeat,is_training,gold_outcome``).
+    If ``condition_a/b`` are missing but ``image,method_a,method_b`` exist,
+    the ids are built with :func:`eyetest.core.judgments.model.condition_id`.
+``pwcmp``
+    the trial tables of pwcmp (Perez-Ortiz & Mantiuk 2017).  Two layouts are
+    recognised by their header:
+
+    * ``observer,session_id,scene,condition_A,condition_B,is_A_selected[,criterion]``
+      (:data:`PWCMP_TMO_MAPPING`);
+    * ``trial,observer,session,scene,dist_type1,dist_level1,dist_type2,dist_level2,selected``
+      with ``selected`` 1 (first) or 2 (second) (:data:`PWCMP_LIGHTFIELD_MAPPING`):
+      the method is ``<dist_type>_<dist_level>`` (e.g. ``HEVC_17``; the
+      undistorted reference is ``Reference_0``).
+
+    In both, ``scene`` becomes ``image`` and the condition id is
+    ``condition_id(scene, method)``, so ``--by image`` scales per scene.
+``arena``
+    Chatbot-Arena battle records: ``model_a,model_b,winner`` with winner in
+    ``model_a|model_b|tie|tie (bothbad)`` (``both_bad`` is set for the last);
+    ``judge`` (if present) becomes ``rater``, ``tstamp`` becomes ``timestamp``.
+``ratings``
+    ``rater,condition,value,scale`` (or ``image,method`` instead of ``condition``).
+
+All other columns are kept, so any of them can be used to slice (``--by``).
+:func:`write_table` writes CSV, JSONL or Parquet (by extension), atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from eyetest.core.judgments.model import condition_id, validate_pairwise, validate_ratings
+from eyetest.errors import JudgmentDataError, UnknownNameError
+
+FORMATS = ("generic", "pwcmp", "arena", "ratings")
+
+#: pwcmp tone-mapping layout -> eyetest columns
+PWCMP_TMO_MAPPING = {
+    "rater": "observer", "session": "session_id", "image": "scene",
+    "method_a": ("condition_A",), "method_b": ("condition_B",),
+    "selected": ("is_A_selected", {1: "a", 0: "b"}), "dimension": "criterion",
+}
+#: pwcmp light-field layout -> eyetest columns (method = dist_type + "_" + dist_level)
+PWCMP_LIGHTFIELD_MAPPING = {
+    "rater": "observer", "session": "session", "image": "scene", "trial": "trial",
+    "method_a": ("dist_type1", "dist_level1"), "method_b": ("dist_type2", "dist_level2"),
+    "selected": ("selected", {1: "a", 2: "b"}),
+}
+
+
+def _read_any(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise JudgmentDataError("file", str(path), "does not exist")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+        if suffix in (".jsonl", ".ndjson"):
+            return pd.read_json(path, lines=True)
+        return pd.read_csv(path)
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise JudgmentDataError("file", str(path), f"cannot be parsed: {exc}") from None
+
+
+def detect_format(columns) -> str:
+    """Guess the format from a header (see module docstring)."""
+    cols = set(columns)
+    if {"model_a", "model_b", "winner"} <= cols:
+        return "arena"
+    if {"is_A_selected", "condition_A", "condition_B"} <= cols or {"dist_type1", "dist_level1", "selected"} <= cols:
+        return "pwcmp"
+    if {"condition", "value"} <= cols or {"value", "scale"} <= cols:
+        return "ratings"
+    return "generic"
+
+
+def apply_mapping(raw: pd.DataFrame, mapping: dict, *, source: str = "table") -> pd.DataFrame:
+    """Turn a foreign pairwise table into the generic one using a column mapping.
+
+    ``mapping`` maps eyetest columns to source columns; ``method_a/method_b``
+    map to a tuple of columns joined with ``_``; ``selected`` maps to
+    ``(column, {value: "a"|"b"|"tie"})``.  Unmapped source columns are kept.
+    """
+    need = []
+    for key, val in mapping.items():
+        need += [val] if isinstance(val, str) else ([val[0]] if key == "selected" else list(val))
+    missing = [c for c in need if c not in raw.columns and c != mapping.get("dimension")]
+    if missing:
+        raise JudgmentDataError("columns", ",".join(missing), f"missing from {source}")
+    out = pd.DataFrame(index=raw.index)
+    for key, val in mapping.items():
+        if key in ("method_a", "method_b"):
+            joined = raw[val[0]].astype(str)
+            for col in val[1:]:
+                joined = joined + "_" + raw[col].astype(str)
+            out[key] = joined
+        elif key == "selected":
+            col, codes = val
+            out["outcome"] = raw[col].map(codes)
+            bad = out["outcome"].isna()
+            if bad.any():
+                raise JudgmentDataError(col, raw[col][bad].iloc[0], f"in {source} must be one of {sorted(codes)}")
+        elif val in raw.columns:
+            out[key] = raw[val]
+    out["condition_a"] = condition_id(out["image"], out["method_a"])
+    out["condition_b"] = condition_id(out["image"], out["method_b"])
+    used = {v for v in need}
+    for col in raw.columns:
+        if col not in used and col not in out.columns:
+            out[col] = raw[col]
+    return out
+
+
+def from_pwcmp(raw: pd.DataFrame, *, source: str = "table") -> pd.DataFrame:
+    """pwcmp trial table (either layout) -> generic pairwise table."""
+    mapping = PWCMP_LIGHTFIELD_MAPPING if "dist_type1" in raw.columns else PWCMP_TMO_MAPPING
+    return validate_pairwise(apply_mapping(raw, mapping, source=source))
+
+
+def from_arena(raw: pd.DataFrame, *, source: str = "table") -> pd.DataFrame:
+    """Chatbot-Arena battles -> generic pairwise table."""
+    missing = [c for c in ("model_a", "model_b", "winner") if c not in raw.columns]
+    if missing:
+        raise JudgmentDataError("columns", ",".join(missing), f"missing from {source}")
+    codes = {"model_a": "a", "model_b": "b", "tie": "tie", "tie (bothbad)": "tie"}
+    winner = raw["winner"].astype(str).str.strip()
+    out = raw.drop(columns=["model_a", "model_b", "winner"]).copy()
+    out["outcome"] = winner.map(codes)
+    bad = out["outcome"].isna()
+    if bad.any():
+        raise JudgmentDataError("winner", winner[bad].iloc[0], f"in {source} must be one of {', '.join(codes)}")
+    out["both_bad"] = winner == "tie (bothbad)"
+    out["condition_a"] = raw["model_a"].astype(str)
+    out["condition_b"] = raw["model_b"].astype(str)
+    out["rater"] = raw["judge"].astype(str) if "judge" in raw.columns else "arena"
+    if "tstamp" in raw.columns and "timestamp" not in raw.columns:
+        out["timestamp"] = raw["tstamp"]
+    return validate_pairwise(out)
+
+
+def _generic(raw: pd.DataFrame) -> pd.DataFrame:
+    out = raw.copy()
+    if "condition_a" not in out.columns and {"image", "method_a", "method_b"} <= set(out.columns):
+        out["condition_a"] = condition_id(out["image"], out["method_a"])
+        out["condition_b"] = condition_id(out["image"], out["method_b"])
+    return validate_pairwise(out)
+
+
+def _ratings(raw: pd.DataFrame) -> pd.DataFrame:
+    out = raw.copy()
+    if "condition" not in out.columns and {"image", "method"} <= set(out.columns):
+        out["condition"] = condition_id(out["image"], out["method"])
+    return validate_ratings(out)
+
+
+def read_judgments(path, *, format: str = "auto") -> pd.DataFrame:  # noqa: A002 - CLI word
+    """Read a judgment or rating file into eyetest's validated table.
+
+    Parameters
+    ----------
+    path : str or Path
+    format : {"auto", "generic", "pwcmp", "arena", "ratings"}
+        ``auto`` guesses from the header (:func:`detect_format`).
+    """
+    path = Path(path)
+    raw = _read_any(path)
+    fmt = detect_format(raw.columns) if format == "auto" else format
+    if fmt not in FORMATS:
+        raise UnknownNameError("judgment format", fmt, FORMATS + ("auto",))
+    try:
+        if fmt == "pwcmp":
+            return from_pwcmp(raw, source=str(path))
+        if fmt == "arena":
+            return from_arena(raw, source=str(path))
+        if fmt == "ratings":
+            return _ratings(raw)
+        return _generic(raw)
+    except JudgmentDataError as exc:
+        if str(path) in str(exc):
+            raise
+        raise JudgmentDataError(exc.field, exc.value, f"{exc.args[0].split(': ', 1)[-1]} (in {path})") from None
+
+
+def write_table(df: pd.DataFrame, path) -> Path:
+    """Write ``df`` as CSV, JSONL or Parquet (by extension) atomically (temp file + os.replace)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".jsonl", ".ndjson", ".parquet"):
+        raise UnknownNameError("table extension", suffix or "(none)", (".csv", ".jsonl", ".parquet"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        if suffix == ".csv":
+            df.to_csv(tmp, index=False)
+        elif suffix == ".parquet":
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_json(tmp, orient="records", lines=True)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
