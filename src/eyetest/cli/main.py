@@ -9,8 +9,15 @@ clear line (no traceback) with exit status 2.
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import sys
+
+# eyetest parallelises with processes; multi-threaded BLAS on top of that
+# oversubscribes the cores and makes the small solves of the scaling models
+# 10-100x slower on a loaded machine.  Users can still override these.
+for _var in ("OPENBLAS_NUM_THREADS",):
+    os.environ.setdefault(_var, "1")
 
 import click
 
