@@ -1,0 +1,108 @@
+"""``eyetest score``: metric table of a dataset (or a --ref/--dist folder pair)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+def _split_metrics(value: str | None):
+    if not value:
+        return None
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    return names or None
+
+
+@click.command("score")
+@click.argument("dataset", required=False, type=click.Path(file_okay=False))
+@click.option("--ref", "ref", type=click.Path(file_okay=False),
+              help="Reference folder (two-folder form).")
+@click.option("--dist", "dist", multiple=True, type=click.Path(file_okay=False),
+              help="Folder of outputs, method named after it (repeatable).")
+@click.option("--metrics", "metrics", default=None,
+              help="Comma-separated metric names (default: FR metrics when references exist "
+                   "+ NR metrics that need nothing optional). See `eyetest metrics`.")
+@click.option("--preset", default="matlab", show_default=True,
+              help="matlab | sr-y-crop<N> | a preset a metric defines.")
+@click.option("--out", "out", default="results.csv", show_default=True,
+              type=click.Path(dir_okay=False),
+              help="Result table; .csv, .parquet or .json. The manifest goes to "
+                   "<out>.manifest.json.")
+@click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Processes (0 = all cores, 1 = in this process).")
+@click.option("--no-cache", is_flag=True, help="Compute everything; do not read or fill the "
+              "score cache ($EYETEST_CACHE_DIR).")
+@click.option("--strict", is_flag=True, help="Exit 1 if any file had a problem.")
+@click.option("--alpha", type=click.Choice(["composite", "drop"]), default="composite",
+              show_default=True, help="Alpha channels: composite on white, or drop.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None,
+              help="Refuse larger images (default $EYETEST_MAX_PIXELS or 178956970).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary table.")
+def command(dataset, ref, dist, metrics, preset, out, workers, no_cache, strict, alpha,
+            max_pixels, quiet):
+    """Score DATASET (gt/, methods/<name>/, ...) or --ref DIR --dist DIR.
+
+    Writes a tidy table (image, method, metric, value, scenario, family) and a
+    manifest, prints problems by file name and a per-method summary (mean and
+    95% t-interval). Exit status: 0 done; 1 nothing could be scored, or
+    --strict and a problem occurred; 2 bad arguments or dataset.
+    """
+    from eyetest.io.dataset import discover, discover_pair
+    from eyetest.run.cache import ScoreCache
+    from eyetest.run.score import score_dataset, write_outputs
+    from eyetest.run.summary import format_summary, summarize
+
+    if dataset and (ref or dist):
+        raise click.UsageError("give either DATASET or --ref/--dist, not both")
+    if dataset:
+        ds = discover(dataset)
+    elif dist:
+        ds = _pairs(ref, dist, discover_pair)
+    else:
+        raise click.UsageError("give a DATASET folder, or --dist DIR (with --ref DIR for FR "
+                               "metrics)")
+    cache = None if no_cache else ScoreCache()
+    progress = not quiet and sys.stderr.isatty()
+    run = score_dataset(ds, metrics=_split_metrics(metrics), preset=preset, workers=workers,
+                        cache=cache, alpha=alpha, max_pixels=max_pixels, progress=progress)
+    for p in run.problems:
+        click.secho(f"problem: {p.file}: {p.reason}", fg="yellow", err=True)
+    if run.table.empty:
+        click.secho("error: nothing could be scored"
+                    + (f" ({len(run.problems)} problems above)" if run.problems else ""),
+                    fg="red", err=True)
+        sys.exit(1)
+    table_path, manifest = write_outputs(run, out)
+    if not quiet:
+        click.echo(format_summary(summarize(run.table, run.specs), run.specs))
+        c = run.manifest["cache"]
+        cached = f", {c['hits']} scores from cache" if c else ""
+        click.echo(f"{len(run.table)} scores in {run.manifest['timings_s']['total']:.2f} s"
+                   f"{cached}; {len(run.problems)} problems")
+    click.echo(f"results: {table_path}")
+    click.echo(f"manifest: {manifest}")
+    if strict and run.problems:
+        click.secho(f"--strict: {len(run.problems)} problems", fg="red", err=True)
+        sys.exit(1)
+
+
+def _pairs(ref, dists, discover_pair):
+    from eyetest.io.dataset import Dataset
+
+    parts = [discover_pair(ref, d) for d in dists]
+    names = [p.methods[0] for p in parts]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        from eyetest.errors import DatasetError
+
+        raise DatasetError(f"several --dist folders are named {dup[0]!r}; methods are named "
+                           "after their folder, so give folders distinct names")
+    ds = Dataset(None, [i for p in parts for i in p.items], names, parts[0].references)
+    seen = set()
+    for p in parts:
+        for prob in p.problems:
+            if (prob.file, prob.reason) not in seen:
+                seen.add((prob.file, prob.reason))
+                ds.problems.append(prob)
+    return ds

@@ -1,0 +1,399 @@
+"""Score a dataset: build work units, use the cache, run them, write table + manifest.
+
+The work unit is one (image, method): both images are read once and every
+requested metric is computed on them through
+:func:`eyetest.run.compute.score_arrays` (the single numerical path).
+A unit that fails (unreadable file, size or data-range mismatch with its
+reference, a metric raising) becomes a :class:`~eyetest.io.dataset.Problem`
+naming the file; the rest of the run completes.
+
+Result table (tidy, one row per image, method, metric)::
+
+    image, method, metric, value, scenario, family
+
+``scenario`` holds the image's tags joined by ``";"`` (empty when unknown;
+split it to break results down by scenario), ``family`` the method's family
+from ``methods.csv`` (empty when unknown).  Rows are sorted by method, image
+and the order of the requested metrics, so the table does not depend on the
+number of workers or on which scores came from the cache.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from eyetest import __version__
+from eyetest.core.metrics.registry import MetricSpec, get_metric, list_metrics
+from eyetest.errors import DatasetError, EyetestError, ImageReadError, UnknownNameError
+from eyetest.io.dataset import Dataset, Problem
+from eyetest.io.images import READER_VERSION, AlphaWarning, read_image
+from eyetest.io.resources import load_resource, resource_sha256
+from eyetest.io.tables import atomic_write_text, write_table
+from eyetest.run.cache import ScoreCache, score_key, sha256_file
+from eyetest.run.compute import score_arrays
+from eyetest.run.executor import resolve_workers, run_tasks
+
+COLUMNS = ["image", "method", "metric", "value", "scenario", "family"]
+
+
+def default_metrics(*, has_reference: bool) -> list[MetricSpec]:
+    """FR metrics (when there are references) and NR metrics that need nothing optional."""
+    kinds = ("FR", "NR") if has_reference else ("NR",)
+    return [s for s in list_metrics() if s.kind in kinds and not s.requires]
+
+
+def resolve_metrics(names: Sequence[str] | None, *, has_reference: bool,
+                    preset: str) -> list[MetricSpec]:
+    """Specs for ``names`` (default :func:`default_metrics`), checked against the data."""
+    if names:
+        specs, seen = [], set()
+        for name in names:
+            spec = get_metric(name)
+            if spec.name not in seen:
+                seen.add(spec.name)
+                specs.append(spec)
+    else:
+        specs = default_metrics(has_reference=has_reference)
+        if not specs:
+            raise DatasetError("no metric is registered that can score this dataset")
+    for spec in specs:
+        if spec.kind == "distribution":
+            raise DatasetError(f"metric {spec.name!r} compares image sets; "
+                               "eyetest score computes per-image metrics")
+        if spec.kind == "FR" and not has_reference:
+            raise DatasetError(f"metric {spec.name!r} is full-reference but the dataset has "
+                               "no references (gt/ or --ref)")
+    if not any(_defines(s, preset) for s in specs):
+        specs[0].settings(preset)  # raises UnknownNameError naming the known presets
+    return specs
+
+
+def _defines(spec: MetricSpec, preset: str) -> bool:
+    try:
+        spec.settings(preset)
+    except UnknownNameError:
+        return False
+    return True
+
+
+def effective_preset(spec: MetricSpec, preset: str) -> str:
+    """``preset`` if the metric defines it, else ``"matlab"``.
+
+    ``matlab`` and ``sr-y-crop<N>`` exist for every metric; an extra name
+    (e.g. ``skimage`` for SSIM) applies to the metrics that define it and the
+    others fall back to ``matlab`` (recorded per metric in the manifest).
+    """
+    return preset if _defines(spec, preset) else "matlab"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One (image, method) to score; paths only, so it pickles in microseconds."""
+
+    image: str
+    method: str
+    distorted: str
+    reference: str | None
+    metrics: tuple[str, ...]
+    presets: tuple[str, ...]  # effective preset of each metric
+    alpha: str
+    max_pixels: int | None
+
+
+@dataclass
+class UnitResult:
+    image: str
+    method: str
+    values: dict[str, float] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    notes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def _read(path: str, unit: Unit, out: UnitResult):
+    t = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AlphaWarning)  # recorded in notes instead
+            img = read_image(path, alpha=unit.alpha, max_pixels=unit.max_pixels)
+    except ImageReadError as exc:
+        out.problems.append(Problem(exc.path, exc.reason, unit.image, unit.method))
+        return None
+    finally:
+        out.seconds["read"] = out.seconds.get("read", 0.0) + time.perf_counter() - t
+    if img.notes:
+        out.notes[path] = img.notes
+    return img
+
+
+def score_unit(unit: Unit) -> UnitResult:
+    """Read the images of one unit once and compute every requested metric."""
+    out = UnitResult(unit.image, unit.method)
+    dist = _read(unit.distorted, unit, out)
+    if dist is None:
+        return out
+    specs = [get_metric(m) for m in unit.metrics]
+    ref = None
+    if any(s.kind == "FR" for s in specs) and unit.reference is not None:
+        ref = _read(unit.reference, unit, out)
+        if ref is not None and ref.shape != dist.shape:
+            out.problems.append(Problem(
+                unit.distorted, f"size {_shape(dist.shape)} differs from reference "
+                f"{unit.reference} ({_shape(ref.shape)}); full-reference metrics skipped",
+                unit.image, unit.method))
+            ref = None
+        elif ref is not None and ref.data_range != dist.data_range:
+            out.problems.append(Problem(
+                unit.distorted, f"data range {dist.data_range:g} ({dist.bit_depth}-bit) differs "
+                f"from reference {unit.reference} ({ref.data_range:g}); full-reference metrics "
+                "skipped (eyetest never rescales)", unit.image, unit.method))
+            ref = None
+    for spec, preset in zip(specs, unit.presets):
+        if spec.kind == "FR" and ref is None:
+            continue
+        t = time.perf_counter()
+        try:
+            value = score_arrays(spec, dist.array, ref.array if spec.kind == "FR" else None,
+                                 data_range=dist.data_range, preset=preset)
+        except EyetestError as exc:
+            out.problems.append(Problem(unit.distorted, f"{spec.name}: {exc}", unit.image,
+                                        unit.method))
+        except Exception as exc:  # a metric bug must not lose the rest of the run
+            out.problems.append(Problem(unit.distorted, f"{spec.name} failed: "
+                                        f"{type(exc).__name__}: {exc}", unit.image, unit.method))
+        else:
+            out.values[spec.name] = value
+        out.seconds[spec.name] = time.perf_counter() - t
+    return out
+
+
+def _shape(shape) -> str:
+    return "x".join(str(s) for s in shape)
+
+
+def _jsonable(obj: Any) -> Any:
+    """Settings as JSON values (tuples -> lists, anything else odd -> repr)."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return repr(obj)
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if hasattr(obj, "item"):
+        return obj.item()
+    return repr(obj)
+
+
+def _resource_hashes(spec: MetricSpec) -> dict[str, str]:
+    """Pinned SHA256 of each parameter file and weight file a metric uses."""
+    out = {}
+    for res in spec.resources:
+        load_resource(res)  # verify now; forked workers inherit the loaded copy
+        out[res] = resource_sha256(res)
+    weights = dict(spec.extra.get("weights", {}))
+    if weights:
+        from eyetest.backends.weights import get_weight_file
+
+        for name in weights.values():
+            out[f"weights:{name}"] = get_weight_file(name).sha256
+    return out
+
+
+@dataclass
+class ScoreRun:
+    """The outcome of :func:`score_dataset`."""
+
+    table: pd.DataFrame
+    manifest: dict
+    problems: list[Problem]
+    specs: list[MetricSpec]
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+    import PIL
+    import scipy
+
+    return {"eyetest": __version__, "python": platform.python_version(),
+            "numpy": numpy.__version__, "scipy": scipy.__version__, "pillow": PIL.__version__,
+            "platform": platform.platform()}
+
+
+def score_dataset(dataset: Dataset, *, metrics: Sequence[str] | None = None,
+                  preset: str = "matlab", workers: int | None = None,
+                  cache: ScoreCache | None = None, alpha: str = "composite",
+                  max_pixels: int | None = None, progress: bool = False) -> ScoreRun:
+    """Score every item of ``dataset``; see the module docstring for the table.
+
+    Parameters
+    ----------
+    metrics : metric names (default: :func:`default_metrics`).
+    preset : ``matlab``, ``sr-y-crop<N>`` or a preset a metric defines.
+    workers : processes (``None``/0 = all cores, 1 = in this process).
+    cache : a :class:`ScoreCache`, or None to compute everything.
+    alpha, max_pixels : passed to :func:`eyetest.io.images.read_image`.
+    progress : show a tqdm bar on stderr.
+    """
+    t0 = time.perf_counter()
+    specs = resolve_metrics(metrics, has_reference=dataset.has_reference, preset=preset)
+    names = tuple(s.name for s in specs)
+    problems = list(dataset.problems)
+    resources = {s.name: _resource_hashes(s) for s in specs}
+    presets = {s.name: effective_preset(s, preset) for s in specs}
+    settings = {s.name: _jsonable(s.settings(presets[s.name])) for s in specs}
+    reader = {"alpha": alpha, "reader_version": READER_VERSION}
+
+    t_hash = time.perf_counter()
+    hashes: dict[str, str] = {}
+    items = []
+    for item in dataset.items:
+        paths = [item.distorted] + ([item.reference] if item.reference is not None else [])
+        try:
+            for p in paths:
+                if str(p) not in hashes:
+                    hashes[str(p)] = sha256_file(p)
+        except OSError as exc:
+            problems.append(Problem(str(getattr(exc, "filename", p) or p),
+                                    f"cannot read file: {exc.strerror or exc}",
+                                    item.image, item.method))
+            continue
+        items.append(item)
+    hash_s = time.perf_counter() - t_hash
+
+    values: dict[tuple[str, str], dict[str, float]] = {}
+    keys: dict[tuple[str, str, str], str] = {}
+    units = []
+    for item in items:
+        got: dict[str, float] = {}
+        todo = []
+        ref_hash = hashes.get(str(item.reference)) if item.reference is not None else None
+        for spec in specs:
+            if spec.kind == "FR" and item.reference is None:
+                continue
+            if cache is not None:
+                key = score_key(
+                    metric=spec.name, metric_version=spec.version, settings=settings[spec.name],
+                    eyetest_version=__version__, reader=reader,
+                    resources=resources[spec.name],
+                    distorted=hashes[str(item.distorted)],
+                    reference=ref_hash if spec.kind == "FR" else None)
+                keys[(item.method, item.image, spec.name)] = key
+                cached = cache.get(key)
+                if cached is not None:
+                    got[spec.name] = cached
+                    continue
+            todo.append(spec.name)
+        values[(item.method, item.image)] = got
+        if todo:
+            units.append(Unit(item.image, item.method, str(item.distorted),
+                              None if item.reference is None else str(item.reference),
+                              tuple(todo), tuple(presets[m] for m in todo), alpha,
+                              max_pixels))
+
+    n_workers = resolve_workers(workers)
+    t_compute = time.perf_counter()
+    seconds: dict[str, float] = {}
+    notes: dict[str, list[str]] = {}
+    bar = None
+    if progress and units:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(units), unit="img", desc="scoring", leave=False, dynamic_ncols=True)
+    try:
+        for res in run_tasks(score_unit, units, workers=n_workers,
+                             on_done=bar.update if bar is not None else None):
+            values[(res.method, res.image)].update(res.values)
+            problems.extend(res.problems)
+            for k, v in res.seconds.items():
+                seconds[k] = seconds.get(k, 0.0) + v
+            for path, n in res.notes.items():
+                notes[path] = list(n)
+            if cache is not None:
+                for metric, value in res.values.items():
+                    cache.put(keys[(res.method, res.image, metric)], value, metric=metric,
+                              image=res.image, method=res.method)
+    finally:
+        if bar is not None:
+            bar.close()
+    compute_s = time.perf_counter() - t_compute
+
+    rows = []
+    for item in items:
+        tags = ";".join(dataset.scenarios.get(item.image, ()))
+        family = dataset.families.get(item.method, "")
+        got = values[(item.method, item.image)]
+        for name in names:
+            if name in got:
+                rows.append((item.image, item.method, name, float(got[name]), tags, family))
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    order = {n: i for i, n in enumerate(names)}
+    if len(table):
+        table = (table.assign(_m=table["metric"].map(order))
+                 .sort_values(["method", "image", "_m"], kind="stable")
+                 .drop(columns="_m").reset_index(drop=True))
+
+    root = dataset.root
+    def rel(p: str) -> str:
+        if root is not None:
+            try:
+                return str(Path(p).relative_to(root))
+            except ValueError:
+                pass
+        return p
+
+    manifest = {
+        "versions": _versions(),
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "dataset": str(root) if root is not None else None,
+        "preset": preset,
+        "metrics": {s.name: {"kind": s.kind, "higher_is_better": s.higher_is_better,
+                             "version": s.version, "preset": presets[s.name],
+                             "settings": settings[s.name],
+                             "resources": resources[s.name],
+                             "reference": s.reference} for s in specs},
+        "read": {"alpha": alpha, "max_pixels": max_pixels, "reader_version": READER_VERSION},
+        "inputs": {rel(p): h for p, h in sorted(hashes.items())},
+        "methods": {m: {"family": dataset.families.get(m)} for m in dataset.methods},
+        "counts": {"items": len(items), "units_computed": len(units), "rows": len(table),
+                   "problems": len(problems)},
+        "workers": n_workers,
+        "cache": cache.stats() if cache is not None else None,
+        "timings_s": {"hash": hash_s, "compute_wall": compute_s,
+                      "total": time.perf_counter() - t0,
+                      "per_metric_cpu": {k: v for k, v in seconds.items()}},
+        "notes": {rel(p): n for p, n in sorted(notes.items())},
+        "problems": [dict(p.to_dict(), file=rel(p.file)) for p in problems],
+    }
+    return ScoreRun(table, manifest, problems, specs)
+
+
+def manifest_path(out) -> Path:
+    """``<out>.manifest.json`` next to the result table."""
+    out = Path(out)
+    return out.with_name(out.name + ".manifest.json")
+
+
+def write_outputs(run: ScoreRun, out) -> tuple[Path, Path]:
+    """Write the table (format by extension) and its manifest, both atomically."""
+    out = Path(out)
+    run.manifest["output"] = str(out)
+    write_table(run.table, out)
+    mpath = manifest_path(out)
+    atomic_write_text(mpath, json.dumps(run.manifest, indent=2, default=repr, allow_nan=False,
+                                        ensure_ascii=False) + "\n")
+    return out, mpath
+
+
+__all__ = ["COLUMNS", "ScoreRun", "Unit", "UnitResult", "default_metrics", "manifest_path",
+           "resolve_metrics", "score_dataset", "score_unit", "write_outputs"]
