@@ -1,0 +1,159 @@
+"""``eyetest audit`` end to end on a small generated folder, with toy closed-form metrics."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from PIL import Image as PILImage
+from scipy import ndimage
+
+from eyetest.cli.main import cli
+from eyetest.core.manipulate import unsharp_mask
+from eyetest.core.metrics import registry
+from eyetest.core.metrics.registry import MetricSpec, register
+
+
+def _hf(image, *, data_range):
+    """Mean squared Laplacian (high-frequency energy), higher 'better'."""
+    x = image.astype(np.float64) / data_range
+    if x.ndim == 3:
+        x = x.mean(axis=2)
+    return float(np.mean(ndimage.laplace(x, mode="reflect") ** 2))
+
+
+def _mae(reference, distorted, *, data_range):
+    return float(np.mean(np.abs(reference.astype(np.float64) - distorted)) / data_range)
+
+
+TOYS = [MetricSpec("cli-hf", "NR", True, (0.0, 1.0), _hf, {"matlab": {}}),
+        MetricSpec("cli-mae", "FR", False, (0.0, 1.0), _mae, {"matlab": {}})]
+
+
+@pytest.fixture
+def toys(monkeypatch, tmp_path):
+    monkeypatch.setenv("EYETEST_CACHE_DIR", str(tmp_path / "cache"))
+    registry.list_metrics()
+    for spec in TOYS:
+        register(spec, replace=True)
+    yield
+    for spec in TOYS:
+        registry._REGISTRY.pop(spec.name, None)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    rng = np.random.default_rng(4)
+    d = tmp_path / "imgs"
+    d.mkdir()
+    arrays = {}
+    for i in range(3):
+        a = ndimage.gaussian_filter(rng.random((48, 64)), 2.0)
+        a = np.clip(np.rint((a - a.min()) / (a.max() - a.min()) * 200 + 20), 0, 255).astype(np.uint8)
+        PILImage.fromarray(a).save(d / f"img{i}.png")
+        arrays[f"img{i}"] = a
+    (d / "notes.txt").write_text("not an image")
+    return d, arrays
+
+
+def test_audit_writes_tables_and_flags_the_trick(toys, folder, tmp_path):
+    d, arrays = folder
+    out = tmp_path / "res" / "audit.csv"
+    r = CliRunner().invoke(cli, ["audit", str(d), "--metrics", "cli-hf,cli-mae",
+                                 "--manipulations", "identity,usm,gaussian-blur",
+                                 "--strengths", "usm=0.5,1", "--strengths", "gaussian-blur=1,2",
+                                 "--out", str(out), "--workers", "1", "--n-boot", "200"])
+    assert r.exit_code == 0, r.output
+    assert "notes.txt" in r.output  # the non-image is reported, the rest completes
+    t = pd.read_csv(out)
+    for col in ("image", "metric", "manipulation", "strength", "value", "baseline", "delta", "improved"):
+        assert col in t.columns
+    assert len(t) == 3 * 2 * (1 + 2 + 2)
+    # recompute one row independently
+    row = t[(t.image == "img1") & (t.metric == "cli-hf") & (t.manipulation == "usm") & (t.strength == 1.0)].iloc[0]
+    x = arrays["img1"]
+    assert row.value == pytest.approx(_hf(unsharp_mask(x, data_range=255, strength=1.0), data_range=255))
+    assert row.baseline == pytest.approx(_hf(x, data_range=255))
+    assert bool(row.improved) == (row.value > row.baseline)
+    summary = pd.read_csv(tmp_path / "res" / "audit.summary.csv")
+    assert {"mean_delta", "ci_low", "ci_high", "share_improved", "share_above"} <= set(summary.columns)
+    flags = pd.read_csv(tmp_path / "res" / "audit.gameability.csv").set_index(["metric", "manipulation"])
+    assert flags.loc[("cli-hf", "usm"), "gameable"]
+    assert not flags.loc[("cli-hf", "gaussian-blur"), "gameable"]
+    assert not flags.loc[("cli-mae", "usm"), "gameable"]
+    assert "YES" in r.output and "Gameability" in r.output
+    manifest = json.loads((tmp_path / "res" / "audit.manifest.json").read_text())
+    assert manifest["plan"] == {"identity": [1.0], "usm": [0.5, 1.0], "gaussian-blur": [1.0, 2.0]}
+    # second run: same numbers, served from the score cache
+    r2 = CliRunner().invoke(cli, ["audit", str(d), "--metrics", "cli-hf,cli-mae",
+                                  "--manipulations", "identity,usm,gaussian-blur",
+                                  "--strengths", "usm=0.5,1", "--strengths", "gaussian-blur=1,2",
+                                  "--out", str(tmp_path / "again.csv"), "--workers", "1", "-q"])
+    assert r2.exit_code == 0, r2.output
+    pd.testing.assert_frame_equal(t, pd.read_csv(tmp_path / "again.csv"))
+    m2 = json.loads((tmp_path / "again.manifest.json").read_text())
+    assert m2["run"]["cache"]["misses"] == 0 and m2["run"]["cache"]["hits"] > 0
+
+
+def test_plots_and_context_blur(toys, folder, tmp_path):
+    d, _ = folder
+    out = tmp_path / "a.csv"
+    plots = tmp_path / "plots"
+    r = CliRunner().invoke(cli, ["audit", str(d / "img0.png"), str(d / "img2.png"),
+                                 "--metrics", "cli-hf", "--manipulations", "usm,jpeg",
+                                 "--strengths", "0.5,20", "--strengths", "deblur=1",
+                                 "--strengths", "oversharpen=0.5", "--strengths", "usm=0.5,1",
+                                 "--out", str(out), "--plots", str(plots),
+                                 "--context-blur", "--workers", "1", "--n-boot", "100", "--no-cache"])
+    assert r.exit_code == 0, r.output
+    t = pd.read_csv(out)
+    ctx = t[t.context == "intended-blur"]
+    assert set(ctx.image) == {"img0+dof", "img2+dof", "skimage-clock-motion"}
+    assert set(ctx.manipulation) == {"usm", "oversharpen", "deblur"}
+    assert set(t[t.context == "standard"].strength) == {0.5, 1.0, 20.0}
+    assert set(t[(t.context == "standard") & (t.manipulation == "jpeg")].strength) == {0.5, 20.0}
+    assert set(ctx[ctx.manipulation == "deblur"].strength) == {1.0}
+    flags = pd.read_csv(tmp_path / "a.context-flags.csv").set_index("manipulation")
+    assert flags.loc["usm", "prefers_sharpened"]  # a high-frequency metric wants the blur gone
+    assert "Intended blur: does the metric prefer the sharpened version?" in r.output
+    for name in ("score_vs_strength.png", "gameability.png", "context_score_vs_strength.png",
+                 "context_prefers_sharpened.png"):
+        with PILImage.open(plots / name) as im:
+            assert im.format == "PNG" and im.size[0] > 300 and im.size[1] > 150
+
+
+def test_figures_are_returned_as_objects(toys, folder):
+    from matplotlib.figure import Figure
+
+    from eyetest.core.audit import gameability, summarize
+    from eyetest.report.audit_plots import plot_gameability, plot_score_vs_strength
+    from eyetest.run.audit import AuditSource, resolve_plan, run_audit
+
+    _, arrays = folder
+    run = run_audit([AuditSource(k, array=v, data_range=255.0) for k, v in arrays.items()],
+                    metrics=["cli-hf", "cli-mae"], plan=resolve_plan(["usm", "noise"], default=[1, 5]))
+    s = summarize(run.table, higher_is_better={"cli-hf": True, "cli-mae": False},
+                  rng=np.random.default_rng(0), n_boot=100)
+    fig = plot_score_vs_strength(run.table, summary=s, higher_is_better={"cli-hf": True, "cli-mae": False})
+    assert isinstance(fig, Figure) and len(fig.axes) == 4
+    assert fig.axes[0].get_title() == "usm" and "Δ cli-hf ↑" == fig.axes[0].get_ylabel()
+    wrapped = plot_score_vs_strength(run.table, max_columns=1)
+    assert len(wrapped.axes) == 4 and [a.get_title() for a in wrapped.axes] == ["usm", "", "noise", ""]
+    # FR metric: untouched score is the ideal (MAE 0 is finite, so deltas are drawn)
+    g = gameability(s, kinds={"usm": "trick", "noise": "degradation"})
+    hm = plot_gameability(g)
+    texts = [t.get_text() for t in hm.axes[0].texts]
+    assert "100%" in texts and len(texts) == 4
+
+
+def test_bad_arguments_exit_2(toys, folder, tmp_path):
+    d, _ = folder
+    r = CliRunner().invoke(cli, ["audit", str(d), "--metrics", "cli-hf", "--manipulations", "sharpen",
+                                 "--out", str(tmp_path / "x.csv")])
+    assert r.exit_code == 2 and "unknown manipulation 'sharpen'" in r.output
+    r = CliRunner().invoke(cli, ["audit", str(d), "--metrics", "cli-hf", "--strengths", "a,b",
+                                 "--out", str(tmp_path / "x.csv")])
+    assert r.exit_code == 2 and "comma-separated numbers" in r.output
