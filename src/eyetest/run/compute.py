@@ -27,6 +27,22 @@ def split_settings(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
     return conv, kwargs
 
 
+def load_weight_kwargs(spec: MetricSpec) -> dict[str, Any]:
+    """Network weights a metric takes as arguments, from the offline cache.
+
+    ``spec.extra["weights"]`` maps a keyword argument of ``spec.func`` to a
+    weights-manager name (:mod:`eyetest.backends.weights`); a missing file
+    raises ResourceMissingError naming the file, its SHA256 and the
+    ``eyetest weights fetch|import`` commands.
+    """
+    names = dict(spec.extra.get("weights", {}))
+    if not names:
+        return {}
+    from eyetest.backends.weights import load_state_dict
+
+    return {kw: load_state_dict(name) for kw, name in names.items()}
+
+
 def score_arrays(
     metric: str | MetricSpec,
     distorted: np.ndarray,
@@ -51,6 +67,7 @@ def score_arrays(
     conv, kwargs = split_settings(settings)
     for name in spec.resources:
         kwargs[name] = load_resource(name)
+    kwargs.update(load_weight_kwargs(spec))
     dist, rng = prepare(distorted, data_range=data_range, **conv)
     if spec.kind == "FR":
         if reference is None:
@@ -62,3 +79,40 @@ def score_arrays(
             )
         return float(spec.func(ref, dist, data_range=rng, **kwargs))
     return float(spec.func(dist, data_range=rng, **kwargs))
+
+
+def score_sets(
+    metric: str | MetricSpec,
+    reference_images,
+    distorted_images,
+    *,
+    data_range: float,
+    preset: str = "matlab",
+    device: str | None = "auto",
+    batch_size: int = 32,
+    **overrides: Any,
+) -> float:
+    """Score a distribution metric (FID, KID) between two sets of images.
+
+    The preset's colour/crop convention is applied to every image, the
+    metric's feature extractor (``spec.extra["feature_func"]``) runs with the
+    preset's feature settings (e.g. ``resize``) and the cached weights, and
+    ``spec.func`` compares the two feature arrays.
+    """
+    spec = metric if isinstance(metric, MetricSpec) else get_metric(metric)
+    if spec.kind != "distribution":
+        raise MetricInputError(f"metric {spec.name!r} is {spec.kind}, not a distribution metric")
+    settings = spec.settings(preset)
+    settings.update(overrides)
+    conv, kwargs = split_settings(settings)
+    feat_kw = {k: kwargs.pop(k) for k in spec.extra.get("feature_settings", ()) if k in kwargs}
+    feat_kw.update(load_weight_kwargs(spec))
+    extract = spec.extra["feature_func"]
+
+    def features(images):
+        prepared = [prepare(im, data_range=data_range, **conv) for im in images]
+        rng = prepared[0][1] if prepared else float(data_range)
+        return extract([p[0] for p in prepared], data_range=rng, device=device,
+                       batch_size=batch_size, **feat_kw)
+
+    return float(spec.func(features(reference_images), features(distorted_images), **kwargs))

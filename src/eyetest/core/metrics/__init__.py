@@ -6,5 +6,6 @@ One module per metric family; each registers a
 """
 
 from eyetest.core.metrics.registry import MetricSpec, get_metric, list_metrics, register
+from eyetest.core.metrics.fid import frechet_distance
 
-__all__ = ["MetricSpec", "get_metric", "list_metrics", "register"]
+__all__ = ["MetricSpec", "frechet_distance", "get_metric", "list_metrics", "register"]

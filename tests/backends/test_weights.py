@@ -1,0 +1,167 @@
+"""Weights manager: pinned hashes, fetch over a local HTTP server, import, verify."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from eyetest.backends import weights
+from eyetest.errors import ResourceMissingError, UnknownNameError
+
+PAYLOAD = os.urandom(3 * (1 << 20) + 123)  # > one 1 MiB chunk, not a multiple of it
+DIGEST = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    d = tmp_path / "cache"
+    monkeypatch.setenv(weights.ENV_DIR, str(d))
+    return d
+
+
+@pytest.fixture
+def server(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "w.bin").write_bytes(PAYLOAD)
+    (root / "bad.bin").write_bytes(PAYLOAD[:-1] + b"x")
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **k):
+            super().__init__(*a, directory=str(root), **k)
+
+        def log_message(self, *a):  # keep test output clean
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def entry(monkeypatch, server):
+    wf = weights.WeightFile("test-net", "test-net-1234.pth", f"{server}/w.bin", DIGEST,
+                            len(PAYLOAD), "test file")
+    monkeypatch.setattr(weights, "WEIGHTS", {wf.name: wf})
+    return wf
+
+
+def test_pinned_registry_is_well_formed():
+    for name, wf in weights.WEIGHTS.items():
+        assert wf.name == name
+        assert len(wf.sha256) == 64 and int(wf.sha256, 16) >= 0
+        assert wf.url.startswith("https://")
+        # torchvision / pytorch-fid encode the SHA256 prefix in the file name
+        stem = wf.filename.rsplit(".", 1)[0]
+        tail = stem.rsplit("-", 1)[-1]
+        if len(tail) == 8 and all(c in "0123456789abcdef" for c in tail):
+            assert wf.sha256.startswith(tail), name
+
+
+def test_default_dir_under_user_cache(monkeypatch):
+    import platformdirs
+
+    monkeypatch.delenv(weights.ENV_DIR, raising=False)
+    assert weights.weights_dir() == Path(platformdirs.user_cache_dir("eyetest")) / "weights"
+
+
+def test_env_dir(cache):
+    assert weights.weights_dir() == cache
+
+
+def test_missing_error_names_file_hash_and_commands(cache, entry):
+    with pytest.raises(ResourceMissingError) as ei:
+        weights.require("test-net")
+    msg = str(ei.value)
+    assert entry.filename in msg and DIGEST in msg
+    assert "eyetest weights fetch test-net" in msg and "eyetest weights import PATH" in msg
+    assert weights.status("test-net") == "missing"
+
+
+def test_unknown_name(cache, entry):
+    with pytest.raises(UnknownNameError):
+        weights.require("nope")
+
+
+def test_fetch_streams_verifies_and_places(cache, entry):
+    seen = []
+    path = weights.fetch("test-net", progress=lambda d, t: seen.append((d, t)))
+    assert path == cache / entry.filename
+    assert path.read_bytes() == PAYLOAD
+    assert seen[-1] == (len(PAYLOAD), len(PAYLOAD)) and len(seen) >= 4
+    assert weights.require("test-net") == path
+    assert weights.status("test-net", check_hash=True) == "ok"
+    assert [p.name for p in cache.iterdir()] == [entry.filename]  # no temp file left
+
+
+def test_fetch_rejects_wrong_hash_and_keeps_nothing(cache, entry, server):
+    with pytest.raises(ResourceMissingError, match="expected " + DIGEST):
+        weights.fetch("test-net", url=f"{server}/bad.bin")
+    assert list(cache.iterdir()) == []
+
+
+def test_fetch_http_error_is_named(cache, entry, server):
+    with pytest.raises(ResourceMissingError, match="cannot download test-net-1234.pth"):
+        weights.fetch("test-net", url=f"{server}/absent.bin")
+    assert list(cache.iterdir()) == []
+
+
+def test_corrupt_file_is_refused(cache, entry):
+    cache.mkdir()
+    (cache / entry.filename).write_bytes(b"not the weights")
+    assert weights.status("test-net", check_hash=True) == "corrupt"
+    with pytest.raises(ResourceMissingError, match="expected " + DIGEST):
+        weights.require("test-net")
+    row = weights.verify()[0]
+    assert row["status"] == "corrupt" and row["sha256"] == hashlib.sha256(b"not the weights").hexdigest()
+    # fetch replaces a corrupt copy
+    weights.fetch("test-net")
+    assert weights.verify()[0]["status"] == "ok"
+
+
+def test_import_by_hash_and_by_name(cache, entry, tmp_path):
+    src = tmp_path / "carried-anything.bin"
+    src.write_bytes(PAYLOAD)
+    name, dest = weights.import_file(src)
+    assert name == "test-net" and dest.read_bytes() == PAYLOAD
+    dest.unlink()
+    assert weights.import_file(src, name="test-net")[1] == dest
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(b"x")
+    with pytest.raises(ResourceMissingError, match="matches no known weight file"):
+        weights.import_file(bad)
+    with pytest.raises(ResourceMissingError, match="must have " + DIGEST):
+        weights.import_file(bad, name="test-net")
+    with pytest.raises(ResourceMissingError, match="no such file"):
+        weights.import_file(tmp_path / "absent.bin")
+
+
+def test_list_reports_status(cache, entry, tmp_path):
+    assert weights.list_weights()[0]["status"] == "missing"
+    src = tmp_path / "x.bin"
+    src.write_bytes(PAYLOAD)
+    weights.import_file(src)
+    row = weights.list_weights()[0]
+    assert row["status"] == "present" and row["bytes"] == len(PAYLOAD)
+
+
+def test_load_state_dict_roundtrip(cache, monkeypatch, tmp_path):
+    torch = pytest.importorskip("torch")
+    sd = {"features.0.weight": torch.arange(6.0).reshape(2, 3)}
+    src = tmp_path / "sd.pth"
+    torch.save(sd, src)
+    digest = weights.sha256_file(src)
+    wf = weights.WeightFile("sd", "sd.pth", "https://example.invalid/sd.pth", digest, None, "t")
+    monkeypatch.setattr(weights, "WEIGHTS", {"sd": wf})
+    weights.import_file(src)
+    got = weights.load_state_dict("sd")
+    assert torch.equal(got["features.0.weight"], sd["features.0.weight"])
+    assert weights.load_state_dict("sd") is got  # one object per process
