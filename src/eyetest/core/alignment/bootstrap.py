@@ -1,0 +1,118 @@
+"""Cluster bootstrap confidence intervals.
+
+Rows that share a unit (an image, a condition, a rater) are not independent,
+so the bootstrap resamples *units* with replacement and keeps all rows of a
+drawn unit together (the cluster or block bootstrap; Davison & Hinkley,
+"Bootstrap Methods and their Application", CUP 1997, section 3.8).  The
+interval is the percentile interval ``[q_{a/2}, q_{1-a/2}]`` of the statistic
+over the resamples (Efron & Tibshirani, "An Introduction to the Bootstrap",
+1993, ch. 13).  Resamples on which the statistic is undefined (NaN, e.g. a
+constant resample for a correlation) are dropped and counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from eyetest.errors import MetricInputError
+
+
+@dataclass(frozen=True)
+class BootstrapCI:
+    """Estimate on the full data and its percentile interval.
+
+    ``n_valid`` is the number of resamples with a finite statistic (the
+    interval is NaN when fewer than half of them were).
+    """
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    n_boot: int
+    n_valid: int
+    level: float
+
+
+def _check(n_boot: int, level: float, rng) -> None:
+    if not isinstance(rng, np.random.Generator):
+        raise MetricInputError("rng must be a numpy.random.Generator (e.g. numpy.random.default_rng(seed))")
+    if not 0.0 < level < 1.0:
+        raise MetricInputError(f"level must be in (0, 1), got {level!r}")
+    if n_boot < 1:
+        raise MetricInputError(f"n_boot must be >= 1, got {n_boot!r}")
+
+
+def unit_rows(units) -> list[np.ndarray]:
+    """Row indices of each distinct unit label, in order of first appearance."""
+    labels = np.asarray(units, dtype=object).ravel()
+    _, first, inverse = np.unique(labels.astype(str), return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    groups = [np.flatnonzero(inverse == k) for k in order]
+    return groups
+
+
+def bootstrap_many(
+    statistic: Callable[[np.ndarray], dict[str, float]],
+    units,
+    *,
+    rng: np.random.Generator,
+    n_boot: int = 1000,
+    level: float = 0.95,
+) -> dict[str, BootstrapCI]:
+    """Percentile CIs of several statistics computed together on each resample.
+
+    Like :func:`bootstrap_ci`, but ``statistic`` returns a dict of named
+    floats (e.g. SRCC, KRCC, PLCC and RMSE from one logistic fit), and one
+    :class:`BootstrapCI` is returned per name.  The same resamples are used
+    for every name.
+    """
+    _check(n_boot, level, rng)
+    groups = unit_rows(units)
+    if not groups:
+        raise MetricInputError("bootstrap needs at least one row")
+    everything = np.sort(np.concatenate(groups))
+    estimate = {name: float(v) for name, v in statistic(everything).items()}
+    values = {name: np.full(n_boot, np.nan) for name in estimate}
+    k = len(groups)
+    for b in range(n_boot):
+        draw = rng.integers(0, k, size=k)
+        result = statistic(np.concatenate([groups[i] for i in draw]))
+        for name in values:
+            values[name][b] = result.get(name, np.nan)
+    alpha = (1.0 - level) / 2.0
+    out = {}
+    for name, vals in values.items():
+        finite = vals[np.isfinite(vals)]
+        if finite.size < max(1, n_boot // 2):
+            low = high = float("nan")
+        else:
+            low, high = (float(v) for v in np.quantile(finite, [alpha, 1.0 - alpha]))
+        out[name] = BootstrapCI(estimate[name], low, high, n_boot, int(finite.size), level)
+    return out
+
+
+def bootstrap_ci(
+    statistic: Callable[[np.ndarray], float],
+    units,
+    *,
+    rng: np.random.Generator,
+    n_boot: int = 1000,
+    level: float = 0.95,
+) -> BootstrapCI:
+    """Percentile CI of ``statistic`` under the cluster bootstrap.
+
+    Parameters
+    ----------
+    statistic : called with an integer array of row indices (rows may
+        repeat) and returns a float; called once with all rows (sorted) for
+        the estimate.
+    units : one unit label per row (e.g. the image of each row).  Units are
+        resampled with replacement; every row of a drawn unit is included.
+    rng : the random generator (seed it for reproducible intervals).
+    n_boot : number of resamples.
+    level : coverage of the interval.
+    """
+    return bootstrap_many(lambda rows: {"value": statistic(rows)}, units, rng=rng, n_boot=n_boot, level=level)["value"]
