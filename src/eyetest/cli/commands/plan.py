@@ -1,0 +1,174 @@
+"""``eyetest plan``: how many judgments and raters a pairwise study needs, per design.
+
+Simulates studies with the rater simulator (``eyetest.core.design``) and
+reports, for each design, the judgments (and rater sessions) at which the
+median simulated study reaches the target Kendall tau against the true
+ranking and the target mean 95 % CI width of the scores (in JOD).
+"""
+
+from __future__ import annotations
+
+import click
+
+ALL_DESIGNS = ("full", "random", "swiss", "active")
+
+
+def _fmt(x: float) -> str:
+    return "not reached" if x == float("inf") else f"{x:.0f}"
+
+
+def _save_plot(results, path, *, target_tau: float, target_ci: float) -> None:
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    ax_tau, ax_ci = fig.subplots(1, 2)
+    for r in results:
+        x = r.checkpoints
+        for ax, values in ((ax_tau, r.tau), (ax_ci, r.ci_width)):
+            ax.plot(x, np.nanmedian(values, axis=0), label=r.design)
+            lo, hi = np.nanpercentile(values, [25, 75], axis=0)
+            ax.fill_between(x, lo, hi, alpha=0.15)
+    ax_tau.axhline(target_tau, color="grey", ls="--", lw=1)
+    ax_tau.set(xlabel="judgments", ylabel="Kendall tau vs truth (median, IQR)", ylim=(0, 1))
+    ax_ci.axhline(target_ci, color="grey", ls="--", lw=1)
+    ax_ci.set(xlabel="judgments", ylabel="mean 95% CI width (JOD)")
+    ax_tau.legend()
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", suffix=path.suffix)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format=fmt, dpi=120)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+@click.command("plan")
+@click.option("--spec", "spec_path", type=click.Path(dir_okay=False), default=None,
+              help="Study spec (TOML); its methods, images, ties, seed and session length are used.")
+@click.option("--conditions", type=int, default=None, help="Conditions to compare (without a spec; default 20).")
+@click.option("--images", type=int, default=None,
+              help="Images, each compared within itself (default: the spec's images, else 1).")
+@click.option("--ties", "tie_share", type=float, default=0.2, show_default=True,
+              help="Share of tie answers to simulate (0: no ties).")
+@click.option("--designs", default=",".join(ALL_DESIGNS), show_default=True, help="Comma-separated designs.")
+@click.option("--target-tau", type=float, default=0.9, show_default=True, help="Target Kendall tau vs the truth.")
+@click.option("--target-ci", type=float, default=1.0, show_default=True,
+              help="Target mean 95%% CI width of the scores, in JOD.")
+@click.option("--studies", type=int, default=10, show_default=True, help="Simulated studies per design.")
+@click.option("--budget", type=int, default=None, help="Judgments simulated per study (default 8 x pairs).")
+@click.option("--step", type=int, default=None, help="Judgments between checkpoints (default budget / 80).")
+@click.option("--spread", type=float, default=1.0, show_default=True,
+              help="SD of the true method qualities (1 = SD of one perceived difference = 1.48 JOD).")
+@click.option("--random-share", type=float, default=0.0, show_default=True, help="Share of random clickers.")
+@click.option("--concurrent", type=int, default=10, show_default=True, help="Raters working at the same time.")
+@click.option("--trials-per-rater", type=int, default=None, help="Judgments per rater session (default 60).")
+@click.option("--seed", type=int, default=None, help="Seed (default: the spec's, else 0).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Save accuracy and CI width vs judgments to this image file.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def command(spec_path, conditions, images, tie_share, designs, target_tau, target_ci, studies, budget, step,
+            spread, random_share, concurrent, trials_per_rater, seed, plot_path, as_json) -> None:
+    """Judgments and raters each design needs, by simulation (e.g. --conditions 20 --ties 0.2)."""
+    import json
+    import math
+
+    from eyetest.core.design import DESIGNS
+    from eyetest.core.design.evaluate import plan_designs
+    from eyetest.core.design.simulator import RaterModel, make_truth
+    from eyetest.errors import SpecError, UnknownNameError
+
+    names = [d.strip() for d in designs.split(",") if d.strip()]
+    for d in names:
+        if d not in DESIGNS:
+            raise UnknownNameError("design", d, DESIGNS)
+    if not 0.0 <= tie_share < 0.9:
+        raise SpecError("--ties", f"must be in [0, 0.9), got {tie_share}")
+    if spec_path is not None:
+        from eyetest.study.spec import load_spec
+
+        plan = load_spec(spec_path)
+        if plan.protocol != "pairwise":
+            raise SpecError("study.protocol", "eyetest plan simulates pairwise designs; got 'rating'")
+        if conditions is not None:
+            raise SpecError("--conditions", "give either --spec or --conditions, not both")
+        methods = list(plan.methods)
+        n_images = images or (len(plan.images) if plan.images else 1)
+        blocks = None if plan.blocks == "none" else "image"
+        tie_share = tie_share if plan.ties else 0.0
+        seed = plan.seed if seed is None else seed
+        trials_per_rater = trials_per_rater or plan.judgments_per_session
+        q = plan.quality
+        qc_share = q.gold_fraction + q.repeat_fraction + q.attention_fraction
+        notes = []
+        if plan.blocks == "scenario":
+            notes.append("scenario blocks are simulated as image blocks")
+    else:
+        n = 20 if conditions is None else conditions
+        if n < 2:
+            raise SpecError("--conditions", f"need at least 2, got {n}")
+        methods = [f"m{k:02d}" for k in range(n)]
+        n_images = images or 1
+        blocks = "image" if n_images > 1 else None
+        seed = 0 if seed is None else seed
+        trials_per_rater = trials_per_rater or 60
+        qc_share = 0.0
+        notes = []
+    # quality-control trials take part of every session: regular judgments per rater
+    regular_per_rater = max(1, int(round(trials_per_rater * (1.0 - qc_share))))
+    if qc_share:
+        notes.append(f"{qc_share:.0%} of each session are quality-control trials: "
+                     f"{regular_per_rater} regular judgments per rater")
+    image_names = [f"img{k:03d}" for k in range(n_images)]
+    n_pairs = n_images * len(methods) * (len(methods) - 1) // 2
+    budget = budget or 8 * n_pairs
+    step = step or max(1, budget // 80)
+
+    def truth(rng):
+        return make_truth(images=image_names, methods=methods, rng=rng, method_sd=spread)
+
+    results = plan_designs(names, make_truth=truth, n_studies=studies, tie_share=tie_share, budget=budget,
+                           step=step, seed=seed, target_tau=target_tau, target_ci=target_ci,
+                           rater_model=RaterModel(random_share=random_share), blocks=blocks,
+                           concurrent=concurrent, trials_per_rater=regular_per_rater)
+    if plot_path:
+        _save_plot(results, plot_path, target_tau=target_tau, target_ci=target_ci)
+    fin = lambda x: x if math.isfinite(x) else None  # noqa: E731
+    if as_json:
+        click.echo(json.dumps({
+            "conditions": len(methods) * n_images, "images": n_images, "pairs": n_pairs,
+            "tie_share_target": tie_share, "target_tau": target_tau, "target_ci_jod": target_ci,
+            "studies": studies, "budget": budget, "trials_per_rater": trials_per_rater,
+            "regular_judgments_per_rater": regular_per_rater, "notes": notes, "seed": seed,
+            "designs": {r.design: {
+                "judgments_for_tau": fin(r.judgments_for_tau), "raters_for_tau": fin(r.raters_for_tau),
+                "judgments_for_ci": fin(r.judgments_for_ci), "raters_for_ci": fin(r.raters_for_ci),
+                "tie_share": round(r.tie_share, 4)} for r in results},
+        }, indent=2))
+        return
+    click.echo(f"{len(methods) * n_images} conditions ({n_images} image(s) x {len(methods)} methods), "
+               f"{n_pairs} comparable pairs, ~{tie_share:.0%} ties, {studies} simulated studies per design, "
+               f"{trials_per_rater} judgments per rater")
+    head = ("design", f"judgments tau>={target_tau:g}", "raters", f"judgments CI<={target_ci:g} JOD",
+            "raters", "ties")
+    rows = [(r.design, _fmt(r.judgments_for_tau), _fmt(r.raters_for_tau), _fmt(r.judgments_for_ci),
+             _fmt(r.raters_for_ci), f"{r.tie_share:.0%}") for r in results]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    for row in (head, *rows):
+        click.echo("  ".join(str(x).rjust(w) if k else str(x).ljust(w) for k, (x, w) in enumerate(zip(row, widths))))
+    click.echo(f"(medians over studies; 'not reached' = beyond {budget} judgments; raters = sessions of "
+               f"{trials_per_rater} trials, {regular_per_rater} of them regular judgments)")
+    for note in notes:
+        click.echo(f"note: {note}")
+    if plot_path:
+        click.echo(f"plot saved to {plot_path}")

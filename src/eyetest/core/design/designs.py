@@ -1,0 +1,181 @@
+"""Non-adaptive and score-adaptive pair designs: ``full``, ``random`` and ``swiss``.
+
+``full``
+    Every comparable pair once per replicate.  Pairs are ordered by the circle
+    method of round-robin scheduling (Kirkman 1847; each round shows every
+    condition at most once), rounds are shuffled with the seed and blocks are
+    interleaved.  Left/right follows a rotational tournament: with ``L``
+    conditions on a circle, ``p`` is left of ``q`` iff ``(q - p) mod L`` is in
+    ``1 .. (L - 1) / 2``, so for odd ``L`` every condition is left exactly
+    ``(L - 1) / 2`` times; for even ``L`` the extra condition alternates, so
+    left and right counts differ by at most one.  Odd replicates mirror the
+    orientation, so two replicates are exactly balanced.
+``random``
+    Pairs drawn uniformly from the comparable pairs (blocks weighted by their
+    number of pairs), left/right evened out per condition.
+``swiss``
+    Swiss-system rounds (as in chess tournaments, FIDE Handbook C.04): the
+    conditions of each block are ranked by score (wins + ties/2 per judgment,
+    ties of the score broken by a seeded random key) and paired top-down,
+    each with the nearest-ranked unpaired opponent it has met least often,
+    so nobody meets the same opponent twice until it has met all of them.
+    A new round is drawn once the previous round's pairs are given out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from eyetest.core.design.base import PairScheduler
+
+
+def round_robin(members: list[int], *, mirror: bool = False) -> list[list[tuple[int, int]]]:
+    """Rounds of oriented pairs covering every pair of ``members`` once.
+
+    Circle method for the rounds, rotational tournament for the orientation
+    (see module docstring).  ``mirror`` swaps every pair's left/right.
+    """
+    size = len(members)
+    if size < 2:
+        return []
+    pos = {m: p for p, m in enumerate(members)}
+    odd = size % 2 == 1
+    rot = size if odd else size - 1          # conditions on the rotational circle
+
+    def orient(x: int, y: int) -> tuple[int, int]:
+        p, q = pos[x], pos[y]
+        if not odd and (p == size - 1 or q == size - 1):
+            other = q if p == size - 1 else p
+            extra_left = other % 2 == 0
+            pair = (x, y) if (p == size - 1) == extra_left else (y, x)
+        else:
+            pair = (x, y) if 1 <= (q - p) % rot <= (rot - 1) // 2 else (y, x)
+        return (pair[1], pair[0]) if mirror else pair
+
+    circle: list[int | None] = list(members) + ([None] if odd else [])
+    m = len(circle)
+    rounds = []
+    for _ in range(m - 1):
+        pairs = []
+        for k in range(m // 2):
+            x, y = circle[k], circle[m - 1 - k]
+            if x is not None and y is not None:
+                pairs.append(orient(x, y))
+        rounds.append(pairs)
+        circle = [circle[0], circle[-1]] + circle[1:-1]
+    return rounds
+
+
+class FullScheduler(PairScheduler):
+    """All pairs, balanced order and position (see module docstring)."""
+
+    design = "full"
+
+    def __init__(self, conditions, *, seed: int, ties: bool = True, blocks=None):
+        super().__init__(conditions, seed=seed, ties=ties, blocks=blocks)
+        n_blocks = int(self.block.max()) + 1
+        self._members = []
+        for b in range(n_blocks):
+            members = np.flatnonzero(self.block == b)
+            self._members.append([int(x) for x in self._rng.permutation(members)])
+        self.replicate = 0
+        self._queue: list[tuple[int, int]] = []
+        self._extend()
+
+    def _extend(self) -> None:
+        keyed = []
+        for members in self._members:
+            rounds = round_robin(members, mirror=self.replicate % 2 == 1)
+            order = self._rng.permutation(len(rounds))
+            seq = [pair for r in order for pair in rounds[r]]
+            for k, pair in enumerate(seq):
+                keyed.append(((k + 0.5) / len(seq), self._rng.random(), pair))
+        keyed.sort(key=lambda t: (t[0], t[1]))
+        self._queue.extend(pair for _, _, pair in keyed)
+        self.replicate += 1
+
+    def _next(self, exclude):
+        if len(exclude) >= self.n_pairs:
+            return None
+        for attempt in range(2):
+            for pos, (a, b) in enumerate(self._queue):
+                if int(self._pair_id[a, b]) not in exclude:
+                    return self._queue.pop(pos)
+            self._extend()
+        return None  # pragma: no cover - a fresh replicate holds every pair
+
+
+class RandomScheduler(PairScheduler):
+    """Uniformly random comparable pairs."""
+
+    design = "random"
+
+    def _next(self, exclude):
+        if len(exclude) >= self.n_pairs:
+            return None
+        for _ in range(8):
+            pid = int(self._rng.integers(self.n_pairs))
+            if pid not in exclude:
+                return self._orient(pid)
+        free = np.flatnonzero(self._available(exclude))
+        return self._orient(int(free[self._rng.integers(len(free))]))
+
+
+class SwissScheduler(PairScheduler):
+    """Swiss-system rounds pairing neighbours by current score."""
+
+    design = "swiss"
+
+    def __init__(self, conditions, *, seed: int, ties: bool = True, blocks=None):
+        super().__init__(conditions, seed=seed, ties=ties, blocks=blocks)
+        self.round = 0
+        self._queue: list[int] = []
+        self.round_pairs: list[list[tuple[str, str]]] = []
+
+    def score(self) -> np.ndarray:
+        """Points per judgment (wins + ties/2); 0.5 before a condition's first judgment."""
+        return np.where(self.games > 0, self.points / np.maximum(self.games, 1), 0.5)
+
+    def _new_round(self) -> None:
+        score = self.score()
+        met = self.observed + self.pending
+        pairs: list[int] = []
+        for b in range(int(self.block.max()) + 1):
+            members = np.flatnonzero(self.block == b)
+            if len(members) < 2:
+                continue
+            key = self._rng.random(len(members))
+            ranked = [int(x) for x in members[np.lexsort((key, -score[members]))]]
+            rank = {c: r for r, c in enumerate(ranked)}
+            free = list(ranked)
+            while len(free) >= 2:
+                top = free.pop(0)
+                best = min(free, key=lambda c: (met[self._pair_id[top, c]], rank[c] - rank[top]))
+                free.remove(best)
+                pairs.append(int(self._pair_id[top, best]))
+        self._queue.extend(pairs)
+        self.round += 1
+        self.round_pairs.append([])
+
+    def _next(self, exclude):
+        if len(exclude) >= self.n_pairs:
+            return None
+        for attempt in range(2):
+            for pos, pid in enumerate(self._queue):
+                if pid not in exclude:
+                    self._queue.pop(pos)
+                    return self._take(pid)
+            if attempt == 0 and not self._queue:
+                self._new_round()
+        # every queued pair is known to this rater: the closest-scored new pair
+        score = self.score()
+        free = np.flatnonzero(self._available(exclude))
+        gap = np.abs(score[self.pair_i[free]] - score[self.pair_j[free]])
+        met = (self.observed + self.pending)[free]
+        return self._take(int(free[np.lexsort((met, gap))[0]]))
+
+    def _take(self, pid: int) -> tuple[int, int]:
+        a, b = self._orient(pid)
+        if self.round_pairs:
+            self.round_pairs[-1].append((self.conditions[a], self.conditions[b]))
+        return a, b

@@ -1,0 +1,54 @@
+"""Public, stable API of study design: pair schedulers and rating assignments.
+
+>>> from eyetest.design import make_scheduler
+>>> s = make_scheduler("active", ["img1::hat", "img1::supir", "img1::bicubic"], seed=7)
+>>> pairs = s.propose(2)               # [(A, B), ...]; A is shown on the left
+>>> s.observe(*pairs[0], "A")          # "A", "B" or "tie"
+
+``make_scheduler(design, conditions, *, seed, ties=True, blocks=None)``
+    ``design`` is one of ``full``, ``random``, ``swiss``, ``active``.
+    ``blocks`` restricts comparisons to conditions of the same block:
+    ``"image"`` (the image part of ``image::method`` condition ids), a mapping
+    ``condition -> block`` (e.g. the scenario of each image) or a list of
+    groups.  The returned object has
+
+    * ``propose(k, *, rater=None) -> list[tuple[str, str]]``: up to ``k`` pairs;
+      with ``rater`` none of them was proposed to that rater before;
+    * ``propose_batch(raters) -> list[tuple[str, str] | None]``: one pair per
+      concurrent rater;
+    * ``observe(a, b, outcome, *, rater=None)`` with outcome ``"A"``, ``"B"``
+      or ``"tie"``;
+    * ``release(a, b)``: give back a proposed pair that will not be answered.
+
+    The schedule is a function of the seed and of the sequence of calls only.
+
+``assign_ratings(stimuli, *, raters, per_rater, seed)``
+    Balanced incomplete-block assignment of stimuli to raters for rating
+    (ACR / DCR / continuous) studies.
+
+``insert_quality_trials(...)``
+    Gold, repeat and attention-check trials mixed into a rater's session.
+
+See ``docs/study-design.md`` for the algorithms and their references.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from eyetest.core.design import DESIGNS, PairScheduler, make_scheduler
+from eyetest.core.design.quality import GoldPair, Trial, insert_quality_trials
+from eyetest.core.design.rating import balanced_incomplete_blocks
+
+
+def assign_ratings(stimuli, *, raters: int, per_rater: int, seed: int) -> list[list[str]]:
+    """Stimuli shown to each of ``raters`` raters (``per_rater`` each), balanced; see
+    :func:`eyetest.core.design.rating.balanced_incomplete_blocks`."""
+    return balanced_incomplete_blocks(stimuli, raters=raters, per_rater=per_rater,
+                                      rng=np.random.default_rng(seed))
+
+
+__all__ = [
+    "DESIGNS", "GoldPair", "PairScheduler", "Trial", "assign_ratings", "insert_quality_trials",
+    "make_scheduler",
+]

@@ -1,0 +1,237 @@
+"""Pair schedulers: determinism, balance, Swiss pairing, no repeats, blocks."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from eyetest.core.design import DESIGNS, make_scheduler
+from eyetest.core.design.designs import round_robin
+from eyetest.errors import SpecError, UnknownNameError
+
+CONDS = [f"c{k:02d}" for k in range(9)]
+
+
+def _answer(a, b, truth, rng, ties=True):
+    d = truth[a] - truth[b] + rng.normal()
+    if ties and abs(d) < 0.3:
+        return "tie"
+    return "A" if d > 0 else "B"
+
+
+def _run(design, seed, *, steps=30, raters=6, conditions=CONDS, blocks=None, answers_seed=5):
+    rng = np.random.default_rng(answers_seed)
+    truth = {c: float(v) for c, v in zip(conditions, rng.normal(size=len(conditions)))}
+    s = make_scheduler(design, conditions, seed=seed, blocks=blocks)
+    log = []
+    for step in range(steps):
+        names = [f"r{(step + k) % raters}" for k in range(3)]
+        pairs = s.propose_batch(names)
+        log.append(pairs)
+        for r, p in zip(names, pairs):
+            if p is not None:
+                s.observe(*p, _answer(*p, truth, rng), rater=r)
+    return log, s
+
+
+@pytest.mark.parametrize("design", sorted(DESIGNS))
+def test_same_seed_and_answers_same_schedule(design):
+    assert _run(design, 11)[0] == _run(design, 11)[0]
+
+
+def test_same_schedule_with_mst_batches():
+    def go():
+        s = make_scheduler("active", CONDS, seed=4, batch="mst")
+        out = []
+        for _ in range(10):
+            pairs = s.propose(3)
+            out.append(pairs)
+            for p in pairs:
+                s.observe(*p, "A" if p[0] < p[1] else "tie")
+        return out
+    assert go() == go()
+
+
+@pytest.mark.parametrize("design", ["random", "swiss", "active"])
+def test_other_seed_other_schedule(design):
+    assert _run(design, 11)[0] != _run(design, 12)[0]
+
+
+def test_unknown_design_names_the_known_ones():
+    with pytest.raises(UnknownNameError, match="active"):
+        make_scheduler("elo-ish", CONDS, seed=1)
+
+
+@pytest.mark.parametrize("n", [2, 3, 6, 7, 10, 11])
+def test_full_each_pair_once_and_left_right_balanced(n):
+    conds = [f"m{k}" for k in range(n)]
+    s = make_scheduler("full", conds, seed=3)
+    pairs = s.propose(n * (n - 1) // 2)
+    unordered = [frozenset(p) for p in pairs]
+    assert len(set(unordered)) == len(unordered) == n * (n - 1) // 2
+    left = {c: sum(p[0] == c for p in pairs) for c in conds}
+    right = {c: sum(p[1] == c for p in pairs) for c in conds}
+    assert all(abs(left[c] - right[c]) <= (0 if n % 2 else 1) for c in conds)
+    # a second replicate mirrors the first: over two replicates exactly balanced
+    pairs2 = s.propose(n * (n - 1) // 2)
+    left2 = {c: left[c] + sum(p[0] == c for p in pairs2) for c in conds}
+    assert all(left2[c] == n - 1 for c in conds)
+
+
+def test_round_robin_rounds_are_matchings():
+    for n in (4, 5, 8):
+        rounds = round_robin(list(range(n)))
+        assert len(rounds) == (n - 1 if n % 2 == 0 else n)
+        for r in rounds:
+            members = [x for p in r for x in p]
+            assert len(members) == len(set(members))
+        got = [frozenset(p) for r in rounds for p in r]
+        assert len(got) == len(set(got)) and set(got) == {frozenset(p) for p in itertools.combinations(range(n), 2)}
+
+
+def test_swiss_pairs_neighbours_by_score():
+    conds = [f"m{k}" for k in range(8)]
+    truth = {c: k for k, c in enumerate(conds)}   # higher index always wins
+    s = make_scheduler("swiss", conds, seed=4, ties=False)
+    for _ in range(3):   # three rounds of four pairs
+        pairs = s.propose(4)
+        assert len({c for p in pairs for c in p}) == 8          # a round is a matching
+        score = s.score()
+        ranked = sorted(conds, key=lambda c: -score[conds.index(c)])
+        for a, b in pairs:
+            # partners have equal scores: the neighbours of the standings
+            assert score[conds.index(a)] == score[conds.index(b)]
+        for a, b in pairs:
+            s.observe(a, b, "A" if truth[a] > truth[b] else "B")
+    # after three rounds of a transitive truth the standings are 3,2,2,1,1,... points
+    met = set()
+    for r in s.round_pairs:
+        for p in r:
+            assert frozenset(p) not in met            # no repeated pairing
+            met.add(frozenset(p))
+
+
+@pytest.mark.parametrize("design", sorted(DESIGNS))
+def test_no_pair_twice_for_a_rater(design):
+    conds = [f"m{k}" for k in range(7)]
+    s = make_scheduler(design, conds, seed=2)
+    got = []
+    while True:
+        p = s.propose(1, rater="alice")
+        if not p:
+            break
+        got.append(frozenset(p[0]))
+        s.observe(*p[0], "tie", rater="alice")
+    assert len(got) == len(set(got)) == 21            # every pair exactly once, then exhausted
+    assert s.propose(3, rater="alice") == []
+    assert len(s.propose(3, rater="bob")) == 3
+
+
+def test_active_never_repeats_for_concurrent_raters():
+    _, s = _run("active", 1, steps=60, raters=4)
+    # 60 steps, 3 of 4 raters per step: 45 proposals per rater > 36 pairs
+    for rater, seen in s._seen.items():
+        assert len(seen) <= s.n_pairs
+    log, s = _run("active", 1, steps=40, raters=40)
+    per_rater: dict[str, list] = {}
+    for step, pairs in enumerate(log):
+        for k, p in enumerate(pairs):
+            per_rater.setdefault(f"r{(step + k) % 40}", []).append(frozenset(p))
+    for pairs in per_rater.values():
+        assert len(pairs) == len(set(pairs))
+
+
+@pytest.mark.parametrize("design", sorted(DESIGNS))
+def test_blocks_respected(design):
+    conds = [f"img{i}::m{k}" for i in range(3) for k in range(4)]
+    log, s = _run(design, 5, steps=40, conditions=conds, blocks="image")
+    for pairs in log:
+        for a, b in filter(None, pairs):
+            assert a.split("::")[0] == b.split("::")[0]
+    scen = {c: ("text" if c.startswith(("img0", "img1")) else "food") for c in conds}
+    log, _ = _run(design, 5, steps=20, conditions=conds, blocks=scen)
+    for pairs in log:
+        for a, b in filter(None, pairs):
+            assert scen[a] == scen[b]
+
+
+def test_cross_block_observation_and_bad_outcome_rejected():
+    s = make_scheduler("random", ["a::x", "a::y", "b::x", "b::y"], seed=0, blocks="image", ties=False)
+    with pytest.raises(SpecError, match="different blocks"):
+        s.observe("a::x", "b::x", "A")
+    with pytest.raises(SpecError, match="outcome"):
+        s.observe("a::x", "a::y", "tie")
+    with pytest.raises(SpecError, match="outcome"):
+        s.observe("a::x", "a::y", "left")
+    with pytest.raises(UnknownNameError):
+        s.observe("a::x", "c::x", "A")
+
+
+def test_bad_blocks_and_conditions():
+    with pytest.raises(SpecError, match="conditions"):
+        make_scheduler("full", ["a", "a"], seed=0)
+    with pytest.raises(SpecError, match="blocks"):
+        make_scheduler("full", ["a", "b"], seed=0, blocks="scenario")
+    with pytest.raises(SpecError, match="blocks"):
+        make_scheduler("full", ["a", "b"], seed=0, blocks=[["a"], ["b"]])
+
+
+def test_active_recovers_order_and_concentrates_on_close_pairs():
+    conds = [f"m{k}" for k in range(8)]
+    truth = dict(zip(conds, np.linspace(0, 7, 8)))     # neighbours 1 apart
+    rng = np.random.default_rng(0)
+    s = make_scheduler("active", conds, seed=0)
+    for _ in range(300):
+        (a, b), = s.propose(1)
+        s.observe(a, b, _answer(a, b, truth, rng))
+    mean = s.posterior.mean
+    assert list(np.argsort(mean)) == list(range(8))
+    gap = np.abs(np.array([truth[conds[i]] - truth[conds[j]] for i, j in zip(s.pair_i, s.pair_j)]))
+    # at least half the judgments went to neighbours (7 of 28 pairs)
+    assert s.observed[gap == 1].sum() >= 0.5 * s.observed.sum()
+
+
+def test_batches_are_diverse():
+    conds = [f"m{k}" for k in range(10)]
+    # matching batches: the first five pairs cover every condition once
+    s = make_scheduler("active", conds, seed=0)
+    pairs = s.propose_batch([f"r{k}" for k in range(5)])
+    assert sorted(c for p in pairs for c in p) == conds
+    more = s.propose_batch([f"r{k}" for k in range(5, 9)])
+    assert not {frozenset(p) for p in more} & {frozenset(p) for p in pairs}   # pending pairs avoided
+    # ASAP spanning-tree batches: nine pairs connecting all ten conditions
+    s = make_scheduler("active", conds, seed=0, batch="mst")
+    pairs = s.propose_batch([f"r{k}" for k in range(9)])
+    parent = {c: c for c in conds}
+
+    def root(c):
+        while parent[c] != c:
+            c = parent[c]
+        return c
+
+    for a, b in pairs:
+        assert root(a) != root(b)         # no cycle
+        parent[root(a)] = root(b)
+    assert len({root(c) for c in conds}) == 1
+
+
+def test_unknown_options_rejected():
+    with pytest.raises(SpecError, match="batch"):
+        make_scheduler("swiss", CONDS, seed=0, batch="mst")
+    with pytest.raises(UnknownNameError, match="matching"):
+        make_scheduler("active", CONDS, seed=0, batch="greedy")
+
+
+@settings(max_examples=25, deadline=None)
+@given(design=st.sampled_from(sorted(DESIGNS)), n=st.integers(2, 7), seed=st.integers(0, 10**6),
+       k=st.integers(0, 12))
+def test_proposals_are_valid_pairs(design, n, seed, k):
+    conds = [f"m{i}" for i in range(n)]
+    s = make_scheduler(design, conds, seed=seed)
+    pairs = s.propose(k)
+    assert len(pairs) == k
+    for a, b in pairs:
+        assert a != b and a in conds and b in conds

@@ -1,0 +1,116 @@
+"""Study spec parsing: defaults, validation errors that name the key and the allowed values."""
+
+from __future__ import annotations
+
+import pytest
+
+from eyetest.errors import SpecError
+from eyetest.study.spec import DIMENSIONS, SCENARIOS, SCHEMA_VERSION, load_spec, parse_spec
+
+MINIMAL = """
+[study]
+name = "sr-x4"
+[stimuli]
+dataset = "data/sr-x4"
+methods = ["hat", "supir", "bicubic"]
+"""
+
+FULL = """
+schema_version = 1
+[study]
+name = "sr-x4-generative"
+protocol = "pairwise"
+design = "swiss"
+ties = false
+both_bad = true
+seed = 7
+judgments_per_session = 80
+blocks = "scenario"
+[stimuli]
+dataset = "data/sr-x4"
+methods = ["hat", "supir"]
+images = ["0801", "0802"]
+context = "lq"
+[[dimensions]]
+name = "naturalness"
+[[dimensions]]
+name = "hallucination"
+prompt = "Which image invents fewer things?"
+[scenarios]
+taxonomy = ["text", "food"]
+[quality]
+gold_fraction = 0.08
+repeat_fraction = 0.05
+min_ms_per_trial = 1200
+[crowd]
+platform = "prolific"
+completion_code = "C1A2B3"
+"""
+
+
+def test_defaults_follow_domain():
+    plan = parse_spec(MINIMAL)
+    assert plan.schema_version == SCHEMA_VERSION == 1
+    assert plan.protocol == "pairwise" and plan.design == "active" and plan.ties
+    assert [d.name for d in plan.dimensions] == ["overall"]
+    assert plan.scenarios == SCENARIOS and len(SCENARIOS) == 18 and "hand-drawn" in SCENARIOS
+    assert plan.context == "none" and plan.blocks == "image"
+    assert plan.to_dict()["schema_version"] == 1
+
+
+def test_full_spec(tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_text(FULL)
+    plan = load_spec(path)
+    assert plan.design == "swiss" and not plan.ties and plan.both_bad and plan.seed == 7
+    assert [(d.name, d.prompt) for d in plan.dimensions] == [
+        ("naturalness", DIMENSIONS["naturalness"]), ("hallucination", "Which image invents fewer things?")]
+    assert plan.quality.gold_fraction == 0.08 and plan.quality.min_ms_per_trial == 1200
+    assert plan.crowd.platform == "prolific" and plan.scenarios == ("text", "food")
+    assert plan.conditions() == ["0801::hat", "0801::supir", "0802::hat", "0802::supir"]
+
+
+def test_rating_protocol():
+    plan = parse_spec(MINIMAL.replace('name = "sr-x4"', 'name = "mos"\nprotocol = "rating"\nscale = "dcr5"'))
+    assert plan.design == "balanced" and plan.scale == "dcr5"
+
+
+@pytest.mark.parametrize("edit,key,allowed", [
+    (('design = "swiss"', 'design = "elo"'), "study.design", "full, random, swiss, active"),
+    (('protocol = "pairwise"', 'protocol = "triplet"'), "study.protocol", "pairwise, rating"),
+    (('context = "lq"', 'context = "side"'), "stimuli.context", "none, lq, gt"),
+    (('blocks = "scenario"', 'blocks = "method"'), "study.blocks", "none, image, scenario"),
+    (('platform = "prolific"', 'platform = "toloka"'), "crowd.platform", "prolific, mturk, link"),
+    (('schema_version = 1', 'schema_version = 2'), "schema_version", "1"),
+    (('ties = false', 'ties = "yes"'), "study.ties", "true or false"),
+    (('seed = 7', 'seed = 1.5'), "study.seed", "integer"),
+    (('gold_fraction = 0.08', 'gold_fraction = 0.8'), "quality.gold_fraction", "between 0 and 0.5"),
+    (('name = "naturalness"', 'name = "naturalnes"'), "dimensions[0].prompt", "known dimensions"),
+    (('name = "hallucination"', 'name = "naturalness"'), "dimensions[1].name", "twice"),
+    (('methods = ["hat", "supir"]', 'methods = ["hat"]'), "stimuli.methods", "at least 2"),
+    (('completion_code = "C1A2B3"', ''), "crowd.completion_code", "prolific"),
+    (('min_ms_per_trial = 1200', 'min_ms_per_trail = 1200'), "quality.min_ms_per_trail", "allowed: gold_fraction"),
+    (('[scenarios]', '[scenario]'), "scenario", "allowed: schema_version, study"),
+    (('seed = 7', 'seed = 7\nscale = "acr5"'), "study.scale", "rating"),
+])
+def test_errors_name_key_and_allowed(edit, key, allowed):
+    old, new = edit
+    assert old in FULL
+    with pytest.raises(SpecError) as err:
+        parse_spec(FULL.replace(old, new))
+    assert err.value.key == key
+    assert allowed in str(err.value)
+
+
+def test_missing_required_and_bad_files(tmp_path):
+    with pytest.raises(SpecError, match="study.name"):
+        parse_spec(MINIMAL.replace('name = "sr-x4"', ""))
+    with pytest.raises(SpecError, match="stimuli.dataset"):
+        parse_spec(MINIMAL.replace('dataset = "data/sr-x4"', ""))
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[study\nname=")
+    with pytest.raises(SpecError, match="not valid TOML") as err:
+        load_spec(bad)
+    assert err.value.key == str(bad)
+    with pytest.raises(SpecError, match="cannot read"):
+        load_spec(tmp_path / "missing.toml")
