@@ -27,9 +27,10 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
+
+from eyetest.io.tables import atomic_write_bytes
 
 CACHE_ENV = "EYETEST_CACHE_DIR"
 _CHUNK = 1 << 20
@@ -108,22 +109,24 @@ class ScoreCache:
         self.hits += 1
         return value
 
+    def meta(self, key: str) -> dict | None:
+        """The ``meta`` stored with a score (without ``value``), or None; no hit/miss counted."""
+        try:
+            with open(self._path(key), "rb") as fh:
+                doc = json.loads(fh.read())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(doc, dict):
+            return None
+        doc.pop("value", None)
+        return doc
+
     def put(self, key: str, value: float, **meta: Any) -> None:
         """Store a score atomically (``meta`` is kept for people reading the cache)."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         data = json.dumps({"value": _encode(float(value)), **meta}, default=repr).encode()
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        atomic_write_bytes(path, data, fsync=False)  # a lost entry is just recomputed
         self.writes += 1
 
     def stats(self) -> dict:
