@@ -69,3 +69,15 @@ def test_rank_exclusion_file_ratings_and_errors(tmp_path):
     assert res.exit_code == 2 and "nosuch" in res.output
     res = CliRunner().invoke(cli, ["rank", str(src), "--model", "mos", "--out", str(tmp_path / "e.csv")])
     assert res.exit_code == 2 and "rating table" in res.output
+
+
+def test_rank_pwcmp_by_scene_uses_the_image_column(tmp_path, shared_data):
+    # pwcmp users say "scene"; it is read into eyetest's `image` column.
+    src = shared_data / "pairwise" / "tmo_pairwise_trials.csv"
+    out_scene, out_image = tmp_path / "scene.csv", tmp_path / "image.csv"
+    for by, out in (("scene", out_scene), ("image", out_image)):
+        res = CliRunner().invoke(cli, ["rank", str(src), "--format", "pwcmp", "--by", by, "--out", str(out)])
+        assert res.exit_code == 0, res.output
+    a, b = pd.read_csv(out_scene), pd.read_csv(out_image)
+    assert a["image"].nunique() == 5  # the five scenes of the experiment
+    pd.testing.assert_frame_equal(a, b)

@@ -59,6 +59,19 @@ PWCMP_LIGHTFIELD_MAPPING = {
     "selected": ("selected", {1: "a", 2: "b"}),
 }
 
+#: names users know from a foreign format -> the eyetest column they became
+FOREIGN_COLUMNS = {
+    "pwcmp": {"scene": "image", "observer": "rater", "criterion": "dimension", "session_id": "session"},
+    "arena": {"judge": "rater"},
+}
+
+
+def eyetest_column(name: str | None, *, format: str) -> str | None:
+    """The eyetest column a foreign column name was read into (``scene`` -> ``image``)."""
+    if name is None:
+        return None
+    return FOREIGN_COLUMNS.get(format, {}).get(name, name)
+
 
 def _read_any(path: Path) -> pd.DataFrame:
     if not path.is_file():

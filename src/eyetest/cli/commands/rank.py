@@ -79,9 +79,11 @@ def command(judgments, model, fmt, by, n_boot, bootstrap_unit, exclude_raters, p
     from eyetest.core.judgments.ranking import is_rating_table, rank
     from eyetest.core.judgments.screening import screen_raters
     from eyetest.errors import JudgmentDataError
-    from eyetest.io.judgments import read_judgments, write_table
+    from eyetest.io.judgments import eyetest_column, read_judgments, write_table
 
     table = read_judgments(judgments, format=fmt)
+    if by not in table.columns and eyetest_column(by, format=fmt) in table.columns:
+        by = eyetest_column(by, format=fmt)  # e.g. pwcmp's "scene" is read as "image"
     rating = is_rating_table(table)
     model = model or ("mos" if rating else "bradley-terry")
     screen = None
