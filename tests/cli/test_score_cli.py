@@ -178,3 +178,70 @@ def test_several_dist_folders(dataset, tmp_path):
     r = _run("score", "--ref", root / "gt", "--dist", root / "methods/hat", "--dist", same,
              "--metrics", "tmad", "--out", out)
     assert r.exit_code == 2 and "several --dist folders are named 'hat'" in r.output
+
+
+def test_import_merges_into_table_manifest_and_summary(dataset, tmp_path):
+    import hashlib
+
+    root, arrays = dataset
+    imp = tmp_path / "musiq.csv"
+    imp.write_text("image,method,metric,value\np,hat,musiq,60\nq,hat,musiq,70\nr,hat,musiq,80\n")
+    out = tmp_path / "res.parquet"
+    r = _run("score", root, "--metrics", "tmad,tmean", "--import", imp, "--out", out,
+             "--workers", 1)
+    assert r.exit_code == 0, r.output
+    t = read_table(out)
+    mus = t[t.metric == "musiq"].set_index("image")
+    assert mus.value.to_dict() == {"p": 60.0, "q": 70.0, "r": 80.0}
+    assert set(mus.source) == {"musiq.csv"} and set(t[t.metric != "musiq"].source) == {"eyetest"}
+    assert mus.loc["p", "scenario"] == "food" and set(mus.family) == {"gan"}
+    m = json.loads((tmp_path / "res.parquet.manifest.json").read_text())
+    assert m["imported"] == [{"file": str(imp), "rows": 3, "metrics": ["musiq"],
+                              "sha256": hashlib.sha256(imp.read_bytes()).hexdigest()}]
+    # summary: mean of the imported column (70) next to the native ones; direction unknown
+    header = next(line for line in r.output.splitlines() if line.startswith("method"))
+    assert "musiq ?" in header and "70.00 [" in r.output
+    assert "3 imported" in r.output
+
+
+def test_import_conflicts_and_bad_file(dataset, tmp_path):
+    root, arrays = dataset
+    imp = tmp_path / "tm.csv"
+    imp.write_text("image,method,metric,value\np,hat,tmean,0.5\n")
+    out = tmp_path / "res.csv"
+    r = _run("score", root, "--metrics", "tmean", "--import", imp, "--out", out, "--workers", 1)
+    assert r.exit_code == 2 and "('p', 'hat', 'tmean') is also computed by eyetest" in r.output
+    for policy, want in (("imported", 0.5), ("native", arrays["p"][1].mean() / 255)):
+        r = _run("score", root, "--metrics", "tmean", "--import", imp, "--on-conflict", policy,
+                 "--out", out, "--workers", 1, "-q")
+        assert r.exit_code == 0, r.output
+        t = read_table(out)
+        assert t[t.image == "p"].value.iloc[0] == pytest.approx(want, abs=1e-15)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("image,method,value\np,hat,1\n")
+    r = _run("score", root, "--metrics", "tmean", "--import", bad, "--out", out)
+    assert r.exit_code == 2 and "lacks column(s) metric" in r.output
+
+
+def test_executor_options(dataset, tmp_path, monkeypatch):
+    import sys
+
+    root, _ = dataset
+    r = _run("score", root, "--metrics", "tmean", "--address", "auto", "--out", tmp_path / "x.csv")
+    assert r.exit_code == 2 and "--executor ray" in r.output
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    r = _run("score", root, "--metrics", "tmean", "--executor", "ray", "--out", tmp_path / "x.csv")
+    assert r.exit_code == 2 and "pip install 'eyetest[ray]'" in r.output
+    assert not (tmp_path / "x.csv").exists()
+    r = _run("score", root, "--metrics", "tmean", "--executor", "spark", "--out", tmp_path / "x.csv")
+    assert r.exit_code == 2
+
+
+def test_pyiqa_metric_without_pyiqa_exit_2(dataset, tmp_path):
+    from eyetest.backends import pyiqa
+
+    if pyiqa.available():
+        pytest.skip("pyiqa is installed; the missing-extra error cannot be seen")
+    root, _ = dataset
+    r = _run("score", root, "--metrics", "tmean,pyiqa:musiq", "--out", tmp_path / "x.csv")
+    assert r.exit_code == 2 and "extra 'pyiqa'" in r.output

@@ -81,6 +81,51 @@ def score_arrays(
     return float(spec.func(dist, data_range=rng, **kwargs))
 
 
+def _set_settings(spec: MetricSpec, preset: str, overrides: dict[str, Any]):
+    if spec.kind != "distribution":
+        raise MetricInputError(f"metric {spec.name!r} is {spec.kind}, not a distribution metric")
+    settings = spec.settings(preset)
+    settings.update(overrides)
+    conv, kwargs = split_settings(settings)
+    feat_kw = {k: kwargs.pop(k) for k in spec.extra.get("feature_settings", ()) if k in kwargs}
+    return conv, feat_kw, kwargs
+
+
+def set_features(
+    metric: str | MetricSpec,
+    images,
+    *,
+    data_range: float,
+    preset: str = "matlab",
+    device: str | None = "auto",
+    batch_size: int = 32,
+    **overrides: Any,
+) -> np.ndarray:
+    """Features (one row per image) that a distribution metric compares.
+
+    The preset's colour/crop convention is applied to every image and the
+    metric's feature extractor (``spec.extra["feature_func"]``) runs with the
+    preset's feature settings (e.g. ``resize``) and the cached weights.
+    Metrics with the same ``spec.extra["features"]`` and settings (FID and
+    KID) share these features.
+    """
+    spec = metric if isinstance(metric, MetricSpec) else get_metric(metric)
+    conv, feat_kw, _ = _set_settings(spec, preset, overrides)
+    feat_kw.update(load_weight_kwargs(spec))
+    prepared = [prepare(im, data_range=data_range, **conv) for im in images]
+    rng = prepared[0][1] if prepared else float(data_range)
+    return spec.extra["feature_func"]([p[0] for p in prepared], data_range=rng, device=device,
+                                      batch_size=batch_size, **feat_kw)
+
+
+def compare_features(metric: str | MetricSpec, reference_features, distorted_features, *,
+                     preset: str = "matlab", **overrides: Any) -> float:
+    """A distribution metric's value from two feature arrays (see :func:`set_features`)."""
+    spec = metric if isinstance(metric, MetricSpec) else get_metric(metric)
+    _, _, kwargs = _set_settings(spec, preset, overrides)
+    return float(spec.func(reference_features, distorted_features, **kwargs))
+
+
 def score_sets(
     metric: str | MetricSpec,
     reference_images,
@@ -97,22 +142,12 @@ def score_sets(
     The preset's colour/crop convention is applied to every image, the
     metric's feature extractor (``spec.extra["feature_func"]``) runs with the
     preset's feature settings (e.g. ``resize``) and the cached weights, and
-    ``spec.func`` compares the two feature arrays.
+    ``spec.func`` compares the two feature arrays; i.e.
+    :func:`compare_features` of the two :func:`set_features`.
     """
     spec = metric if isinstance(metric, MetricSpec) else get_metric(metric)
-    if spec.kind != "distribution":
-        raise MetricInputError(f"metric {spec.name!r} is {spec.kind}, not a distribution metric")
-    settings = spec.settings(preset)
-    settings.update(overrides)
-    conv, kwargs = split_settings(settings)
-    feat_kw = {k: kwargs.pop(k) for k in spec.extra.get("feature_settings", ()) if k in kwargs}
-    feat_kw.update(load_weight_kwargs(spec))
-    extract = spec.extra["feature_func"]
-
-    def features(images):
-        prepared = [prepare(im, data_range=data_range, **conv) for im in images]
-        rng = prepared[0][1] if prepared else float(data_range)
-        return extract([p[0] for p in prepared], data_range=rng, device=device,
-                       batch_size=batch_size, **feat_kw)
-
-    return float(spec.func(features(reference_images), features(distorted_images), **kwargs))
+    kw = dict(data_range=data_range, preset=preset, device=device, batch_size=batch_size,
+              **overrides)
+    return compare_features(spec, set_features(spec, reference_images, **kw),
+                            set_features(spec, distorted_images, **kw), preset=preset,
+                            **overrides)

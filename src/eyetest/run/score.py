@@ -15,7 +15,13 @@ Result table (tidy, one row per image, method, metric)::
 split it to break results down by scenario), ``family`` the method's family
 from ``methods.csv`` (empty when unknown).  Rows are sorted by method, image
 and the order of the requested metrics, so the table does not depend on the
-number of workers or on which scores came from the cache.
+number of workers, the executor (local pool or Ray) or on which scores came
+from the cache.
+
+Distribution metrics (FID, KID) add one row per method with ``image = "*"``
+(:mod:`eyetest.run.distribution`).  Imported scores (``imports=``) are merged
+last with :func:`eyetest.backends.imported.merge_imported`, which adds a
+``source`` column (``eyetest`` or the file name).
 """
 
 from __future__ import annotations
@@ -32,15 +38,21 @@ from typing import Any, Sequence
 import pandas as pd
 
 from eyetest import __version__
-from eyetest.core.metrics.registry import MetricSpec, get_metric, list_metrics
-from eyetest.errors import DatasetError, EyetestError, ImageReadError, UnknownNameError
+from eyetest.core.metrics.registry import MetricSpec, list_metrics
+from eyetest.errors import DatasetError, EyetestError, ImageReadError, SpecError, UnknownNameError
 from eyetest.io.dataset import Dataset, Problem
 from eyetest.io.images import READER_VERSION, AlphaWarning, read_image
 from eyetest.io.resources import load_resource, resource_sha256
 from eyetest.io.tables import atomic_write_text, write_table
 from eyetest.run.cache import ScoreCache, score_key, sha256_file
 from eyetest.run.compute import score_arrays
+from eyetest.run.distribution import SET_IMAGE, score_distribution_metrics
 from eyetest.run.executor import resolve_workers, run_tasks
+from eyetest.run.imports import check_imports, merge_files, metric_descriptor
+from eyetest.run.ray_executor import gpus_for_units, run_tasks_ray
+from eyetest.run.resolve import check_weights, metric_spec
+
+EXECUTORS = ("local", "ray")
 
 COLUMNS = ["image", "method", "metric", "value", "scenario", "family"]
 
@@ -53,11 +65,15 @@ def default_metrics(*, has_reference: bool) -> list[MetricSpec]:
 
 def resolve_metrics(names: Sequence[str] | None, *, has_reference: bool,
                     preset: str) -> list[MetricSpec]:
-    """Specs for ``names`` (default :func:`default_metrics`), checked against the data."""
+    """Specs for ``names`` (default :func:`default_metrics`), checked against the data.
+
+    Distribution metrics (FID, KID) are allowed when the dataset has
+    references; they give one value per method (see :mod:`eyetest.run.distribution`).
+    """
     if names:
         specs, seen = [], set()
         for name in names:
-            spec = get_metric(name)
+            spec = metric_spec(name)
             if spec.name not in seen:
                 seen.add(spec.name)
                 specs.append(spec)
@@ -66,9 +82,9 @@ def resolve_metrics(names: Sequence[str] | None, *, has_reference: bool,
         if not specs:
             raise DatasetError("no metric is registered that can score this dataset")
     for spec in specs:
-        if spec.kind == "distribution":
-            raise DatasetError(f"metric {spec.name!r} compares image sets; "
-                               "eyetest score computes per-image metrics")
+        if spec.kind == "distribution" and not has_reference:
+            raise DatasetError(f"metric {spec.name!r} compares each method's outputs with the "
+                               "references, but the dataset has no references (gt/ or --ref)")
         if spec.kind == "FR" and not has_reference:
             raise DatasetError(f"metric {spec.name!r} is full-reference but the dataset has "
                                "no references (gt/ or --ref)")
@@ -141,7 +157,7 @@ def score_unit(unit: Unit) -> UnitResult:
     dist = _read(unit.distorted, unit, out)
     if dist is None:
         return out
-    specs = [get_metric(m) for m in unit.metrics]
+    specs = [metric_spec(m) for m in unit.metrics]
     ref = None
     if any(s.kind == "FR" for s in specs) and unit.reference is not None:
         ref = _read(unit.reference, unit, out)
@@ -218,6 +234,14 @@ class ScoreRun:
     manifest: dict
     problems: list[Problem]
     specs: list[MetricSpec]
+    warnings: list[dict] = field(default_factory=list)
+
+    @property
+    def summary_specs(self) -> list:
+        """Specs of every metric in the table (scored, then imported) for the summary."""
+        known = {s.name for s in self.specs}
+        extra = [m for m in dict.fromkeys(self.table["metric"]) if m not in known]
+        return list(self.specs) + [metric_descriptor(m) for m in extra]
 
 
 def _versions() -> dict[str, str]:
@@ -230,25 +254,70 @@ def _versions() -> dict[str, str]:
             "platform": platform.platform()}
 
 
+def _executor_tasks(executor: str, units, *, workers: int, address: str | None, on_done):
+    """The results of ``score_unit`` over ``units`` from the chosen executor."""
+    if executor == "ray":
+        return run_tasks_ray(score_unit, units, address=address,
+                             num_cpus=workers if address is None else None,
+                             gpus_per_task=gpus_for_units, on_done=on_done)
+    return run_tasks(score_unit, units, workers=workers, on_done=on_done)
+
+
+def _sort_rows(table: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """Sort by method, image and metric order (``names`` first, then first appearance)."""
+    if not len(table):
+        return table.reset_index(drop=True)
+    order = {n: i for i, n in enumerate(dict.fromkeys([*names, *table["metric"]]))}
+    return (table.assign(_m=table["metric"].map(order))
+            .sort_values(["method", "image", "_m"], kind="stable")
+            .drop(columns="_m").reset_index(drop=True))
+
+
 def score_dataset(dataset: Dataset, *, metrics: Sequence[str] | None = None,
                   preset: str = "matlab", workers: int | None = None,
                   cache: ScoreCache | None = None, alpha: str = "composite",
-                  max_pixels: int | None = None, progress: bool = False) -> ScoreRun:
+                  max_pixels: int | None = None, progress: bool = False,
+                  executor: str = "local", address: str | None = None,
+                  imports: Sequence = (), on_conflict: str = "error",
+                  device: str | None = "auto") -> ScoreRun:
     """Score every item of ``dataset``; see the module docstring for the table.
 
     Parameters
     ----------
-    metrics : metric names (default: :func:`default_metrics`).
+    metrics : metric names (default: :func:`default_metrics`); ``pyiqa:NAME``
+        through the pyiqa adapter; distribution metrics (``fid``, ``kid``) give
+        one row per method with ``image = "*"``.
     preset : ``matlab``, ``sr-y-crop<N>`` or a preset a metric defines.
-    workers : processes (``None``/0 = all cores, 1 = in this process).
+    workers : processes (``None``/0 = all cores, 1 = in this process); with
+        ``executor="ray"`` the CPUs of a private local cluster.
     cache : a :class:`ScoreCache`, or None to compute everything.
     alpha, max_pixels : passed to :func:`eyetest.io.images.read_image`.
     progress : show a tqdm bar on stderr.
+    executor : ``"local"`` (process pool) or ``"ray"``
+        (:func:`eyetest.run.ray_executor.run_tasks_ray`; GPUs requested per
+        unit by :func:`~eyetest.run.ray_executor.gpus_for_units`).
+    address : Ray cluster to join (``"auto"``, ``"HOST:6379"``); None starts
+        a private local one.
+    imports : files of scores computed elsewhere, merged with
+        :func:`eyetest.backends.imported.merge_imported` in the given order.
+    on_conflict : ``"error"``, ``"imported"`` or ``"native"`` (see merge_imported).
+    device : torch device of the distribution metrics' feature extractor.
     """
     t0 = time.perf_counter()
-    specs = resolve_metrics(metrics, has_reference=dataset.has_reference, preset=preset)
-    names = tuple(s.name for s in specs)
+    if executor not in EXECUTORS:
+        raise SpecError("executor", f"must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if executor == "ray":
+        from eyetest.run.ray_executor import _import_ray
+
+        _import_ray()  # a clear error now, not after hashing the dataset
+    import_paths = check_imports(list(imports), on_conflict)
+    requested = resolve_metrics(metrics, has_reference=dataset.has_reference, preset=preset)
     problems = list(dataset.problems)
+    specs, weight_problems = check_weights(requested)
+    problems.extend(weight_problems)
+    unit_specs = [s for s in specs if s.kind != "distribution"]
+    set_specs = [s for s in specs if s.kind == "distribution"]
+    names = tuple(s.name for s in unit_specs)
     resources = {s.name: _resource_hashes(s) for s in specs}
     presets = {s.name: effective_preset(s, preset) for s in specs}
     settings = {s.name: _jsonable(s.settings(presets[s.name])) for s in specs}
@@ -278,7 +347,7 @@ def score_dataset(dataset: Dataset, *, metrics: Sequence[str] | None = None,
         got: dict[str, float] = {}
         todo = []
         ref_hash = hashes.get(str(item.reference)) if item.reference is not None else None
-        for spec in specs:
+        for spec in unit_specs:
             if spec.kind == "FR" and item.reference is None:
                 continue
             if cache is not None:
@@ -311,21 +380,32 @@ def score_dataset(dataset: Dataset, *, metrics: Sequence[str] | None = None,
 
         bar = tqdm(total=len(units), unit="img", desc="scoring", leave=False, dynamic_ncols=True)
     try:
-        for res in run_tasks(score_unit, units, workers=n_workers,
-                             on_done=bar.update if bar is not None else None):
+        for res in _executor_tasks(executor, units, workers=n_workers, address=address,
+                                   on_done=bar.update if bar is not None else None):
             values[(res.method, res.image)].update(res.values)
             problems.extend(res.problems)
             for k, v in res.seconds.items():
                 seconds[k] = seconds.get(k, 0.0) + v
             for path, n in res.notes.items():
                 notes[path] = list(n)
-            if cache is not None:
+            if cache is not None:  # at once, so an interrupted run resumes from here
                 for metric, value in res.values.items():
                     cache.put(keys[(res.method, res.image, metric)], value, metric=metric,
                               image=res.image, method=res.method)
     finally:
         if bar is not None:
             bar.close()
+    sets = score_distribution_metrics(
+        items, set_specs, hashes=hashes, presets=presets, settings=settings,
+        resources=resources, reader=reader, cache=cache, alpha=alpha, max_pixels=max_pixels,
+        device=device)
+    for k, v in sets.seconds.items():
+        seconds[k] = seconds.get(k, 0.0) + v
+    seen = {(p.file, p.reason) for p in problems}
+    for p in sets.problems:  # an unreadable file is also reported by its unit
+        if (p.file, p.reason) not in seen:
+            seen.add((p.file, p.reason))
+            problems.append(p)
     compute_s = time.perf_counter() - t_compute
 
     rows = []
@@ -336,12 +416,17 @@ def score_dataset(dataset: Dataset, *, metrics: Sequence[str] | None = None,
         for name in names:
             if name in got:
                 rows.append((item.image, item.method, name, float(got[name]), tags, family))
+    for (method, name), value in sorted(sets.values.items()):
+        rows.append((SET_IMAGE, method, name, float(value), "",
+                     dataset.families.get(method, "")))
     table = pd.DataFrame(rows, columns=COLUMNS)
-    order = {n: i for i, n in enumerate(names)}
-    if len(table):
-        table = (table.assign(_m=table["metric"].map(order))
-                 .sort_values(["method", "image", "_m"], kind="stable")
-                 .drop(columns="_m").reset_index(drop=True))
+    order = [s.name for s in specs]
+    table = _sort_rows(table, order)
+    n_native = len(table)
+    imported = []
+    if import_paths:
+        table, imported = merge_files(table, import_paths, on_conflict=on_conflict)
+        table = _sort_rows(table, order)
 
     root = dataset.root
     def rel(p: str) -> str:
@@ -362,20 +447,33 @@ def score_dataset(dataset: Dataset, *, metrics: Sequence[str] | None = None,
                              "settings": settings[s.name],
                              "resources": resources[s.name],
                              "reference": s.reference} for s in specs},
+        "skipped_metrics": {s.name: "weight files missing or damaged (see problems)"
+                            for s in requested if s not in specs},
+        "distribution": {
+            "image_marker": SET_IMAGE,
+            "images": {f"{m}/{k}": n for (m, k), n in sorted(sets.images.items())},
+            "computed": sets.computed,
+        } if set_specs else None,
         "read": {"alpha": alpha, "max_pixels": max_pixels, "reader_version": READER_VERSION},
         "inputs": {rel(p): h for p, h in sorted(hashes.items())},
+        "imported": imported,
+        "on_conflict": on_conflict if imported else None,
         "methods": {m: {"family": dataset.families.get(m)} for m in dataset.methods},
         "counts": {"items": len(items), "units_computed": len(units), "rows": len(table),
+                   "rows_scored": n_native,
+                   "rows_imported": int((table["source"] != "eyetest").sum()) if imported else 0,
                    "problems": len(problems)},
+        "executor": {"kind": executor, "address": address},
         "workers": n_workers,
         "cache": cache.stats() if cache is not None else None,
         "timings_s": {"hash": hash_s, "compute_wall": compute_s,
                       "total": time.perf_counter() - t0,
                       "per_metric_cpu": {k: v for k, v in seconds.items()}},
         "notes": {rel(p): n for p, n in sorted(notes.items())},
+        "warnings": sets.warnings,
         "problems": [dict(p.to_dict(), file=rel(p.file)) for p in problems],
     }
-    return ScoreRun(table, manifest, problems, specs)
+    return ScoreRun(table, manifest, problems, specs, sets.warnings)
 
 
 def manifest_path(out) -> Path:

@@ -38,21 +38,36 @@ def _split_metrics(value: str | None):
               show_default=True, help="Alpha channels: composite on white, or drop.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
               help="Refuse larger images (default $EYETEST_MAX_PIXELS or 178956970).")
+@click.option("--import", "imports", multiple=True, type=click.Path(dir_okay=False),
+              help="CSV/Parquet of scores computed elsewhere (image, method, metric, value), "
+                   "merged into the table (repeatable).")
+@click.option("--on-conflict", type=click.Choice(["error", "imported", "native"]),
+              default="error", show_default=True,
+              help="An imported score that eyetest also computed: fail, or which one wins.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True, help="Run the work on a local process pool or on Ray.")
+@click.option("--address", default=None,
+              help="Ray cluster to join (auto, HOST:6379, ray://HOST:10001); default: a "
+                   "private local cluster with --workers CPUs.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary table.")
 def command(dataset, ref, dist, metrics, preset, out, workers, no_cache, strict, alpha,
-            max_pixels, quiet):
+            max_pixels, imports, on_conflict, executor, address, quiet):
     """Score DATASET (gt/, methods/<name>/, ...) or --ref DIR --dist DIR.
 
     Writes a tidy table (image, method, metric, value, scenario, family) and a
     manifest, prints problems by file name and a per-method summary (mean and
-    95% t-interval). Exit status: 0 done; 1 nothing could be scored, or
-    --strict and a problem occurred; 2 bad arguments or dataset.
+    95% t-interval). Distribution metrics (fid, kid) give one value per
+    method in rows with image '*'. --import merges scores computed elsewhere.
+    Exit status: 0 done; 1 nothing could be scored, or --strict and a problem
+    occurred; 2 bad arguments, dataset or import file, or Ray not installed.
     """
     from eyetest.io.dataset import discover, discover_pair
     from eyetest.run.cache import ScoreCache
     from eyetest.run.score import score_dataset, write_outputs
     from eyetest.run.summary import format_summary, summarize
 
+    if address and executor != "ray":
+        raise click.UsageError("--address joins a Ray cluster; give it with --executor ray")
     if dataset and (ref or dist):
         raise click.UsageError("give either DATASET or --ref/--dist, not both")
     if dataset:
@@ -65,23 +80,41 @@ def command(dataset, ref, dist, metrics, preset, out, workers, no_cache, strict,
     cache = None if no_cache else ScoreCache()
     progress = not quiet and sys.stderr.isatty()
     run = score_dataset(ds, metrics=_split_metrics(metrics), preset=preset, workers=workers,
-                        cache=cache, alpha=alpha, max_pixels=max_pixels, progress=progress)
+                        cache=cache, alpha=alpha, max_pixels=max_pixels, progress=progress,
+                        executor=executor, address=address, imports=imports,
+                        on_conflict=on_conflict)
     for p in run.problems:
         click.secho(f"problem: {p.file}: {p.reason}", fg="yellow", err=True)
-    if run.table.empty:
+    for w in run.warnings:
+        click.secho(f"warning: {w['metric']} of {w['method']}: {w['message']}", fg="yellow",
+                    err=True)
+    counts = run.manifest["counts"]
+    if counts["rows_scored"] == 0:
         click.secho("error: nothing could be scored"
                     + (f" ({len(run.problems)} problems above)" if run.problems else ""),
                     fg="red", err=True)
-        sys.exit(1)
+        if run.table.empty:
+            sys.exit(1)
     table_path, manifest = write_outputs(run, out)
     if not quiet:
-        click.echo(format_summary(summarize(run.table, run.specs), run.specs))
+        specs = run.summary_specs
+        click.echo(format_summary(summarize(run.table, specs), specs))
+        sets = sorted({s.name for s in specs if s.kind == "distribution"})
+        if sets:
+            click.echo(f"{', '.join(sets)}: one value per method over all its images "
+                       f"(rows with image '{run.manifest['distribution']['image_marker']}')")
+        if any(getattr(s, "higher_is_better", True) is None for s in specs):
+            click.echo("? direction unknown (imported metric that eyetest does not know)")
         c = run.manifest["cache"]
         cached = f", {c['hits']} scores from cache" if c else ""
+        imported = (f", {counts['rows_imported']} imported" if run.manifest["imported"]
+                    else "")
         click.echo(f"{len(run.table)} scores in {run.manifest['timings_s']['total']:.2f} s"
-                   f"{cached}; {len(run.problems)} problems")
+                   f"{cached}{imported}; {len(run.problems)} problems")
     click.echo(f"results: {table_path}")
     click.echo(f"manifest: {manifest}")
+    if counts["rows_scored"] == 0:
+        sys.exit(1)
     if strict and run.problems:
         click.secho(f"--strict: {len(run.problems)} problems", fg="red", err=True)
         sys.exit(1)
