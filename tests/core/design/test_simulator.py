@@ -147,3 +147,27 @@ def test_scenario_effects_structure():
     fixed = make_truth(images=["i"], methods=["a", "b"], rng=rng, method_quality={"a": 2.0, "b": -1.0},
                        image_sd=0.0, residual_sd=0.0)
     assert fixed.method_quality() == {"a": 2.0, "b": -1.0}
+
+
+def test_gold_outcome_column_drives_gold_accuracy(tmp_path):
+    # control trials carry their expected side in `gold_outcome` ("a"/"b"), regular trials none;
+    # careful raters answer gold trials (gold_gap = 4 noise sds) as expected whichever side the
+    # known-better stimulus is shown on, so gold_accuracy must read gold_outcome, not assume "a"
+    from eyetest.core.judgments.quality import gold_accuracy
+
+    rng = np.random.default_rng(11)
+    sim = RaterSimulator(truth_from_scores({"x": 0.0, "y": 0.5}), model=RaterModel(noise_spread=0.0), rng=rng)
+    a = ["image::x", "image::gt", "image::blur", "image::y"]
+    b = ["image::y", "image::blur", "image::gt", "image::x"]
+    df = pd.concat([sim.judge_pairs([f"r{r}"] * 4, [0, 1, 2, 3], a, b, expected=[None, "a", "b", None])
+                    for r in range(30)], ignore_index=True)
+    assert df["gold_outcome"].tolist()[:4] == [None, "a", "b", None]
+    assert (df["gold_outcome"].notna() == df["is_gold"]).all()
+    # P(a careful rater misses a 4-sd gold pair) = Phi(-4) = 3e-5 per trial
+    assert (gold_accuracy(df)["gold_accuracy"] == 1.0).all()
+    # an empty field after a CSV round trip is read back as missing and validated
+    path = tmp_path / "j.csv"
+    df.to_csv(path, index=False)
+    back = pd.read_csv(path)
+    assert back["gold_outcome"].isna().tolist() == (~df["is_gold"]).tolist()
+    assert (gold_accuracy(back)["gold_accuracy"] == 1.0).all()

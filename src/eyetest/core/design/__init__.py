@@ -25,7 +25,8 @@ def make_scheduler(design: str, conditions, *, seed: int, ties: bool = True, blo
                    **options) -> PairScheduler:
     """Make the pairwise scheduler called ``design`` (see :data:`DESIGNS`).
 
-    ``options`` are design-specific keywords (``active``: ``prior_sd``, ``batch``).
+    ``options`` are design-specific keywords (``active``: ``prior_sd``, ``batch``,
+    ``inference`` = ``"laplace"``/``"adf"``, ``utility`` = ``"ranking"``/``"eig"``).
     """
     try:
         cls = DESIGNS[design]

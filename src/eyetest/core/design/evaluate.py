@@ -8,9 +8,11 @@ through a scheduler, one pair per rater per step (``propose_batch``), until
 compared with the truth.
 
 Estimator (the same for every design, so designs are compared fairly)
-    the online Thurstone posterior of :mod:`eyetest.core.design.posterior`
-    fed with every judgment in arrival order; its posterior means are the
-    scores and its covariance gives the 95 % credible-interval width of each
+    the Thurstone posterior of :mod:`eyetest.core.design.posterior` fed with
+    every judgment: ``estimator="online"`` (default) its ADF update in
+    arrival order, ``estimator="laplace"`` its Laplace refit on all
+    judgments at each checkpoint (order-free; MAP scores).  The means are the
+    scores and the covariance gives the 95 % credible-interval width of each
     condition's score relative to the mean of its block, in JOD
     (``2 * 1.96 * sd / JOD``).
 Accuracy
@@ -28,9 +30,11 @@ from eyetest.core.design import make_scheduler
 from eyetest.core.design.base import block_labels
 from eyetest.core.design.posterior import JOD, ThurstonePosterior
 from eyetest.core.design.simulator import LatentTruth, RaterModel, RaterSimulator, calibrate_tie_threshold
-from eyetest.errors import SpecError
+from eyetest.errors import SpecError, UnknownNameError
 
 _OUTCOME = {1: "A", -1: "B", 0: "tie"}
+#: ranking estimators of :func:`simulate_study`
+ESTIMATORS = ("online", "laplace")
 
 
 @dataclass
@@ -86,13 +90,19 @@ def simulate_study(design: str, truth: LatentTruth, *, tie_share: float, rng: np
                    seed: int, budget: int, checkpoints, rater_model: RaterModel = RaterModel(),
                    blocks=None, concurrent: int = 10, trials_per_rater: int = 60,
                    dimension: str = "overall", keep_judgments: bool = False,
-                   stop_tau: float | None = None) -> StudyTrace:
+                   stop_tau: float | None = None, estimator: str = "online",
+                   options: dict | None = None) -> StudyTrace:
     """Simulate one study of ``design`` on ``truth``; see module docstring.
 
     ``stop_tau`` ends the study at the first checkpoint whose tau reaches it
-    (later checkpoints are reported as NaN).  ``tie_share`` (0 = no ties) sets the simulator's tie threshold so that the
+    (later checkpoints are reported as NaN); ``estimator`` is ``"online"``
+    or ``"laplace"`` (module docstring); ``options`` are design options
+    passed to :func:`~eyetest.core.design.make_scheduler` (e.g.
+    ``{"utility": "eig"}`` for ``active``).  ``tie_share`` (0 = no ties) sets the simulator's tie threshold so that the
     mean tie probability over all comparable pairs equals it.
     """
+    if estimator not in ESTIMATORS:
+        raise UnknownNameError("estimator", estimator, ESTIMATORS)
     conditions = truth.conditions()
     true_q = np.array([truth.condition_quality(dimension)[c] for c in conditions])
     block = block_labels(conditions, blocks)
@@ -106,7 +116,7 @@ def simulate_study(design: str, truth: LatentTruth, *, tie_share: float, rng: np
     model = replace(rater_model, tie_threshold=threshold)
     sim = RaterSimulator(truth, model=model, rng=rng)
     ties = tie_share > 0
-    sched = make_scheduler(design, conditions, seed=seed, ties=ties, blocks=blocks)
+    sched = make_scheduler(design, conditions, seed=seed, ties=ties, blocks=blocks, **(options or {}))
     tracker = ThurstonePosterior(len(conditions), ties=ties)
     index = {c: k for k, c in enumerate(conditions)}
 
@@ -138,6 +148,8 @@ def simulate_study(design: str, truth: LatentTruth, *, tie_share: float, rng: np
             done[r] += 1
             n += 1
             while next_cp < len(checkpoints) and checkpoints[next_cp] == n:
+                if estimator == "laplace":
+                    tracker.refit(block=block)
                 out_tau.append(ranking_tau(tracker.mean, true_q, block))
                 out_ci.append(ci_width_jod(tracker.cov, block))
                 out_raters.append(n_raters)

@@ -20,7 +20,8 @@ Pairwise judgment (Thurstone Case V with a tie band, Thurstone 1927)
 
     (:func:`tie_probability`).  A share of raters are *random clickers* who
     answer uniformly among the allowed answers, quickly.  Gold and
-    attention trials use a difference of ``gold_gap`` towards the known answer.
+    attention trials use a difference of ``gold_gap`` towards the known answer,
+    which the output carries in the optional ``gold_outcome`` column.
 Ratings
     the rater perceives ``q + o_r + sigma_r (1 + f t) Z`` (``o_r`` a rater
     offset) and maps it linearly from ``[min q - 2, max q + 2]`` onto the
@@ -42,7 +43,7 @@ from eyetest.core.judgments.model import CONDITION_SEP, condition_id, split_cond
 from eyetest.errors import SpecError, UnknownNameError
 
 PAIRWISE_COLUMNS = ("rater", "trial", "condition_a", "condition_b", "outcome", "image", "method_a",
-                    "method_b", "scenario", "dimension", "elapsed_ms", "is_gold", "is_repeat")
+                    "method_b", "scenario", "dimension", "elapsed_ms", "is_gold", "is_repeat", "gold_outcome")
 RATING_COLUMNS = ("rater", "trial", "condition", "image", "method", "value", "scale", "scenario",
                   "dimension", "elapsed_ms")
 SCALES = ("acr5", "dcr5", "continuous100")
@@ -237,6 +238,10 @@ class RaterSimulator:
 
         ``expected`` (``"a"``, ``"b"`` or None per trial) marks gold / attention
         trials, answered as if the expected side were ``gold_gap`` better.
+        The last column, ``gold_outcome``, is that expected answer (``"a"`` /
+        ``"b"``) for control trials and missing (None; an empty field in CSV)
+        otherwise, as :func:`eyetest.core.judgments.quality.gold_accuracy`
+        reads it.
         A rater not added with :meth:`add_rater` is drawn on first use.
         """
         raters = [str(r) for r in raters]
@@ -264,6 +269,7 @@ class RaterSimulator:
             "scenario": [self._scenario.get(i, "") for i in img_a], "dimension": dimension,
             "elapsed_ms": self._elapsed(raters), "is_gold": [e is not None for e in expected],
             "is_repeat": is_repeat,
+            "gold_outcome": pd.Series(expected, dtype=object),
         }, columns=list(PAIRWISE_COLUMNS))
 
     def judge_trials(self, rater, trials, *, dimension: str = "overall") -> pd.DataFrame:

@@ -1,0 +1,120 @@
+"""Ranking utility of a pair: expected reduction of the number of misordered pairs.
+
+Expected information gain (ASAP, :mod:`eyetest.core.design.posterior`)
+rewards learning *any* score better; a study is judged by its *ranking*.
+This utility targets the ranking directly.
+
+Criterion
+    With true differences ``Delta_p`` and the (approximately Gaussian)
+    estimate of every comparable pair ``p`` having variance ``v_p``, the
+    expected number of misordered pairs is
+
+        E = sum_p Phi(-|Delta_p| / sqrt(v_p)).
+
+    One more judgment of pair ``q``, carrying Fisher information ``I_q``
+    about ``d_q``, adds ``I_q a_q a_q^T`` to the precision (``a_q = e_i - e_j``),
+    so by the Sherman-Morrison formula ``v_p`` falls by
+    ``I_q (a_p^T C a_q)^2 / (1 + I_q v_q)`` (``C`` the posterior covariance).
+    To first order ``E`` then falls by
+
+        U(q) = I_q / (1 + I_q v_q) * sum_p c_p (a_p^T C a_q)^2
+             = I_q / (1 + I_q v_q) * a_q^T (C K C) a_q,
+        K = sum_p c_p a_p a_p^T,     c_p = E[ phi(|Delta_p| / s_p) |Delta_p| ] / (2 s_p^3),
+
+    with ``s_p^2 = v_p`` and the expectation over the posterior
+    ``Delta_p ~ N(mu_p, v_p)``, in closed form (product of two Gaussians and
+    the folded-normal mean, Leone, Nelson & Nottingham, Technometrics 1961):
+
+        E[phi(|D|/s)|D|] = k * ( t sqrt(2/pi) exp(-m^2 / (2 t^2)) + m (1 - 2 Phi(-m/t)) ),
+        t^2 = (1/v + 1/s^2)^-1,  m = mu t^2 / v,
+        k = sqrt(s^2 / (s^2 + v)) exp(-mu^2 / (2 (s^2 + v))) / sqrt(2 pi).
+
+    Because ``K`` is a weighted graph Laplacian, ``U`` of all pairs costs one
+    ``n x n`` product (``O(n^3 + pairs)``), as cheap as the information gain.
+    This is the linearisation, around the current posterior, of the
+    A-optimal-type design criterion for ranking; the same objective with the
+    truth plugged in gives the oracle bound of
+    ``benchmarks/design_efficiency.py``.
+Fisher information of one judgment
+    For ``t = d + N(0, 1)`` cut at ``+-eps`` (three outcomes):
+
+        I(d) = phi(d - eps)^2 / Phi(d - eps) + phi(d + eps)^2 / Phi(-d - eps)
+               + (phi(d - eps) - phi(d + eps))^2 / P(tie),
+
+    taken at the predictive (``d = mu_q``, noise sd ``sqrt(1 + v_q)``):
+    ``I_q = I(mu_q / c; eps / c) / c^2`` with ``c^2 = 1 + v_q``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import log_ndtr, ndtr
+
+_LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
+
+
+def fisher_information(d, eps):
+    """Fisher information about ``d`` of one three-outcome judgment (module docstring)."""
+    d = np.asarray(d, float)
+    lp_a, lp_b = log_ndtr(d - eps), log_ndtr(-d - eps)
+    phi_a = np.exp(-0.5 * (d - eps) ** 2 - _LOG_SQRT_2PI)
+    phi_b = np.exp(-0.5 * (d + eps) ** 2 - _LOG_SQRT_2PI)
+    p_tie = np.maximum(1.0 - np.exp(lp_a) - np.exp(lp_b), 1e-300)
+    info = np.exp(2.0 * np.log(phi_a + 1e-300) - lp_a) + np.exp(2.0 * np.log(phi_b + 1e-300) - lp_b)
+    return info + (phi_a - phi_b) ** 2 / p_tie      # the tie term is 0 when eps = 0
+
+
+def misorder_weight(mu, var):
+    """``c_p``: posterior-averaged sensitivity of a pair's misordering probability to its variance."""
+    mu = np.asarray(mu, float)
+    v = np.maximum(np.asarray(var, float), 1e-12)
+    s2 = v                                    # the pair's variance now
+    t2 = 1.0 / (1.0 / v + 1.0 / s2)
+    t = np.sqrt(t2)
+    m = mu * t2 / v
+    k = np.sqrt(s2 / (s2 + v)) * np.exp(-mu**2 / (2.0 * (s2 + v)) - _LOG_SQRT_2PI)
+    folded = t * np.sqrt(2.0 / np.pi) * np.exp(-m**2 / (2.0 * t2)) + m * (1.0 - 2.0 * ndtr(-m / t))
+    return k * folded / (2.0 * s2**1.5)
+
+
+def _quad_form(cov, c, pair_i, pair_j):
+    """``a_q^T C K C a_q`` for every pair, ``K = sum_p c_p a_p a_p^T``."""
+    n = cov.shape[0]
+    lap = np.zeros((n, n))
+    lap[pair_i, pair_j] -= c
+    lap[pair_j, pair_i] -= c
+    lap[np.arange(n), np.arange(n)] += np.bincount(pair_i, c, n) + np.bincount(pair_j, c, n)
+    b = cov @ lap @ cov
+    return b[pair_i, pair_i] + b[pair_j, pair_j] - 2.0 * b[pair_i, pair_j]
+
+
+def ranking_utility(mean, cov, pair_i, pair_j, eps, *, block=None):
+    """``U(q)`` of every pair ``(pair_i[q], pair_j[q])``: first-order fall in misordered pairs.
+
+    ``block`` (block index per condition; pairs never cross blocks) makes
+    the cost ``sum_b n_b^3`` instead of ``n^3``, assuming, as for any
+    posterior of within-block judgments and an independent prior, that
+    ``cov`` has no covariance between blocks.
+    """
+    mean = np.asarray(mean, float)
+    cov = np.asarray(cov, float)
+    pair_i = np.asarray(pair_i, dtype=np.int64)
+    pair_j = np.asarray(pair_j, dtype=np.int64)
+    mu = mean[pair_i] - mean[pair_j]
+    var = np.maximum(cov[pair_i, pair_i] + cov[pair_j, pair_j] - 2.0 * cov[pair_i, pair_j], 1e-12)
+    c = misorder_weight(mu, var)
+    if block is None or int(np.max(block)) == 0:
+        quad = _quad_form(cov, c, pair_i, pair_j)
+    else:
+        block = np.asarray(block)
+        quad = np.empty(len(pair_i))
+        pair_block = block[pair_i]
+        for b in np.unique(pair_block):
+            members = np.flatnonzero(block == b)
+            local = np.full(len(block), -1, dtype=np.int64)
+            local[members] = np.arange(len(members))
+            sel = np.flatnonzero(pair_block == b)
+            quad[sel] = _quad_form(cov[np.ix_(members, members)], c[sel], local[pair_i[sel]], local[pair_j[sel]])
+    scale = np.sqrt(1.0 + var)
+    info = fisher_information(mu / scale, eps / scale) / scale**2
+    return info * np.maximum(quad, 0.0) / (1.0 + info * var)
