@@ -39,8 +39,14 @@ def normalise_url(url: str | os.PathLike) -> str:
     return text
 
 
-def make_engine(url: str | os.PathLike, *, pool_size: int = 10, echo: bool = False) -> Engine:
-    """Create an engine with the concurrency settings described above."""
+def make_engine(url: str | os.PathLike, *, pool_size: int = 10, echo: bool = False,
+                pre_ping: bool = True) -> Engine:
+    """Create an engine with the concurrency settings described above.
+
+    ``pre_ping=False`` skips the liveness check of a PostgreSQL connection at
+    checkout (one round trip per transaction); the caller must then retry a
+    transaction that fails on a dropped connection (the study server does).
+    """
     sa_url = make_url(normalise_url(url))
     backend = sa_url.get_backend_name()
     if backend == "sqlite":
@@ -60,7 +66,7 @@ def make_engine(url: str | os.PathLike, *, pool_size: int = 10, echo: bool = Fal
         return create_engine(
             sa_url,
             echo=echo,
-            pool_pre_ping=True,
+            pool_pre_ping=pre_ping,
             pool_size=pool_size,
             max_overflow=2 * pool_size,
         )
@@ -82,7 +88,25 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A connection marked ``read_only(engine)`` reads a WAL snapshot with a
+        # deferred BEGIN, so readers never queue behind writers.
+        if conn.get_execution_options().get(READ_ONLY_OPTION):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+#: execution option that marks a read-only engine (see :func:`read_only`)
+READ_ONLY_OPTION = "eyetest_read_only"
+
+
+def read_only(engine: Engine) -> Engine:
+    """A view of ``engine`` for read-only transactions (SQLite: plain ``BEGIN``).
+
+    Writes through it are not serialised by ``BEGIN IMMEDIATE``; use it for
+    reads only.  On PostgreSQL it is the same engine.
+    """
+    return engine.execution_options(**{READ_ONLY_OPTION: True})
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -13,7 +13,8 @@ PostgreSQL database.  Tables:
                platform fields, consent/finish times.
 ``trials``     the screens handed out to a session, in order; the left/right
                assignment and every flag (gold, repeat, attention, training)
-               are recorded server-side.
+               are recorded server-side (``condition_a`` is shown on the left,
+               ``condition_b`` on the right; rating trials use ``condition_a``).
 ``judgments``  a rater's answers to one trial; ``client_id`` is unique so a
                resubmission stores nothing new.
 
@@ -93,7 +94,7 @@ sessions = Table(
     Column("trial_count", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True), nullable=True),
-    Index("ix_sessions_study_participant", "study_id", "participant"),
+    Index("ix_sessions_study_participant", "study_id", "participant", unique=True),
 )
 
 trials = Table(
@@ -104,6 +105,8 @@ trials = Table(
     Column("session_token", String(64), ForeignKey("sessions.token", ondelete="CASCADE"), nullable=False),
     Column("position", Integer, nullable=False),
     Column("kind", String(16), nullable=False),
+    Column("condition_a", String(600), nullable=True),
+    Column("condition_b", String(600), nullable=True),
     Column("payload", JSON, nullable=False),
     Column("is_gold", Boolean, nullable=False, default=False),
     Column("is_repeat", Boolean, nullable=False, default=False),

@@ -62,7 +62,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("token", name="pk_sessions"),
         sa.ForeignKeyConstraint(["study_id"], ["studies.id"], name="fk_sessions_study_id_studies", ondelete="CASCADE"),
     )
-    op.create_index("ix_sessions_study_participant", "sessions", ["study_id", "participant"])
+    op.create_index("ix_sessions_study_participant", "sessions", ["study_id", "participant"], unique=True)
     op.create_table(
         "trials",
         sa.Column("id", _ID, autoincrement=True, nullable=False),
@@ -70,6 +70,8 @@ def upgrade() -> None:
         sa.Column("session_token", sa.String(64), nullable=False),
         sa.Column("position", sa.Integer, nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("condition_a", sa.String(600), nullable=True),
+        sa.Column("condition_b", sa.String(600), nullable=True),
         sa.Column("payload", sa.JSON, nullable=False),
         sa.Column("is_gold", sa.Boolean, nullable=False),
         sa.Column("is_repeat", sa.Boolean, nullable=False),

@@ -1,0 +1,76 @@
+"""``eyetest serve``: run the study server (FastAPI under uvicorn).
+
+Refuses to start without ``EYETEST_ADMIN_TOKEN`` unless ``--insecure-local``
+(admin pages and endpoints then need no token, so it is allowed only on a
+loopback address).  The default database is ``eyetest.sqlite`` in the
+current folder; ``--db postgresql://...`` uses PostgreSQL, which several
+worker processes (``--workers``) or machines can share.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+
+import click
+
+DEFAULT_DB = "eyetest.sqlite"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command("serve")
+@click.option("--db", "db", default=DEFAULT_DB, show_default=True,
+              help="SQLite file path or postgresql:// URL.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes (they share the database).")
+@click.option("--insecure-local", is_flag=True,
+              help="Run without an admin token (loopback addresses only).")
+@click.option("--rate-limits", default="100,200,10,30", show_default=True,
+              help="Requests per second and burst, per address then per session; 0 disables.")
+@click.option("--frame-ancestor", "frame_ancestors", multiple=True,
+              help="Origin allowed to embed the pages (e.g. https://www.mturk.com); default: none.")
+def command(db, host, port, workers, insecure_local, rate_limits, frame_ancestors):
+    """Serve the studies in a database to raters and admins."""
+    from eyetest.errors import EyetestError
+    from eyetest.store.engine import make_engine
+    from eyetest.store.migrate import upgrade
+    from eyetest.web import app as webapp
+
+    token = os.environ.get(webapp.ENV_TOKEN, "").strip()
+    if not token and not insecure_local:
+        raise EyetestError("set EYETEST_ADMIN_TOKEN to a long random secret (admin endpoints need it), "
+                           "or pass --insecure-local to run on this machine only")
+    if insecure_local and not is_loopback(host):
+        raise EyetestError(f"--insecure-local serves admin pages without a token, so it listens on "
+                           f"loopback only; got --host {host}")
+    if token and len(token) < 16:
+        raise EyetestError("EYETEST_ADMIN_TOKEN is too short: use at least 16 random characters")
+    try:
+        rates = [float(x) for x in rate_limits.split(",")]
+    except ValueError:
+        rates = []
+    if len(rates) != 4 or min(rates) < 0:
+        raise click.BadParameter("give 4 non-negative numbers: addr_rate,addr_burst,session_rate,session_burst",
+                                 param_hint="--rate-limits")
+    engine = make_engine(db)                      # fail early, with a clear message, on a bad URL
+    upgrade(engine)
+    engine.dispose()
+    os.environ[webapp.ENV_DB] = db
+    os.environ[webapp.ENV_INSECURE] = "1" if insecure_local else "0"
+    os.environ[webapp.ENV_RATES] = ",".join(str(r) for r in rates)
+    os.environ[webapp.ENV_FRAMES] = " ".join(frame_ancestors)
+    import uvicorn
+
+    click.echo(f"eyetest: serving {db} on http://{host}:{port} ({workers} worker(s))", err=True)
+    uvicorn.run("eyetest.web.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", access_log=False, server_header=False, proxy_headers=False)

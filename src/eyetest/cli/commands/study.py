@@ -1,0 +1,123 @@
+"""``eyetest study create|list|pause|resume|close|export``: manage studies in a database.
+
+``eyetest study create SPEC.toml --db URL [--json]`` imports the stimuli into
+the content-addressed image store and prints the study id (with ``--json``,
+``{"study": "<id>"}`` as the last line).
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+DEFAULT_DB = "eyetest.sqlite"
+db_option = click.option("--db", "db", default=DEFAULT_DB, show_default=True,
+                         help="SQLite file path or postgresql:// URL.")
+
+
+def _service(db):
+    from eyetest.store.engine import make_engine
+    from eyetest.store.migrate import upgrade
+    from eyetest.study.service import StudyService
+
+    engine = make_engine(db)
+    upgrade(engine)
+    return StudyService(engine)
+
+
+@click.group("study")
+def command():
+    """Create, list, pause, close and export studies."""
+
+
+@command.command("create")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@db_option
+@click.option("--json", "as_json", is_flag=True, help='Print {"study": "<id>"} as the last line.')
+def create(spec, db, as_json):
+    """Import a study spec's stimuli and plan the study."""
+    from pathlib import Path
+
+    from eyetest.study.importer import create_study
+    from eyetest.study.spec import load_spec
+
+    plan = load_spec(spec)
+    service = _service(db)
+    try:
+        study = create_study(service.engine, plan, base_dir=Path(spec).resolve().parent)
+    finally:
+        service.engine.dispose()
+    if as_json:
+        click.echo(json.dumps({"study": study}))
+    else:
+        click.echo(study)
+
+
+@command.command("list")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_(db, as_json):
+    """List the studies with their status and counts."""
+    service = _service(db)
+    try:
+        studies = service.list_studies()
+    finally:
+        service.engine.dispose()
+    if as_json:
+        click.echo(json.dumps({"studies": studies}))
+        return
+    for s in studies:
+        click.echo(f"{s['study']}  {s['status']:<7} {s['sessions']:>6} sessions {s['judgments']:>8} judgments  "
+                   f"{s['name']}")
+
+
+def _status_command(name, status, doc):
+    @command.command(name, help=doc)
+    @click.argument("study")
+    @db_option
+    def run(study, db):
+        service = _service(db)
+        try:
+            out = service.set_status(study, status)
+        finally:
+            service.engine.dispose()
+        click.echo(f"{out['study']}: {out['status']}")
+
+    return run
+
+
+_status_command("pause", "paused", "Pause a study: no new sessions or trials until resumed.")
+_status_command("resume", "open", "Reopen a paused study.")
+_status_command("close", "closed", "Close a study for good: nothing more is stored.")
+
+
+@command.command("export")
+@click.argument("study")
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
+              help="Output file (written atomically); default: standard output.")
+def export_(study, db, fmt, out):
+    """Export every judgment of a study."""
+    from eyetest.study import export
+
+    service = _service(db)
+    try:
+        spec = service.study_spec(study)
+        dims = [d["name"] for d in spec["plan"]["dimensions"]]
+        with service.reader.connect() as conn:
+            records = export.iter_records(conn, study)
+            if fmt == "csv":
+                data = "".join(export.to_csv(records, dims)).encode("utf-8")
+            else:
+                data = b"".join(export.to_jsonl(records))
+    finally:
+        service.engine.dispose()
+    if out is None:
+        click.echo(data.decode("utf-8"), nl=False)
+    else:
+        from eyetest.io.tables import atomic_write_bytes
+
+        atomic_write_bytes(out, data)
+        click.echo(f"wrote {out}", err=True)

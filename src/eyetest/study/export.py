@@ -1,0 +1,156 @@
+"""Export every judgment of a study (CSV or JSON Lines) and build analysis tables.
+
+One record per judgment: its ``client_id``, the session (token and
+participant), the trial (id, position, kind, quality flags, expected answer,
+the trial it repeats), the stimuli (image, conditions and methods in the order
+shown: ``a`` left, ``b`` right; their opaque tokens), the answers per
+dimension and the timings (``elapsed_ms`` measured by the client,
+``created_at`` the commit time on the server).
+
+:func:`pairwise_table` / :func:`rating_table` turn the same records into the
+tables of :mod:`eyetest.core.judgments` (one row per judgment and dimension).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import timezone
+
+import orjson
+import sqlalchemy as sa
+
+from eyetest.core.judgments.model import split_condition_id
+from eyetest.store import schema
+
+BATCH = 2000
+FIELDS = (
+    "client_id", "study", "session", "participant", "platform", "trial", "position", "kind",
+    "is_gold", "is_repeat", "is_attention", "is_training", "expected", "repeat_of", "image",
+    "condition_a", "condition_b", "method_a", "method_b", "token_a", "token_b",
+    "elapsed_ms", "created_at",
+)
+
+
+def _method(condition):
+    return None if condition is None else split_condition_id(condition)[1]
+
+
+def iter_records(conn, study_id: str) -> Iterator[dict]:
+    """Judgment records of a study in commit (id) order, read in batches."""
+    j, t, s = schema.judgments.c, schema.trials.c, schema.sessions.c
+    last = 0
+    while True:
+        rows = conn.execute(
+            sa.select(j.id, j.client_id, j.answers, j.elapsed_ms, j.created_at, j.session_token,
+                      s.participant, s.platform, t.id.label("trial"), t.position, t.kind, t.is_gold,
+                      t.is_repeat, t.is_attention, t.is_training, t.condition_a, t.condition_b, t.payload)
+            .join(schema.trials, t.id == j.trial_id).join(schema.sessions, s.token == j.session_token)
+            .where(j.study_id == study_id, j.id > last).order_by(j.id).limit(BATCH)).all()
+        if not rows:
+            return
+        for r in rows:
+            urls = [x["url"].rsplit("/", 1)[-1] for x in r.payload["public"]["stimuli"]]
+            created = r.created_at
+            yield {
+                "client_id": r.client_id, "study": study_id, "session": r.session_token,
+                "participant": r.participant, "platform": r.platform, "trial": r.trial,
+                "position": r.position, "kind": r.kind, "is_gold": bool(r.is_gold),
+                "is_repeat": bool(r.is_repeat), "is_attention": bool(r.is_attention),
+                "is_training": bool(r.is_training), "expected": r.payload.get("expected"),
+                "repeat_of": r.payload.get("repeat_of"),
+                "image": split_condition_id(r.condition_a)[0],
+                "condition_a": r.condition_a, "condition_b": r.condition_b,
+                "method_a": _method(r.condition_a), "method_b": _method(r.condition_b),
+                "token_a": urls[0], "token_b": urls[1] if len(urls) > 1 else None,
+                "answers": r.answers, "elapsed_ms": r.elapsed_ms,
+                "created_at": _iso(created),
+            }
+        last = rows[-1].id
+
+
+def _iso(value) -> str | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
+
+
+def to_jsonl(records) -> Iterator[bytes]:
+    for rec in records:
+        yield orjson.dumps(rec) + b"\n"
+
+
+def to_csv(records, dimensions) -> Iterator[str]:
+    """CSV text chunks; answers become one ``answer_<dimension>`` column each."""
+    header = list(FIELDS) + [f"answer_{d}" for d in dimensions]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    for n, rec in enumerate(records, 1):
+        answers = rec["answers"]
+        writer.writerow([_cell(rec[k]) for k in FIELDS] + [_cell(answers.get(d)) for d in dimensions])
+        if n % 500 == 0:
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue()
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+_OUTCOME = {"A": "a", "B": "b", "tie": "tie", "both_bad": "tie"}
+
+
+def pairwise_table(records, *, scenarios: dict):
+    """Long table (one row per judgment, dimension and scenario tag) for ``core.judgments``.
+
+    Columns: ``rater, condition_a, condition_b, outcome, dimension, scenario,
+    image, method_a, method_b, trial, elapsed_ms, both_bad, is_gold, is_repeat,
+    is_training, gold_outcome``; attention checks are kept as gold trials.
+    """
+    import pandas as pd
+
+    rows = []
+    for rec in records:
+        if rec["kind"] != "pairwise":
+            continue
+        tags = scenarios.get(rec["image"]) or ["untagged"]
+        gold = (rec["expected"] or "").lower() or None
+        for dim, answer in rec["answers"].items():
+            for tag in tags:
+                rows.append((rec["session"], rec["condition_a"], rec["condition_b"], _OUTCOME[answer], dim, tag,
+                             rec["image"], rec["method_a"], rec["method_b"], rec["trial"], rec["elapsed_ms"],
+                             answer == "both_bad", rec["is_gold"] or rec["is_attention"], rec["is_repeat"],
+                             rec["is_training"], gold))
+    cols = ["rater", "condition_a", "condition_b", "outcome", "dimension", "scenario", "image", "method_a",
+            "method_b", "trial", "elapsed_ms", "both_bad", "is_gold", "is_repeat", "is_training", "gold_outcome"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def rating_table(records, *, scenarios: dict, scale: str):
+    """Long rating table (``rater, condition, value, scale, dimension, scenario, ...``)."""
+    import pandas as pd
+
+    rows = []
+    for rec in records:
+        if rec["kind"] != "rating":
+            continue
+        for dim, value in rec["answers"].items():
+            for tag in scenarios.get(rec["image"]) or ["untagged"]:
+                rows.append((rec["session"], rec["condition_a"], float(value), scale, dim, tag, rec["image"],
+                             rec["method_a"], rec["trial"], rec["elapsed_ms"], rec["is_gold"], rec["is_repeat"],
+                             rec["is_training"]))
+    cols = ["rater", "condition", "value", "scale", "dimension", "scenario", "image", "method", "trial",
+            "elapsed_ms", "is_gold", "is_repeat", "is_training"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def json_dumps(value) -> bytes:
+    return orjson.dumps(value)

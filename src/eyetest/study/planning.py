@@ -1,0 +1,271 @@
+"""Per-study scheduling state and the trial list of a new session.
+
+A session's trials are planned when the session starts, in one transaction
+that holds the study's write lock (``SELECT ... FOR UPDATE`` of the study row
+on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite).  Planning is therefore
+serialised per study across every server process sharing the database, and
+each trial row belongs to exactly one session: no trial slot can be handed out
+twice, and ``next`` is a single indexed read of the session's first unanswered
+trial.
+
+The pair scheduler (:func:`eyetest.design.make_scheduler`) lives in an
+in-process cache per study (:class:`StudyState`).  Before planning, the cache
+is brought up to date from the database: trials planned since its watermark
+(by this or any other process) are booked as pending with the session as
+rater, and judgments are observed.  The active design therefore adapts between
+sessions, with every judgment committed before the session started.
+Judgment ids from a PostgreSQL sequence may commit out of order, so judgments
+are read from ``watermark - JUDGMENT_LOOKBACK`` on and de-duplicated by id.
+
+Rating studies assign each new session the least-shown stimuli (ties broken
+by a seeded draw), so every stimulus is rated about equally often at any time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+import sqlalchemy as sa
+
+from eyetest.core.judgments.model import condition_id, split_condition_id
+from eyetest.design import GoldPair, insert_quality_trials, make_scheduler
+from eyetest.store import schema
+from eyetest.study.importer import gold_condition_pairs
+
+#: judgments re-read below the watermark on each sync (out-of-order commits on PostgreSQL)
+JUDGMENT_LOOKBACK = 256
+ACR_LABELS = ("Bad", "Poor", "Fair", "Good", "Excellent")                       # ITU-T P.910 ACR
+DCR_LABELS = ("Very annoying", "Annoying", "Slightly annoying",                # ITU-T P.910 DCR
+              "Perceptible but not annoying", "Imperceptible")
+
+
+def questions_for(plan: dict) -> list[dict]:
+    """The questions every trial of a study asks (one per dimension)."""
+    out = []
+    for dim in plan["dimensions"]:
+        q = {"dimension": dim["name"], "prompt": dim["prompt"]}
+        if plan["protocol"] == "pairwise":
+            q["choices"] = ["A", "B"] + (["tie"] if plan["ties"] else []) + (["both_bad"] if plan["both_bad"] else [])
+        elif plan["scale"] == "continuous100":
+            q.update(scale="continuous100", choices=[], min=0, max=100)
+        else:
+            labels = ACR_LABELS if plan["scale"] == "acr5" else DCR_LABELS
+            q.update(scale=plan["scale"], choices=[1, 2, 3, 4, 5], labels=list(labels))
+        out.append(q)
+    return out
+
+
+def validate_answers(answers, questions: list[dict]) -> dict | str:
+    """The normalised answers, or a message naming the first problem."""
+    if not isinstance(answers, dict):
+        return "answers must be an object {dimension: choice}"
+    names = [q["dimension"] for q in questions]
+    extra = [k for k in answers if k not in names]
+    if extra:
+        return f"unknown dimension {str(extra[0])[:60]!r}; expected: {', '.join(names)}"
+    out = {}
+    for q in questions:
+        dim = q["dimension"]
+        if dim not in answers:
+            return f"missing answer for dimension {dim!r}"
+        value = answers[dim]
+        if q.get("scale") == "continuous100":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value <= 100):
+                return f"answer for {dim!r} must be a number from 0 to 100"
+            out[dim] = float(value)
+        elif isinstance(value, bool) or value not in q["choices"]:
+            return f"answer for {dim!r} must be one of {q['choices']}"
+        else:
+            out[dim] = value
+    return out
+
+
+@dataclass
+class StudyState:
+    """What one process caches about a study (spec, stimuli, scheduler)."""
+
+    study_id: str
+    spec: dict
+    tokens: dict                      # condition id -> stimulus token
+    context: dict                     # image -> context stimulus token
+    questions: list
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    scheduler: object = None
+    counts: dict = field(default_factory=dict)   # rating: condition -> times planned
+    trial_wm: int = 0
+    judgment_wm: int = 0
+    observed: set = field(default_factory=set)
+
+    @property
+    def plan(self) -> dict:
+        return self.spec["plan"]
+
+    @property
+    def conditions(self) -> list[str]:
+        return [condition_id(i, m) for i in self.spec["images"] for m in self.plan["methods"]]
+
+    def reset(self) -> None:
+        """Forget the scheduler (rebuilt from the database on next use)."""
+        self.scheduler, self.counts = None, {}
+        self.trial_wm = self.judgment_wm = 0
+        self.observed = set()
+
+
+def load_state(conn, study_id: str, spec: dict) -> StudyState:
+    rows = conn.execute(sa.select(schema.stimuli.c.image, schema.stimuli.c.method, schema.stimuli.c.role,
+                                  schema.stimuli.c.token).where(schema.stimuli.c.study_id == study_id)).all()
+    tokens, context = {}, {}
+    for image, method, role, token in rows:
+        if role in ("gt", "lq"):
+            context[image] = token
+        else:
+            tokens[condition_id(image, method)] = token
+    return StudyState(study_id, spec, tokens, context, questions_for(spec["plan"]))
+
+
+def _blocks(state: StudyState):
+    rule = state.plan["blocks"]
+    if rule == "none":
+        return None
+    if rule == "image":
+        return "image"
+    scen = state.spec["scenarios"]
+    return {c: (scen.get(split_condition_id(c)[0]) or ["untagged"])[0] for c in state.conditions}
+
+
+def _regular(query):
+    t = schema.trials.c
+    return query.where(t.is_gold.is_(False), t.is_attention.is_(False), t.is_training.is_(False),
+                       t.is_repeat.is_(False))
+
+
+def _outcome(answers: dict, state: StudyState) -> str | None:
+    first = state.questions[0]["dimension"]
+    value = answers.get(first)
+    if value in ("A", "B"):
+        return value
+    if value == "tie" or (value == "both_bad" and state.plan["ties"]):
+        return "tie"
+    return None
+
+
+def sync(conn, state: StudyState) -> None:
+    """Bring the cached scheduler (or rating counts) up to date with the database."""
+    plan = state.plan
+    t, j = schema.trials.c, schema.judgments.c
+    pairwise = plan["protocol"] == "pairwise"
+    if pairwise and state.scheduler is None:
+        state.scheduler = make_scheduler(plan["design"], state.conditions, seed=plan["seed"],
+                                         ties=plan["ties"], blocks=_blocks(state))
+    rows = conn.execute(_regular(sa.select(t.id, t.session_token, t.condition_a, t.condition_b)
+                                 .where(t.study_id == state.study_id, t.id > state.trial_wm)).order_by(t.id)).all()
+    for tid, token, a, b in rows:
+        if pairwise:
+            book(state.scheduler, a, b, rater=token)
+        else:
+            state.counts[a] = state.counts.get(a, 0) + 1
+        state.trial_wm = max(state.trial_wm, tid)
+    if not pairwise:
+        return
+    low = max(state.judgment_wm - JUDGMENT_LOOKBACK, 0)
+    rows = conn.execute(_regular(
+        sa.select(j.id, j.answers, j.session_token, t.condition_a, t.condition_b)
+        .join(schema.trials, schema.trials.c.id == j.trial_id)
+        .where(j.study_id == state.study_id, j.id > low)).order_by(j.id)).all()
+    for jid, answers, token, a, b in rows:
+        if jid in state.observed:
+            continue
+        state.observed.add(jid)
+        state.judgment_wm = max(state.judgment_wm, jid)
+        outcome = _outcome(answers, state)
+        if outcome is None:
+            state.scheduler.release(a, b)
+        else:
+            state.scheduler.observe(a, b, outcome, rater=token)
+    if len(state.observed) > 4 * JUDGMENT_LOOKBACK:
+        floor = state.judgment_wm - JUDGMENT_LOOKBACK
+        state.observed = {x for x in state.observed if x > floor}
+
+
+def book(scheduler, a: str, b: str, *, rater) -> None:
+    """Record a pair planned elsewhere (another process) as pending for ``rater``.
+
+    Uses the scheduler's booking step, the same one ``propose`` uses.
+    """
+    scheduler._book(scheduler._idx(a), scheduler._idx(b), rater)
+
+
+def session_rng(seed: int, token: str) -> np.random.Generator:
+    """The session's own generator: a function of the study seed and the session token."""
+    digest = hashlib.sha256(token.encode()).digest()
+    return np.random.default_rng([int(seed), int.from_bytes(digest[:8], "little")])
+
+
+def _stim(state: StudyState, cond: str, slot: str) -> dict:
+    return {"slot": slot, "url": f"/img/{state.tokens[cond]}"}
+
+
+def _public(state: StudyState, kind: str, conds: list[str], *, training: bool) -> dict:
+    if kind == "pairwise":
+        stimuli = [_stim(state, conds[0], "A"), _stim(state, conds[1], "B")]
+    else:
+        stimuli = [_stim(state, conds[0], "X")]
+    pub = {"kind": kind, "stimuli": stimuli, "questions": state.questions, "training": training}
+    image = split_condition_id(conds[0])[0]
+    if state.plan["context"] != "none" and image in state.context:
+        pub["context"] = {"slot": state.plan["context"].upper(), "url": f"/img/{state.context[image]}"}
+    return pub
+
+
+def plan_session(state: StudyState, token: str) -> list[dict]:
+    """Trial rows (without ids) of a new session; call :func:`sync` first."""
+    plan, q = state.plan, state.plan["quality"]
+    rng = session_rng(plan["seed"], token)
+    jps = int(plan["judgments_per_session"])
+    rows: list[dict] = []
+
+    def add(kind, conds, *, quality="regular", expected=None, repeat_of=None, training=False):
+        rows.append(dict(
+            study_id=state.study_id, session_token=token, position=len(rows), kind=kind,
+            condition_a=conds[0], condition_b=conds[1] if len(conds) > 1 else None,
+            payload={"public": _public(state, kind, conds, training=training),
+                     "quality": quality, "expected": expected, "repeat_of": repeat_of},
+            is_gold=quality == "gold", is_repeat=quality == "repeat", is_attention=quality == "attention",
+            is_training=training, answered=False))
+
+    if plan["protocol"] == "pairwise":
+        gold, attention = gold_condition_pairs(state.spec)
+        n_train = int(state.spec.get("training_trials", 0)) if gold else 0
+        for k in (rng.permutation(len(gold))[:n_train] if n_train else ()):
+            better, worse = gold[int(k)]
+            first = rng.random() < 0.5
+            add("pairwise", [better, worse] if first else [worse, better], quality="gold",
+                expected="A" if first else "B", training=True)
+        f = q["gold_fraction"] + q["repeat_fraction"] + q["attention_fraction"]
+        n_regular = max(1, int(round(jps * (1.0 - f))))
+        pairs = state.scheduler.propose(n_regular, rater=token)
+        trials = insert_quality_trials(
+            pairs, rng=rng, gold=[GoldPair(*p) for p in gold], attention=[GoldPair(*p) for p in attention],
+            gold_fraction=q["gold_fraction"] if gold else 0.0, repeat_fraction=q["repeat_fraction"],
+            attention_fraction=q["attention_fraction"] if attention else 0.0, min_gap=q["repeat_min_gap"])
+        offset = len(rows)
+        for tr in trials:
+            add("pairwise", [tr.condition_a, tr.condition_b], quality=tr.kind,
+                expected=tr.expected.upper() if tr.expected else None,
+                repeat_of=None if tr.repeat_of is None else tr.repeat_of + offset)
+        return rows
+    conds = state.conditions
+    n = min(max(1, int(round(jps * (1.0 - q["repeat_fraction"])))), len(conds))
+    shown = np.array([state.counts.get(c, 0) for c in conds])
+    order = np.lexsort((rng.random(len(conds)), shown))[:n]
+    chosen = [conds[int(k)] for k in rng.permutation(order)]
+    for c in chosen:
+        state.counts[c] = state.counts.get(c, 0) + 1
+    trials = insert_quality_trials([(c, c) for c in chosen], rng=rng, repeat_fraction=q["repeat_fraction"],
+                                   min_gap=q["repeat_min_gap"], swap_repeats=False)
+    for tr in trials:
+        add("rating", [tr.condition_a], quality=tr.kind, repeat_of=tr.repeat_of)
+    return rows

@@ -1,0 +1,137 @@
+"""Live results for the admin page: leaderboard with CIs and the rater-quality table.
+
+The judgments of a study are read with :func:`eyetest.study.export.iter_records`,
+turned into the tables of :mod:`eyetest.core.judgments`, and scaled with
+:func:`eyetest.core.judgments.ranking.rank`:
+
+* pairwise studies: Davidson's Bradley-Terry model with ties (plain
+  Bradley-Terry when ties are off), analytic 95 % CIs; per dimension, and per
+  dimension and scenario (an image tagged with several scenarios counts in
+  each);
+* rating studies: MOS with its CI, sliced the same way.
+
+Training and gold/attention trials are never scaled.  ``per_method`` pools the
+images and ranks methods (the default of the admin page); otherwise every
+``image::method`` condition is ranked.  The rater table is
+:func:`eyetest.core.judgments.screening.screen_raters` with the participant id
+beside each session.  Results are cached for :data:`CACHE_SECONDS` per study.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+from eyetest.errors import JudgmentDataError
+from eyetest.study.export import iter_records, pairwise_table, rating_table
+
+CACHE_SECONDS = 5.0
+_cache: dict = {}
+_lock = threading.Lock()
+
+
+def _records(service, study_id: str):
+    spec = service.study_spec(study_id)
+    with service.reader.connect() as conn:
+        return spec, list(iter_records(conn, study_id))
+
+
+def _clean(rows: list[dict]) -> list[dict]:
+    out = []
+    for row in rows:
+        out.append({k: (None if isinstance(v, float) and not math.isfinite(v) else
+                        v.item() if hasattr(v, "item") else v) for k, v in row.items()})
+    return out
+
+
+def _cached(key, compute):
+    now = time.monotonic()
+    with _lock:
+        hit = _cache.get(key)
+        if hit is not None and now - hit[0] < CACHE_SECONDS:
+            return hit[1]
+    value = compute()
+    with _lock:
+        if len(_cache) > 256:
+            _cache.clear()
+        _cache[key] = (now, value)
+    return value
+
+
+def _tables(spec, records):
+    plan = spec["plan"]
+    scenarios = spec["scenarios"]
+    first_only = {img: (tags or ["untagged"])[:1] for img, tags in scenarios.items()}
+    if plan["protocol"] == "pairwise":
+        return pairwise_table(records, scenarios=first_only), pairwise_table(records, scenarios=scenarios)
+    return (rating_table(records, scenarios=first_only, scale=plan["scale"]),
+            rating_table(records, scenarios=scenarios, scale=plan["scale"]))
+
+
+def leaderboard(service, study_id: str, *, per_method: bool = True) -> dict:
+    """Scores with 95 % CIs per dimension (``overall``) and per dimension and scenario."""
+    def compute():
+        from eyetest.core.judgments.ranking import rank
+
+        spec, records = _records(service, study_id)
+        plan = spec["plan"]
+        pairwise = plan["protocol"] == "pairwise"
+        model = ("davidson" if plan["ties"] else "bradley-terry") if pairwise else "mos"
+        out = {"study": study_id, "model": model, "unit": "method" if per_method else "condition",
+               "judgments": len(records), "overall": [], "by_scenario": [], "notes": []}
+        if not records:
+            out["notes"].append("no judgments yet")
+            return out
+        flat, tagged = _tables(spec, records)
+        for name, table, by in (("overall", flat, "dimension"), ("by_scenario", tagged, "slice")):
+            if not pairwise and per_method:
+                table = table.assign(condition=table["method"])
+            table = table.assign(slice=table["dimension"] + "|" + table["scenario"])
+            try:
+                scores, notes = rank(table, model=model, by=by, per_method=per_method and pairwise)
+            except JudgmentDataError as exc:
+                out["notes"].append(f"{name}: {exc}")
+                continue
+            if by == "slice":
+                parts = scores["slice"].str.split("|", n=1, expand=True)
+                scores = scores.drop(columns="slice").assign(dimension=parts[0], scenario=parts[1])
+            out[name] = _clean(scores.to_dict("records"))
+            out["notes"] += [f"{name}: {n}" for n in notes]
+        return out
+
+    return _cached(("board", id(service), study_id, per_method), compute)
+
+
+def rater_quality(service, study_id: str) -> dict:
+    """One row per session: participant, judgments, screening statistics and exclusion reasons."""
+    def compute():
+        from eyetest.core.judgments.screening import screen_raters
+
+        spec, records = _records(service, study_id)
+        out = {"study": study_id, "raters": []}
+        if not records:
+            return out
+        flat, _ = _tables(spec, records)
+        flat = flat[flat["dimension"] == spec["plan"]["dimensions"][0]["name"]]
+        pairwise = spec["plan"]["protocol"] == "pairwise"
+        min_ms = spec["plan"]["quality"]["min_ms_per_trial"] or 0
+        from eyetest.core.judgments.screening import ScreeningRules
+
+        rules = ScreeningRules(min_ms=float(min_ms))
+        try:
+            screen = screen_raters(judgments=flat, rules=rules) if pairwise else screen_raters(ratings=flat, rules=rules)
+        except JudgmentDataError as exc:
+            out["notes"] = [str(exc)]
+            return out
+        who = {r["session"]: r["participant"] for r in records}
+        table = screen.table.copy()
+        table.insert(1, "participant", table["rater"].map(who))
+        table.insert(2, "judgments", table["rater"].map(flat.groupby("rater").size()).fillna(0).astype(int))
+        table["reasons"] = table["reasons"].map(lambda r: list(r) if isinstance(r, (list, tuple)) else
+                                                ([] if r is None or (isinstance(r, float) and math.isnan(r))
+                                                 else [str(r)]))
+        out["raters"] = _clean(table.to_dict("records"))
+        return out
+
+    return _cached(("raters", id(service), study_id), compute)

@@ -1,0 +1,209 @@
+"""FastAPI application factory of the study server.
+
+``create_app(db_url, *, admin_token, insecure_local=False)`` opens (and
+migrates) the database, and mounts
+
+* the rater API under ``/api/v1`` (:mod:`eyetest.web.api`), published as
+  OpenAPI at ``/openapi.json`` (the interactive ``/docs`` page is off: it
+  would need scripts from a CDN, which the Content-Security-Policy forbids);
+* the admin JSON API under ``/api/v1/admin`` (:mod:`eyetest.web.admin_api`),
+  behind ``Authorization: Bearer <admin token>``;
+* opaque, immutable image URLs ``/img/<token>``;
+* the rater and admin pages (``eyetest.web.pages.router``) when that module
+  is installed;
+
+all behind :class:`eyetest.web.guard.Guard` (security headers, request size
+limit, rate limits per address and per session, no stack traces).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import importlib.util
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from eyetest.errors import EyetestError
+from eyetest.store.engine import make_engine
+from eyetest.store.migrate import upgrade
+from eyetest.study.service import ServiceError, StudyService
+from eyetest.web.groupcommit import GroupCommit
+from eyetest.web.guard import Guard
+
+API_PREFIX = "/api/v1"
+IMAGE_CACHE_BYTES = 64 * 1024 * 1024
+
+
+class FastJSON(JSONResponse):
+    """JSON response rendered by orjson."""
+
+    def render(self, content) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_response(status: int, message: str, headers=None) -> FastJSON:
+    return FastJSON({"error": message}, status_code=status, headers=headers)
+
+
+class ImageCache:
+    """A byte-bounded LRU of image content (images never change under a token)."""
+
+    def __init__(self, max_bytes: int = IMAGE_CACHE_BYTES):
+        self.max_bytes, self.size = max_bytes, 0
+        self._items: OrderedDict[str, tuple[bytes, str, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token: str):
+        with self._lock:
+            item = self._items.get(token)
+            if item is not None:
+                self._items.move_to_end(token)
+            return item
+
+    def put(self, token: str, item) -> None:
+        n = len(item[0])
+        if n > self.max_bytes // 4:
+            return
+        with self._lock:
+            if token in self._items:
+                return
+            self._items[token] = item
+            self.size += n
+            while self.size > self.max_bytes:
+                _, old = self._items.popitem(last=False)
+                self.size -= len(old[0])
+
+
+def check_admin(request: Request) -> None:
+    """Raise 401 unless the request carries the admin bearer token (or the app is insecure-local)."""
+    token = request.app.state.admin_token
+    if token is None:
+        if request.app.state.insecure_local:
+            return
+        raise ServiceError("admin access is not configured", status=401)
+    header = request.headers.get("authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        raise ServiceError("admin bearer token required", status=401)
+
+
+def create_app(db_url, *, admin_token: str | None, insecure_local: bool = False,
+               rate_per_address: tuple[float, float] = (100.0, 200.0),
+               rate_per_session: tuple[float, float] = (10.0, 30.0), max_body: int = 64 * 1024,
+               frame_ancestors=(), pool_size: int = 12) -> FastAPI:
+    """The study server application (see the module docstring).
+
+    ``admin_token`` is required unless ``insecure_local`` (admin endpoints
+    then need no token: only for a server on 127.0.0.1).  Rates are
+    ``(requests per second, burst)``; 0 disables a limit.
+    """
+    if not admin_token and not insecure_local:
+        raise EyetestError("an admin token is required (set EYETEST_ADMIN_TOKEN) unless insecure_local=True")
+    # no pre-ping round trip per request: StudyService retries a transaction on a dropped connection
+    engine = make_engine(db_url, pool_size=pool_size, pre_ping=False)
+    upgrade(engine)
+    service = StudyService(engine)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        yield
+        app.state.writer.shutdown(wait=True)
+        app.state.planner.shutdown(wait=True)
+        engine.dispose()
+
+    app = FastAPI(title="eyetest study server", version="1", docs_url=None, redoc_url=None,
+                  default_response_class=FastJSON, lifespan=lifespan)
+    app.state.service = service
+    app.state.engine = engine
+    app.state.admin_token = admin_token or None
+    app.state.insecure_local = bool(insecure_local)
+    app.state.images = ImageCache()
+    app.state.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eyetest-writer")
+    app.state.group_commit = GroupCommit(service, app.state.writer)
+    # PostgreSQL: session starts are planned in batches by their own thread (one transaction holding
+    # the study's row lock per batch), never in the shared thread pool that serves next/judgments
+    app.state.planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eyetest-planner")
+    app.state.session_commit = GroupCommit(service, app.state.planner)
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(request, exc: ServiceError):
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return error_response(exc.status, exc.message, headers)
+
+    @app.exception_handler(EyetestError)
+    async def _eyetest_error(request, exc: EyetestError):
+        return error_response(400, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request, exc: RequestValidationError):
+        problems = [{"where": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg", "")}
+                    for e in exc.errors()[:10]]
+        return FastJSON({"error": "invalid request", "problems": problems}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request, exc: StarletteHTTPException):
+        return error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    from eyetest.web.admin_api import router as admin_router
+    from eyetest.web.api import router as api_router
+
+    app.include_router(api_router, prefix=API_PREFIX)
+    app.include_router(admin_router, prefix=API_PREFIX + "/admin")
+
+    @app.get("/img/{token}", include_in_schema=False)
+    def image(token: str, request: Request):
+        cache: ImageCache = request.app.state.images
+        item = cache.get(token)
+        if item is None:
+            item = service.image(token)
+            if item is None:
+                return error_response(404, "not found")
+            cache.put(token, item)
+        content, media, sha = item
+        etag = f'"{sha}"'
+        headers = {"Cache-Control": "public, max-age=31536000, immutable", "ETag": etag}
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=headers)
+        return Response(content, media_type=media, headers=headers)
+
+    if importlib.util.find_spec("eyetest.web.pages") is not None:
+        from eyetest.web import pages
+
+        app.include_router(pages.router)
+        if hasattr(pages, "mount"):
+            pages.mount(app)
+
+    app.add_middleware(Guard, max_body=max_body, per_address=rate_per_address,
+                       per_session=rate_per_session, frame_ancestors=tuple(frame_ancestors))
+    return app
+
+
+#: environment variables read by :func:`app_from_env` (set by ``eyetest serve`` for its workers)
+ENV_DB, ENV_TOKEN, ENV_INSECURE = "EYETEST_DB", "EYETEST_ADMIN_TOKEN", "EYETEST_INSECURE_LOCAL"
+ENV_RATES, ENV_FRAMES = "EYETEST_RATE_LIMITS", "EYETEST_FRAME_ANCESTORS"
+
+
+def app_from_env() -> FastAPI:
+    """The app configured from the environment (uvicorn ``--factory`` entry point).
+
+    ``EYETEST_DB`` (URL or path), ``EYETEST_ADMIN_TOKEN``, ``EYETEST_INSECURE_LOCAL=1``,
+    ``EYETEST_RATE_LIMITS="addr_rate,addr_burst,session_rate,session_burst"``,
+    ``EYETEST_FRAME_ANCESTORS`` (space-separated origins).
+    """
+    import os
+
+    rates = [float(x) for x in os.environ.get(ENV_RATES, "100,200,10,30").split(",")]
+    if len(rates) != 4:
+        raise EyetestError(f"${ENV_RATES} must hold 4 comma-separated numbers, got {os.environ[ENV_RATES]!r}")
+    return create_app(os.environ.get(ENV_DB, "eyetest.sqlite"), admin_token=os.environ.get(ENV_TOKEN) or None,
+                      insecure_local=os.environ.get(ENV_INSECURE) == "1",
+                      rate_per_address=(rates[0], rates[1]), rate_per_session=(rates[2], rates[3]),
+                      frame_ancestors=tuple(os.environ.get(ENV_FRAMES, "").split()))

@@ -1,0 +1,215 @@
+"""Study creation (image store), session planning and the service, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import uuid
+
+import numpy as np
+import png
+import pytest
+import sqlalchemy as sa
+from PIL import Image as PILImage
+
+from eyetest.errors import DatasetError, SpecError
+from eyetest.io.images import AlphaWarning
+from eyetest.store import schema
+from eyetest.store.engine import make_engine
+from eyetest.store.migrate import upgrade
+from eyetest.study.importer import create_study, display_encoding
+from eyetest.study.sample import write_sample_dataset, write_sample_spec
+from eyetest.study.service import Invalid, NotFound, StudyService
+from eyetest.study.spec import load_spec
+
+
+def _engine(db_url):
+    engine = make_engine(db_url)
+    upgrade(engine)
+    return engine
+
+
+def _decode(content: bytes) -> np.ndarray:
+    with PILImage.open(io.BytesIO(content)) as im:
+        return np.asarray(im)
+
+
+def test_display_encoding_converts_16_bit_and_tiff(tmp_path):
+    rng = np.random.default_rng(1)
+    a16 = rng.integers(0, 65536, size=(9, 11, 3), dtype=np.uint16)
+    with (tmp_path / "a.png").open("wb") as fh:
+        png.Writer(width=11, height=9, bitdepth=16, greyscale=False).write(fh, a16.reshape(9, 33).tolist())
+    content, media, w, h, _ = display_encoding(tmp_path / "a.png")
+    assert (media, w, h) == ("image/png", 11, 9)
+    # independent: v8 = round(v * 255 / 65535), half away from zero (all values are non-negative)
+    expect = np.floor(a16.astype(np.float64) * 255.0 / 65535.0 + 0.5).astype(np.uint8)
+    np.testing.assert_array_equal(_decode(content), expect)
+
+    a8 = rng.integers(0, 256, size=(7, 5, 3), dtype=np.uint8)
+    PILImage.fromarray(a8).save(tmp_path / "b.tif")
+    content, media, *_ = display_encoding(tmp_path / "b.tif")
+    assert media == "image/png" and content[:8] == b"\x89PNG\r\n\x1a\n"
+    np.testing.assert_array_equal(_decode(content), a8)
+
+    PILImage.fromarray(a8).save(tmp_path / "c.png")
+    content, media, *_ = display_encoding(tmp_path / "c.png")
+    assert content == (tmp_path / "c.png").read_bytes()            # browser-safe: stored byte for byte
+    rgba = np.dstack([a8, np.full(a8.shape[:2], 128, np.uint8)])
+    PILImage.fromarray(rgba).save(tmp_path / "d.png")
+    with pytest.warns(AlphaWarning):
+        content, _, *_ = display_encoding(tmp_path / "d.png")
+    assert _decode(content).shape == (7, 5, 3)                      # alpha composited for display
+
+
+def test_create_study_is_content_addressed(db_url, tmp_path):
+    engine = _engine(db_url)
+    ds = write_sample_dataset(tmp_path / "ds", images=2)
+    spec = load_spec(write_sample_spec(tmp_path / "s.toml", ds))
+    first = create_study(engine, spec)
+    with engine.connect() as conn:
+        n_images = conn.execute(sa.select(sa.func.count()).select_from(schema.images)).scalar()
+        for sha, content in conn.execute(sa.select(schema.images.c.sha256, schema.images.c.content)):
+            assert hashlib.sha256(bytes(content)).hexdigest() == sha
+        stim = conn.execute(sa.select(schema.stimuli).where(schema.stimuli.c.study_id == first)).mappings().all()
+    roles = {r["role"] for r in stim}
+    assert roles == {"method", "lq", "gold"}
+    assert sum(r["role"] == "method" for r in stim) == 2 * 3
+    assert len({r["token"] for r in stim}) == len(stim)
+    second = create_study(engine, spec)                               # same bytes: no new image rows
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(schema.images)).scalar() == n_images
+        assert conn.execute(sa.select(sa.func.count()).select_from(schema.stimuli)).scalar() == 2 * len(stim)
+    assert first != second
+    engine.dispose()
+
+
+def test_create_study_errors_name_the_problem(tmp_path):
+    engine = _engine(str(tmp_path / "e.sqlite"))
+    ds = write_sample_dataset(tmp_path / "ds", images=2)
+    with pytest.raises(SpecError) as err:
+        create_study(engine, load_spec(write_sample_spec(tmp_path / "a.toml", ds, methods=("alpha", "zeta"))))
+    assert err.value.key == "stimuli.methods" and "zeta" in str(err.value)
+    plan = load_spec(write_sample_spec(tmp_path / "b.toml", ds))
+    with pytest.raises(SpecError, match="img77"):
+        create_study(engine, dataclasses.replace(plan, images=("img00", "img77")))
+    for f in (tmp_path / "ds" / "lq").iterdir():
+        f.unlink()
+    with pytest.raises(DatasetError, match="lq"):
+        create_study(engine, load_spec(write_sample_spec(tmp_path / "c.toml", ds)))
+    with engine.connect() as conn:                                   # failed imports leave nothing behind
+        assert conn.execute(sa.select(sa.func.count()).select_from(schema.studies)).scalar() == 0
+    engine.dispose()
+
+
+def _judge_all(service, token, answer="A"):
+    n = 0
+    while (trial := service.next_trial(token)) is not None:
+        service.record_judgment(token, trial=trial["trial"], answers={"overall": answer},
+                                client_id=uuid.uuid4().hex)
+        n += 1
+    return n
+
+
+def test_two_processes_share_scheduler_state(db_url, tmp_path):
+    """Two services on one database (as two server processes) see each other's trials and judgments."""
+    engine_a, engine_b = _engine(db_url), make_engine(db_url)
+    ds = write_sample_dataset(tmp_path / "ds", images=2, methods=("m1", "m2", "m3", "m4"))
+    spec = load_spec(write_sample_spec(tmp_path / "s.toml", ds, methods=("m1", "m2", "m3", "m4"),
+                                       study='design = "active"\nblocks = "none"\njudgments_per_session = 6'))
+    study = create_study(engine_a, spec)
+    a, b = StudyService(engine_a), StudyService(engine_b)
+    tokens = []
+    for k in range(6):
+        svc = (a, b)[k % 2]
+        tokens.append(svc.start_session(study, f"p{k}")[0]["session"])
+        if k % 3 == 0:
+            _judge_all(svc, tokens[-1], answer="AB"[k % 2])
+    # a fresh sync of b books every regular trial of both and observes every regular judgment
+    state = b.state(study)
+    with engine_b.begin() as conn:
+        from eyetest.study.planning import sync
+
+        sync(conn, state)
+    t = schema.trials.c
+    regular = sa.and_(t.is_gold.is_(False), t.is_repeat.is_(False), t.is_training.is_(False),
+                      t.is_attention.is_(False))
+    with engine_a.connect() as conn:
+        n_regular = conn.execute(sa.select(sa.func.count()).where(regular)).scalar()
+        n_answered = conn.execute(sa.select(sa.func.count()).where(regular, t.answered.is_(True))).scalar()
+    sched = state.scheduler
+    assert sched.n_observed == n_answered > 0
+    assert sched.shown.sum() == 2 * n_regular
+    assert sched.pending.sum() == n_regular - n_answered
+    engine_a.dispose()
+    engine_b.dispose()
+
+
+def test_session_start_is_idempotent_and_validated(db_url, tmp_path):
+    engine = _engine(db_url)
+    ds = write_sample_dataset(tmp_path / "ds", images=2)
+    study = create_study(engine, load_spec(write_sample_spec(tmp_path / "s.toml", ds)))
+    svc = StudyService(engine)
+    first, created = svc.start_session(study, "worker-1", meta={"PROLIFIC_PID": "x"})
+    again, created2 = svc.start_session(study, "worker-1")
+    assert created and not created2 and first == again
+    with pytest.raises(Invalid):
+        svc.start_session(study, "bad\nname")
+    with pytest.raises(NotFound):
+        svc.start_session("nostudy", "w")
+    with pytest.raises(Invalid):
+        svc.record_judgment(first["session"], trial=1, answers={"overall": "A"}, client_id="short")
+    engine.dispose()
+
+
+def test_session_plan_is_a_function_of_seed_and_token(tmp_path):
+    """The same study seed and session token give the same trial layout (reproducible schedules)."""
+    from eyetest.study.planning import load_state, plan_session, sync
+
+    layouts = []
+    for k in range(2):
+        engine = _engine(str(tmp_path / f"d{k}.sqlite"))
+        ds = write_sample_dataset(tmp_path / f"ds{k}", images=3)
+        spec = load_spec(write_sample_spec(tmp_path / f"s{k}.toml", ds, study='design = "full"',
+                                           quality="gold_fraction = 0.1\nrepeat_fraction = 0.1"))
+        study = create_study(engine, spec, study_id="fixed")
+        with engine.begin() as conn:
+            state = load_state(conn, study, {**conn.execute(sa.select(schema.studies.c.spec)).scalar()})
+            sync(conn, state)
+            rows = plan_session(state, "the-same-token")
+        layouts.append([(r["condition_a"], r["condition_b"], r["is_gold"], r["is_repeat"]) for r in rows])
+        engine.dispose()
+    assert layouts[0] == layouts[1]
+    assert any(x[2] for x in layouts[0]) and any(x[3] for x in layouts[0])
+
+
+def test_record_batch_stores_valid_items_only(db_url, tmp_path):
+    """Group commit: one transaction, each item in its own savepoint; refusals change nothing."""
+    from eyetest.study.service import Conflict, ServiceError
+
+    engine = _engine(db_url)
+    ds = write_sample_dataset(tmp_path / "ds", images=2)
+    study = create_study(engine, load_spec(write_sample_spec(tmp_path / "s.toml", ds)))
+    svc = StudyService(engine)
+    a = svc.start_session(study, "a")[0]["session"]
+    b = svc.start_session(study, "b")[0]["session"]
+    ta, tb = svc.next_trial(a)["trial"], svc.next_trial(b)["trial"]
+    items = [
+        dict(token=a, trial=ta, answers={"overall": "A"}, client_id="c-first-000"),
+        dict(token=a, trial=ta, answers={"overall": "A"}, client_id="c-first-000"),   # replay in the batch
+        dict(token=a, trial=ta, answers={"overall": "B"}, client_id="c-second-00"),   # trial already answered
+        dict(token=a, trial=tb, answers={"overall": "A"}, client_id="c-other-000"),   # not this session's
+        dict(token=b, trial=tb, answers={"overall": "X"}, client_id="c-invalid-0"),   # bad choice
+        dict(token=b, trial=tb, answers={"overall": "tie"}, client_id="bad id!"),     # bad client id
+        dict(token=b, trial=tb, answers={"overall": "tie"}, client_id="c-b-ok-0000"),
+    ]
+    res = svc.record_batch(items)
+    assert res[0][1] is True and res[1][1] is False and res[6][1] is True
+    assert isinstance(res[2], Conflict)
+    assert [type(r).__name__ for r in res[3:6]] == ["NotFound", "Invalid", "Invalid"]
+    assert all(isinstance(r, ServiceError) for r in res[2:6])
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(schema.judgments.c.client_id, schema.judgments.c.answers)
+                            .order_by(schema.judgments.c.id)).all()
+    assert [(c, ans) for c, ans in rows] == [("c-first-000", {"overall": "A"}), ("c-b-ok-0000", {"overall": "tie"})]
+    engine.dispose()
