@@ -69,5 +69,8 @@ def test_demo_cli_full(tmp_path):
     r = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "demo")])
     assert r.exit_code == 0, r.output
     t = read_table(tmp_path / "demo/results.csv")
-    assert set(t.image) == {i.name for i in DEMO_IMAGES}
+    # `eyetest demo` now runs the full pipeline (eyetest.run.pipeline) on the benchmark images
+    from eyetest.run.demo_bench import BENCH_IMAGES
+
+    assert set(t.image) == {i.name for i in BENCH_IMAGES}
     assert "results:" in r.output and "bicubic-usm" in r.output

@@ -1,4 +1,12 @@
-"""``eyetest demo``: build a small SR dataset from scikit-image's images and score it."""
+"""``eyetest demo``: the whole system on scikit-image's bundled images, offline.
+
+Builds a small x4 super-resolution benchmark (honest classical methods and
+deliberately gamed ones), scores it with the metric battery, audits the
+metrics, simulates a rater panel (labelled "simulated" everywhere), scales the
+judgments, measures metric-human alignment and writes a self-contained HTML
+report. With ``--serve`` it then opens the demo as a study on this machine so
+you can judge it yourself.
+"""
 
 from __future__ import annotations
 
@@ -10,29 +18,45 @@ import click
 @click.command("demo")
 @click.option("--out", "out", default="eyetest-demo", show_default=True,
               type=click.Path(file_okay=False),
-              help="Folder for the dataset, results.csv and its manifest.")
+              help="Folder for the dataset, results, audit, simulated judgments and the report.")
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0),
               help="Processes (0 = all cores, 1 = in this process).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of everything random.")
 @click.option("--no-cache", is_flag=True, help="Do not use the score cache.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary table.")
-def command(out, workers, no_cache, quiet):
-    """Degrade sample images x4, restore them with bicubic, Lanczos and a gamed
-    bicubic+unsharp-mask method, and score them with the default metrics (offline)."""
-    from eyetest.run.cache import ScoreCache
-    from eyetest.run.demo import run_demo
-    from eyetest.run.summary import format_summary, summarize
+@click.option("--serve", is_flag=True,
+              help="Afterwards, create a study from the demo dataset and serve it on 127.0.0.1 "
+                   "so you can judge it yourself (Ctrl-C stops the server).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535),
+              help="Port for --serve.")
+@click.option("-q", "--quiet", is_flag=True, help="Only print the report path.")
+@click.pass_context
+def command(ctx, out, workers, seed, no_cache, serve, port, quiet):
+    """Benchmark -> metrics -> audit -> simulated raters -> alignment -> report (offline)."""
+    import time
+    from pathlib import Path
 
-    run, table, manifest = run_demo(out, workers=workers,
-                                    cache=None if no_cache else ScoreCache(),
-                                    progress=not quiet and sys.stderr.isatty())
-    for p in run.problems:
-        click.secho(f"problem: {p.file}: {p.reason}", fg="yellow", err=True)
+    from eyetest.run.cache import ScoreCache
+    from eyetest.run.pipeline import run_pipeline
+
+    t0 = time.perf_counter()
+    log = None if quiet else (lambda msg: click.echo(msg, err=True))
+    result = run_pipeline(out, seed=seed, workers=workers or None,
+                          cache=None if no_cache else ScoreCache(), log=log)
     if not quiet:
-        click.echo(format_summary(summarize(run.table, run.specs), run.specs))
-        click.echo("bicubic-usm is bicubic plus an unsharp mask: it restores nothing, so a "
-                   "metric that ranks it above bicubic rewards sharpening, not fidelity.")
-    click.echo(f"dataset: {run.manifest['dataset']}")
-    click.echo(f"results: {table}")
-    click.echo(f"manifest: {manifest}")
-    if run.table.empty:
-        sys.exit(1)
+        click.echo(f"results: {Path(out) / 'results.csv'}")
+        click.echo("The human judgments in this demo are SIMULATED (eyetest's rater simulator); "
+                   "bicubic-usm and ibp-overgen are gamed on purpose.")
+        click.echo(f"done in {time.perf_counter() - t0:.1f} s")
+    click.echo(f"report: {result.report}")
+    if serve:
+        from eyetest.cli.commands.serve import command as serve_command
+        from eyetest.run.pipeline import create_demo_study
+
+        db = str(Path(out) / "study.sqlite")
+        study = create_demo_study(out, db, seed=seed)
+        click.echo(f"study {study} created in {db}")
+        click.echo(f"judge it yourself: http://127.0.0.1:{port}/study/{study}")
+        click.echo(f"then: eyetest report {out} --study-db {db} --study {study} --out {Path(out) / 'mine.html'}")
+        sys.stdout.flush()
+        ctx.invoke(serve_command, db=db, host="127.0.0.1", port=port, workers=1, insecure_local=True,
+                   rate_limits="100,200,10,30", frame_ancestors=())

@@ -1,0 +1,71 @@
+"""``eyetest report``: one self-contained HTML report (+ Markdown, LaTeX, evaluation card)."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("report")
+@click.argument("results_dir", required=False, type=click.Path(file_okay=False))
+@click.option("--scores", type=click.Path(dir_okay=False), help="Result table of eyetest score "
+              "(its <table>.manifest.json is read when present).")
+@click.option("--audit", type=click.Path(dir_okay=False), help="Audit table of eyetest audit "
+              "(<stem>.gameability.csv etc. beside it are read).")
+@click.option("--judgments", type=click.Path(dir_okay=False), help="Pairwise judgments (csv/jsonl/parquet).")
+@click.option("--scale", type=click.Path(dir_okay=False), help="A human scale, when there are no judgments.")
+@click.option("--study", default=None, help="Read the judgments of this study id from --study-db instead.")
+@click.option("--study-db", default=None, help="Database of --study (SQLite path or postgresql:// URL).")
+@click.option("--adoption", type=click.Path(dir_okay=False), help="Adoption table of eyetest adoption.")
+@click.option("--methods", type=click.Path(dir_okay=False), help="methods.csv (method,family).")
+@click.option("--scenarios", type=click.Path(dir_okay=False), help="scenarios.csv (image,scenario).")
+@click.option("--dataset", type=click.Path(file_okay=False), help="Dataset folder, for gallery thumbnails.")
+@click.option("--about", type=click.Path(dir_okay=False), help="about.json: title, regime, method descriptions.")
+@click.option("--regime", type=click.Choice(["fidelity-first", "perception-first"]), default=None,
+              help="Which regime the evaluation is in (overrides about.json).")
+@click.option("--compare", default=None, help="Two methods for the head-to-head view, 'A,B'.")
+@click.option("--exclude-raters", type=click.Choice(["auto", "none"]), default="auto", show_default=True,
+              help="Apply the rater screening's exclusions before scaling.")
+@click.option("--n-boot", default=200, show_default=True, type=click.IntRange(min=20),
+              help="Bootstrap resamples of the alignment intervals.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of every bootstrap.")
+@click.option("--title", default=None, help="Report title.")
+@click.option("--out", default="report.html", show_default=True, type=click.Path(dir_okay=False),
+              help="HTML file; report.md, report.tex and card.json are written beside it.")
+def command(results_dir, scores, audit, judgments, scale, study, study_db, adoption, methods, scenarios, dataset, about, regime,
+            compare, exclude_raters, n_boot, seed, title, out):
+    """Build the report from RESULTS_DIR (and/or explicit files).
+
+    Combines whatever exists: metric tables with direction arrows and CIs, the
+    metric audit, human scales per dimension and scenario, metric-human
+    alignment, scenario head-to-head, family trends, a disagreement gallery,
+    rater quality and provenance. Sections without inputs are omitted with a
+    one-line note.
+    """
+    from pathlib import Path
+
+    from eyetest.report.build import build_report, collect, write_report
+
+    pair = None
+    if compare:
+        pair = tuple(p.strip() for p in compare.split(",") if p.strip())
+        if len(pair) != 2:
+            raise click.BadParameter("give two method names, 'A,B'", param_hint="--compare")
+    if (study is None) != (study_db is None):
+        raise click.UsageError("--study and --study-db go together")
+    if results_dir is None and not any((scores, audit, judgments, scale, study, adoption)):
+        raise click.UsageError("give a RESULTS_DIR or at least one of --scores, --audit, --judgments, --scale, "
+                               "--study, --adoption")
+    inputs = collect(results_dir, scores=scores, audit=audit, judgments=judgments, scale=scale,
+                     methods=methods, scenarios=scenarios, dataset=dataset, about=about,
+                     study=(study_db, study) if study else None, adoption=adoption)
+    report = build_report(inputs, seed=seed, compare=pair, regime=regime, n_boot=n_boot,
+                          exclude_raters=exclude_raters, title=title)
+    path = write_report(report, out)
+    for s in report.sections:
+        if not s.present:
+            click.echo(f"omitted {s.title}: {s.note}", err=True)
+    out = Path(path)
+    click.echo(f"wrote {out}")
+    click.echo(f"wrote {out.with_suffix('.md')}")
+    click.echo(f"wrote {out.with_suffix('.tex')}")
+    click.echo(f"wrote {out.parent / 'card.json'}")

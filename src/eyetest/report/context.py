@@ -1,0 +1,294 @@
+"""Report context: the inputs plus the derived tables several sections share.
+
+:class:`Context` scales the judgments once (Bradley-Terry per condition and
+per method, per dimension and scenario, after the rater screening), holds the
+metric directions and the regime, and collects one-line key results.
+:func:`rank_correlations` is the cheap per-group SRCC used for the
+dimension and family views.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from eyetest.core.judgments.ranking import is_rating_table
+from eyetest.errors import EyetestError
+
+REGIMES = ("fidelity-first", "perception-first")
+REGIME_TEXT = {
+    "fidelity-first": ("Fidelity-first regime: outputs must stay faithful to the scene (medical, remote "
+                       "sensing, forensics). Read the full-reference metrics (PSNR, SSIM) first; human "
+                       "preference and no-reference scores are secondary, and invented detail is an error "
+                       "even when people like it."),
+    "perception-first": ("Perception-first regime: outputs are judged by how they look to people. The human "
+                         "scales lead; metrics are reported with their measured agreement with people and "
+                         "their audit flags, and a better metric score alone is no evidence of a better "
+                         "method."),
+}
+#: scenario names whose images belong to fidelity-first domains whatever the declared regime
+FIDELITY_SCENARIOS = ("medical", "remote sensing", "astronomy", "microscopy", "aerial view", "satellite",
+                      "forensics")
+
+
+def scenario_tags(scenarios: dict) -> pd.DataFrame:
+    rows = [(i, t) for i, tags in scenarios.items() for t in tags]
+    return pd.DataFrame(rows, columns=["image", "scenario"])
+
+
+def explode_scenarios(frame: pd.DataFrame, tags: pd.DataFrame) -> pd.DataFrame:
+    """One row per scenario tag of the row's image (rows of untagged images dropped)."""
+    return frame.drop(columns=[c for c in ("scenario",) if c in frame.columns]).merge(tags, on="image")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class Context:
+    """Inputs plus the derived tables shared by several sections."""
+
+    inputs: object
+    seed: int
+    n_boot: int
+    regime: str
+    compare: tuple | None
+    exclude_mode: str
+    directions: dict = field(default_factory=dict)
+    metrics: list = field(default_factory=list)
+    methods: list = field(default_factory=list)
+    descriptions: dict = field(default_factory=dict)
+    simulated: bool = False
+    judgments: pd.DataFrame | None = None      # non-gold, after exclusion
+    screen: object = None
+    excluded: list = field(default_factory=list)
+    findings: list = field(default_factory=list)   # one-line results, filled by the sections
+    human_error: str = ""                           # why judgments could not be scaled
+    ratings: bool = False                           # the judgments are single-stimulus ratings
+    scale_notes: list = field(default_factory=list)
+    cond_scale: pd.DataFrame | None = None      # image, method, dimension, score, ci
+    method_scale: pd.DataFrame | None = None    # per dimension
+    scenario_scale: pd.DataFrame | None = None  # primary dimension, per scenario
+    primary: str = "overall"
+
+    def rng(self, salt: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, salt])
+
+    @classmethod
+    def from_inputs(cls, inputs, *, seed, compare, regime, n_boot, exclude_raters):
+        about = inputs.about or {}
+        regime = regime or about.get("regime") or "undeclared"
+        compare = tuple(compare) if compare else (tuple(about["compare"]) if about.get("compare") else None)
+        ctx = cls(inputs, seed, n_boot, regime, compare, exclude_raters)
+        ctx.descriptions = dict(about.get("methods") or {})
+        if inputs.scores is not None:
+            man = (inputs.score_manifest or {}).get("metrics", {})
+            from eyetest.core.metrics.registry import get_metric
+            from eyetest.errors import UnknownNameError
+
+            for m in dict.fromkeys(inputs.scores["metric"].astype(str)):
+                if m in man:
+                    ctx.directions[m] = bool(man[m]["higher_is_better"])
+                else:
+                    try:
+                        ctx.directions[m] = get_metric(m).higher_is_better
+                    except UnknownNameError:
+                        continue
+            ctx.metrics = list(ctx.directions)
+            ctx.methods = sorted(map(str, inputs.scores["method"].unique()))
+        try:
+            ctx._human()
+        except EyetestError as exc:   # the human sections then say why they are missing
+            ctx.human_error = str(exc)
+            ctx.judgments = ctx.cond_scale = ctx.method_scale = ctx.scenario_scale = ctx.screen = None
+        if not ctx.methods and ctx.method_scale is not None:
+            ctx.methods = sorted(map(str, ctx.method_scale["condition"].unique()))
+        return ctx
+
+    # -- human data ---------------------------------------------------------------
+    def _human(self):
+        from eyetest.core.judgments.model import split_condition_id
+        from eyetest.core.judgments.ranking import rank
+        from eyetest.core.judgments.screening import screen_raters
+
+        inp = self.inputs
+        if inp.judgments is not None:
+            j = inp.judgments.copy()
+            if "source" in j.columns:
+                self.simulated = bool(j["source"].astype(str).str.contains("simulat").any())
+            self.simulated = self.simulated or bool((inp.about or {}).get("simulated"))
+            if "dimension" not in j.columns:
+                j["dimension"] = "overall"
+            dims = list(dict.fromkeys(j["dimension"].astype(str)))
+            self.primary = "overall" if "overall" in dims else dims[0]
+            if is_rating_table(j):
+                self._ratings(j)
+                return
+            self.screen = screen_raters(j[j["dimension"] == self.primary])
+            self.excluded = list(self.screen.excluded) if self.exclude_mode == "auto" else []
+            cond, notes = rank(j, model="bradley-terry", by="dimension", exclude=self.excluded)
+            self.scale_notes = notes
+            meth, _ = rank(j, model="bradley-terry", by="dimension", exclude=self.excluded, per_method=True)
+            keep = ~j["rater"].astype(str).isin(self.excluded)
+            if "is_gold" in j.columns:
+                keep &= ~j["is_gold"].astype(bool)
+            if "is_training" in j.columns:
+                keep &= ~j["is_training"].astype(bool)
+            self.judgments = j[keep].reset_index(drop=True)
+            cond = cond[~cond["condition"].str.endswith(("::gt", "::gold-blur"))]
+            parts = [split_condition_id(c) for c in cond["condition"]]
+            cond = cond.assign(image=[p[0] for p in parts], method=[p[1] for p in parts])
+            self.cond_scale = cond
+            self.method_scale = meth
+            if inp.scenarios:
+                jp = explode_scenarios(self.judgments[self.judgments["dimension"] == self.primary], scenario_tags(inp.scenarios))
+                if len(jp):
+                    self.scenario_scale, _ = rank(jp, model="bradley-terry", by="scenario", per_method=True)
+        elif inp.scale is not None:
+            s = inp.scale.copy()
+            if "condition" in s.columns and "image" not in s.columns:
+                parts = [split_condition_id(c) for c in s["condition"]]
+                s = s.assign(image=[p[0] for p in parts], method=[p[1] for p in parts])
+            if "dimension" not in s.columns:
+                s["dimension"] = "overall"
+            dims = list(dict.fromkeys(s["dimension"].astype(str)))
+            self.primary = "overall" if "overall" in dims else dims[0]
+            self.cond_scale = s
+            self.simulated = bool((inp.about or {}).get("simulated"))
+
+    def _ratings(self, j: pd.DataFrame) -> None:
+        """Single-stimulus ratings: MOS per condition and per method (Student-t CIs), BT.500 screening."""
+        from eyetest.core.judgments.model import split_condition_id
+        from eyetest.core.judgments.ranking import rank
+        from eyetest.core.judgments.screening import screen_raters
+
+        self.ratings = True
+        self.screen = screen_raters(ratings=j[j["dimension"] == self.primary])
+        self.excluded = list(self.screen.excluded) if self.exclude_mode == "auto" else []
+        cond, self.scale_notes = rank(j, model="mos", by="dimension", exclude=self.excluded)
+        parts = [split_condition_id(c) for c in cond["condition"]]
+        self.cond_scale = cond.assign(image=[p[0] for p in parts], method=[p[1] for p in parts])
+        keep = ~j["rater"].astype(str).isin(self.excluded)
+        self.judgments = j[keep].reset_index(drop=True)
+        ids = [split_condition_id(c) for c in self.judgments["condition"]]
+        per_method = self.judgments.assign(image=[i for i, _ in ids], condition=[m for _, m in ids])
+        self.method_scale, _ = rank(per_method, model="mos", by="dimension")
+        if self.inputs.scenarios:
+            rx = explode_scenarios(per_method[per_method["dimension"] == self.primary],
+                                   scenario_tags(self.inputs.scenarios))
+            if len(rx):
+                self.scenario_scale, _ = rank(rx, model="mos", by="scenario")
+
+    def human_primary(self) -> pd.DataFrame | None:
+        if self.cond_scale is None:
+            return None
+        h = self.cond_scale[self.cond_scale["dimension"] == self.primary]
+        return h[["image", "method", "score"]].reset_index(drop=True)
+
+    def pairs(self) -> pd.DataFrame | None:
+        from eyetest.core.alignment import aggregate_judgments
+
+        if self.judgments is None or self.judgments.empty or self.ratings:
+            return None
+        return aggregate_judgments(self.judgments)
+
+    # -- texts --------------------------------------------------------------------
+    def sim_label(self) -> str:
+        return "SIMULATED raters (eyetest rater simulator), not people" if self.simulated else "human raters"
+
+    def regime_text(self) -> str:
+        base = REGIME_TEXT.get(self.regime, "No regime declared (fidelity-first or perception-first; "
+                                            "pass --regime). Read metrics and human scales side by side.")
+        crit = sorted({t for tags in self.inputs.scenarios.values() for t in tags
+                       if any(k in t.lower() for k in FIDELITY_SCENARIOS)})
+        extra = self.inputs.about.get("regime_note", "") if self.inputs.about else ""
+        if crit and self.regime != "fidelity-first" and not extra:
+            extra = (extra + " " if extra else "") + (
+                f"Scenarios from fidelity-first domains ({', '.join(crit)}) should be read by fidelity.")
+        return base + (" " + extra if extra else "")
+
+    def subtitle(self) -> str:
+        parts = []
+        if self.inputs.scores is not None:
+            parts.append(f"{self.inputs.scores['image'].nunique()} images x {len(self.methods)} methods x "
+                         f"{len(self.metrics)} metrics")
+        if self.judgments is not None:
+            parts.append(f"{len(self.judgments)} pairwise judgments"
+                         + (" (SIMULATED)" if self.simulated else ""))
+        return "; ".join(parts) or "eyetest report"
+
+    def facts(self) -> list:
+        f = [("regime", self.regime)]
+        sm = self.inputs.score_manifest or {}
+        if sm.get("preset"):
+            f.append(("metric preset", sm["preset"]))
+        if sm.get("versions"):
+            f.append(("eyetest", sm["versions"].get("eyetest", "")))
+        if self.judgments is not None:
+            f.append(("raters", f"{self.judgments['rater'].nunique()} ({self.sim_label()})"))
+        if self.inputs.about.get("degradation"):
+            f.append(("degradation", self.inputs.about["degradation"]))
+        return f
+
+    def file_hashes(self) -> dict:
+        return {role: {"path": str(p), "sha256": _sha256(p)} for role, p in self.inputs.files.items()}
+
+    def human_study_info(self) -> dict | None:
+        if self.inputs.judgments is None and self.inputs.scale is None:
+            return None
+        info = {"simulated": self.simulated, "source": "judgments" if self.inputs.judgments is not None else "scale",
+                "scaling_model": "bradley-terry" if self.inputs.judgments is not None else "given",
+                "primary_dimension": self.primary}
+        if self.inputs.judgments is not None:
+            j = self.inputs.judgments
+            info.update({"judgments": int(len(j)), "raters": int(j["rater"].nunique()),
+                         "dimensions": sorted(map(str, j.get("dimension", pd.Series(["overall"])).unique())),
+                         "exclusion": self.exclude_mode, "excluded_raters": list(map(str, self.excluded)),
+                         "notes": self.scale_notes[:20]})
+            if self.simulated and self.inputs.about.get("simulated"):
+                info["simulator"] = self.inputs.about["simulated"]
+        return info
+
+
+def rank_correlations(scores: pd.DataFrame, human: pd.DataFrame, *, metrics: dict, by: str,
+                      rng: np.random.Generator, n_boot: int) -> pd.DataFrame:
+    """SRCC per group (no logistic fit, so it is cheap), with image-bootstrap CIs.
+
+    ``srcc = pearson(rank(s x), rank(y))`` with ``s = -1`` for lower-is-better
+    metrics (Spearman 1904, mid-ranks for ties; :func:`eyetest.core.alignment.srcc`),
+    so a positive value means "orders conditions like people".  The interval is
+    the percentile cluster bootstrap over images (Davison & Hinkley 1997,
+    :func:`eyetest.core.alignment.bootstrap_ci`).  Same conventions and output
+    columns as :func:`eyetest.core.alignment.alignment_table`, statistic ``srcc`` only;
+    groups with fewer than 3 conditions are skipped.
+    """
+    from eyetest.core.alignment import bootstrap_ci, merge_scores_human, srcc
+
+    rows = []
+    for metric, higher in metrics.items():
+        merged = merge_scores_human(scores, human, metric=metric)
+        for key, part in merged.groupby(by, sort=True):
+            part = part.drop_duplicates(["image", "method"]).reset_index(drop=True)
+            if len(part) < 3:
+                continue
+            x = part["value"].to_numpy(float) * (1.0 if higher else -1.0)
+            y = part["human"].to_numpy(float)
+
+            def stat(idx, x=x, y=y):
+                if np.unique(x[idx]).size < 2 or np.unique(y[idx]).size < 2:
+                    return np.nan
+                return srcc(x[idx], y[idx])
+
+            ci = bootstrap_ci(stat, part["image"].to_numpy(), rng=rng, n_boot=n_boot)
+            rows.append({"metric": metric, by: key, "statistic": "srcc", "value": stat(np.arange(len(part))),
+                         "ci_low": ci.ci_low, "ci_high": ci.ci_high, "n": len(part)})
+    return pd.DataFrame(rows, columns=["metric", by, "statistic", "value", "ci_low", "ci_high", "n"])

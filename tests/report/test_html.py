@@ -1,0 +1,175 @@
+"""The HTML report: every section, self-contained, numbers from the inputs, honest omissions."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+from eyetest.errors import DatasetError
+from eyetest.report.build import build_report, collect
+from eyetest.report.tables import fmt
+
+SECTIONS = ("summary", "methods", "metrics", "audit", "human", "alignment", "scenarios", "families",
+            "gallery", "raters", "provenance")
+
+
+def _section(html: str, sid: str) -> str:
+    m = re.search(rf'<section id="{sid}" data-present="(yes|no)">(.*?)</section>', html, re.S)
+    assert m, f"section {sid} missing"
+    return m.group(1), m.group(2)
+
+
+def assert_self_contained(html: str) -> None:
+    assert "<script" not in html.lower() and "<link" not in html.lower()
+    assert not re.search(r"https?://", html), "the page refers to the network"
+    assert "@import" not in html and "url(" not in html
+    for src in re.findall(r'src="([^"]*)"', html):
+        assert src.startswith("data:image/"), src
+
+
+def test_demo_report_has_every_section_and_is_self_contained(demo_results):
+    html = demo_results.report.read_text()
+    for sid in SECTIONS:
+        present, body = _section(html, sid)
+        assert present == "yes", f"{sid}: {body[:200]}"
+    assert_self_contained(html)
+    # figures and gallery thumbnails are inline
+    assert html.count("data:image/png;base64,") >= 8
+    assert html.count("data:image/jpeg;base64,") >= 6
+    # simulated judgments are labelled wherever they appear
+    for sid in ("human", "alignment", "scenarios", "families", "gallery", "raters"):
+        assert "simulated" in _section(html, sid)[1].lower(), sid
+    assert "Perception-first regime" in html
+
+
+def test_metric_table_matches_the_result_table(demo_results):
+    out = demo_results.out
+    scores = pd.read_csv(out / "results.csv")
+    md = (out / "report.md").read_text()
+    for method in ("bicubic", "ibp-overgen"):
+        mean = scores[(scores["method"] == method) & (scores["metric"] == "psnr")]["value"].mean()
+        row = next(ln for ln in md.splitlines() if ln.startswith(f"| {method} |") and "[" in ln)
+        assert fmt(mean) in row
+    assert "psnr ↑" in md and "niqe ↓" in md
+    tex = (out / "report.tex").read_text()
+    assert r"psnr $\uparrow$" in tex and r"\begin{tabular}" in tex
+
+
+def test_head_to_head_counts_match_the_judgments(demo_results):
+    out = demo_results.out
+    card = json.loads((out / "card.json").read_text())
+    a, b = json.loads((out / "about.json").read_text())["compare"]
+    j = pd.read_csv(out / "judgments.csv")
+    j = j[(j["dimension"] == "overall") & ~j["is_gold"] & ~j["rater"].isin(card["human_study"]["excluded_raters"])]
+    ab = j[(j["method_a"] == a) & (j["method_b"] == b)]
+    ba = j[(j["method_a"] == b) & (j["method_b"] == a)]
+    a_wins = int((ab["outcome"] == "a").sum() + (ba["outcome"] == "b").sum())
+    b_wins = int((ab["outcome"] == "b").sum() + (ba["outcome"] == "a").sum())
+    same = int((ab["outcome"] == "tie").sum() + (ba["outcome"] == "tie").sum())
+    md = (out / "report.md").read_text()
+    assert f"| all | {a_wins} | {same} | {b_wins} | {a_wins + same + b_wins} |" in md
+
+
+def test_rank_correlations_equal_scipy(demo_results):
+    from eyetest.report.context import rank_correlations
+
+    scores = pd.DataFrame({"image": np.repeat(["i1", "i2", "i3"], 3), "method": ["a", "b", "c"] * 3,
+                           "metric": "m", "value": [3.0, 1.0, 2.0, 5.0, 4.0, 0.5, 1.0, 2.0, 3.0]})
+    human = scores[["image", "method"]].assign(score=[1.0, 0.0, 2.0, 3.0, 1.0, 0.0, 0.5, 2.5, 1.5],
+                                               dimension="overall")
+    rc = rank_correlations(scores, human, metrics={"m": False}, by="dimension", rng=np.random.default_rng(0),
+                           n_boot=50)
+    rho = spearmanr(-scores["value"], human["score"]).statistic
+    assert rc["value"].iloc[0] == pytest.approx(rho)
+    assert rc["ci_low"].iloc[0] <= rc["ci_high"].iloc[0] and rc["n"].iloc[0] == 9
+
+
+def test_scores_only_report_omits_human_sections_with_notes(demo_results):
+    out = demo_results.out
+    inputs = collect(scores=out / "results.csv")
+    report = build_report(inputs)
+    html = report.html
+    for sid in ("human", "alignment", "scenarios", "gallery", "raters", "audit"):
+        present, body = _section(html, sid)
+        assert present == "no" and "Omitted:" in body, sid
+    for sid in ("metrics", "methods", "provenance", "families"):
+        assert _section(html, sid)[0] == "yes", sid
+    assert "simulated" not in html.lower()
+    assert_self_contained(html)
+    assert report.card["human_study"] is None
+
+
+def test_judgments_only_report(demo_results):
+    out = demo_results.out
+    report = build_report(collect(judgments=out / "judgments.csv"))
+    present = {s.id: s.present for s in report.sections}
+    assert present["human"] and present["raters"] and present["scenarios"]
+    assert not present["metrics"] and not present["alignment"] and not present["gallery"]
+    assert report.card["human_study"]["simulated"] is True
+
+
+def test_collect_names_missing_files(tmp_path):
+    with pytest.raises(DatasetError, match="nope.csv"):
+        collect(scores=tmp_path / "nope.csv")
+    with pytest.raises(DatasetError, match="nothing to report"):
+        collect(tmp_path)
+    with pytest.raises(DatasetError, match="does not exist"):
+        collect(tmp_path / "missing")
+
+
+def test_compare_with_unknown_method_is_a_noted_omission(demo_results):
+    report = build_report(collect(judgments=demo_results.out / "judgments.csv"), compare=("ibp", "no-such-method"))
+    s = next(s for s in report.sections if s.id == "scenarios")
+    assert not s.present and "no-such-method" in s.note
+
+
+def test_markdown_and_latex_are_well_formed(demo_results):
+    out = demo_results.out
+    tex = (out / "report.tex").read_text()
+    assert tex.count(r"\begin{table}") == tex.count(r"\end{table}") > 3
+    assert tex.count(r"\begin{tabular}") == tex.count(r"\end{tabular}") == tex.count(r"\begin{table}")
+    unescaped = re.sub(r"\\[{}]", "", tex)
+    depth = 0
+    for ch in unescaped:
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        assert depth >= 0
+    assert depth == 0
+    for block in re.split(r"\n\s*\n", (out / "report.md").read_text()):
+        rows = [ln for ln in block.splitlines() if ln.startswith("|")]
+        if rows:
+            widths = {len(re.split(r"(?<!\\)\|", r)) for r in rows}
+            assert len(widths) == 1, rows[:3]
+            assert set(rows[1].replace("|", "").split()) == {"---"}
+
+
+def test_ratings_give_mos_scales_and_alignment(tmp_path):
+    """Single-stimulus ratings (ACR-5) are scaled by MOS; pairwise-only views say why they are missing."""
+    from eyetest.core.design.simulator import RaterSimulator, make_truth
+    from eyetest.core.judgments.model import condition_id
+
+    images, methods = [f"i{k}" for k in range(6)], ["a", "b", "c"]
+    rng = np.random.default_rng(5)
+    truth = make_truth(images=images, methods=methods, rng=rng, method_quality={"a": 1.5, "b": 0.0, "c": -1.5})
+    sim = RaterSimulator(truth, rng=rng)
+    conds = [condition_id(i, m) for i in images for m in methods]
+    raters = [f"r{r}" for r in range(8) for _ in conds]
+    ratings = sim.rate(raters, list(range(len(raters))), conds * 8, scale="acr5")
+    ratings.to_csv(tmp_path / "ratings.csv", index=False)
+    q = truth.condition_quality()
+    scores = pd.DataFrame([(i, m, "psnr", 30 + q[condition_id(i, m)]) for i in images for m in methods],
+                          columns=["image", "method", "metric", "value"])
+    scores.to_csv(tmp_path / "scores.csv", index=False)
+    report = build_report(collect(scores=tmp_path / "scores.csv", judgments=tmp_path / "ratings.csv"), n_boot=30,
+                          exclude_raters="none")
+    present = {s.id: s for s in report.sections}
+    assert present["human"].present and "MOS per method" in present["human"].html
+    assert present["alignment"].present and present["raters"].present
+    assert not present["scenarios"].present and not present["gallery"].present
+    # MOS of method a = mean of its ratings (independent computation)
+    mos_a = ratings[ratings["method"] == "a"]["value"].mean()
+    assert f"{mos_a:.2f}" in present["human"].html
