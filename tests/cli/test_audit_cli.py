@@ -157,3 +157,71 @@ def test_bad_arguments_exit_2(toys, folder, tmp_path):
     r = CliRunner().invoke(cli, ["audit", str(d), "--metrics", "cli-hf", "--strengths", "a,b",
                                  "--out", str(tmp_path / "x.csv")])
     assert r.exit_code == 2 and "comma-separated numbers" in r.output
+
+
+def _score_exported(directory, metric):
+    """An 'outside tool': cli-hf's formula on every exported PNG, read back with Pillow."""
+    idx = pd.read_csv(directory / "index.csv")
+    rows = [(f[:-4], metric, _hf(np.asarray(PILImage.open(directory / f)), data_range=255.0))
+            for f in idx.file]
+    path = directory / "scores.csv"
+    pd.DataFrame(rows, columns=["image", "metric", "value"]).to_csv(path, index=False,
+                                                                   float_format="%.17g")
+    return path
+
+
+def test_export_then_import_equals_native(toys, folder, tmp_path):
+    d, _ = folder
+    plan = ["--manipulations", "usm,gaussian-blur,noise", "--strengths", "1,2", "--seed", "3"]
+    exp = tmp_path / "exp"
+    r = CliRunner().invoke(cli, ["audit", str(d), *plan, "--export-images", str(exp),
+                                 "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    assert "notes.txt" in r.output and f"wrote {exp / 'index.csv'}" in r.output
+    idx = pd.read_csv(exp / "index.csv")
+    assert len(idx) == 3 * (1 + 3 * 2) and (exp / "img0~standard~noise~2.0.png").is_file()
+    assert not (tmp_path / "audit.csv").exists()  # export only: nothing scored
+    scores = _score_exported(exp, "cli-hf-outside")
+    r = CliRunner().invoke(cli, ["audit", "--import-scores", str(scores),
+                                 "--out", str(tmp_path / "imp.csv"), "--n-boot", "200"])
+    assert r.exit_code == 2 and "'cli-hf-outside' is not registered" in r.output
+    assert "--higher-is-better cli-hf-outside" in r.output
+    # imported + a native metric in one run, against the all-native run
+    r = CliRunner().invoke(cli, ["audit", str(d), *plan, "--metrics", "cli-mae",
+                                 "--import-scores", str(scores), "--higher-is-better",
+                                 "cli-hf-outside", "--out", str(tmp_path / "imp.csv"),
+                                 "--n-boot", "200", "--workers", "1", "--no-cache"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["audit", str(d), *plan, "--metrics", "cli-mae,cli-hf",
+                                 "--out", str(tmp_path / "nat.csv"), "--n-boot", "200",
+                                 "--workers", "1", "--no-cache"])
+    assert r.exit_code == 0, r.output
+    imp, nat = pd.read_csv(tmp_path / "imp.csv"), pd.read_csv(tmp_path / "nat.csv")
+    nat["metric"] = nat["metric"].replace("cli-hf", "cli-hf-outside")
+    pd.testing.assert_frame_equal(imp, nat, check_exact=False, rtol=1e-12, atol=1e-15)
+    # same name order as cli-hf (the bootstrap draws follow the sorted metric names)
+    gi = pd.read_csv(tmp_path / "imp.gameability.csv")
+    gn = pd.read_csv(tmp_path / "nat.gameability.csv").replace("cli-hf", "cli-hf-outside")
+    pd.testing.assert_frame_equal(gi, gn, check_exact=False, rtol=1e-9)
+    si = pd.read_csv(tmp_path / "imp.summary.csv")
+    sn = pd.read_csv(tmp_path / "nat.summary.csv").replace("cli-hf", "cli-hf-outside")
+    pd.testing.assert_frame_equal(si, sn, check_exact=False, rtol=1e-9)
+    assert gi.set_index(["metric", "manipulation"]).loc[("cli-hf-outside", "usm"), "gameable"]
+    manifest = json.loads((tmp_path / "imp.manifest.json").read_text())
+    assert manifest["metrics"]["cli-hf-outside"]["kind"] == "imported"
+    assert manifest["imported"]["index"] == str(exp / "index.csv")
+
+
+def test_import_option_errors(toys, folder, tmp_path):
+    d, _ = folder
+    r = CliRunner().invoke(cli, ["audit"])
+    assert r.exit_code == 2 and "--import-scores" in r.output
+    r = CliRunner().invoke(cli, ["audit", "--export-images", str(tmp_path / "e")])
+    assert r.exit_code == 2 and "--export-images needs IMAGES" in r.output
+    scores = tmp_path / "s.csv"
+    scores.write_text("image,metric,value\nimg0~standard~baseline,x,1\n")
+    r = CliRunner().invoke(cli, ["audit", "--import-scores", str(scores), "--higher-is-better", "x",
+                                 "--lower-is-better", "x"])
+    assert r.exit_code == 2 and "both --higher-is-better and --lower-is-better" in r.output
+    r = CliRunner().invoke(cli, ["audit", "--import-scores", str(scores), "--higher-is-better", "x"])
+    assert r.exit_code == 2 and "index.csv" in r.output and "does not exist" in r.output

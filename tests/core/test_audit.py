@@ -116,3 +116,25 @@ def test_significant_needs_the_interval_on_the_better_side():
     assert g.loc[("down", "a"), "significant"]
     assert g["gameable"].all()
     assert not gameability(s, kinds={"a": "trick", "b": "trick"})["significant"].any()
+
+
+def test_summary_ci_of_a_metric_does_not_depend_on_the_other_metrics():
+    # Each (metric, manipulation, strength) resamples with its own generator, so adding
+    # or renaming another metric in the run leaves a metric's CI unchanged.
+    import numpy as np
+    import pandas as pd
+
+    from eyetest.core.audit import summarize
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for metric in ("zeta", "alpha"):
+        for i in range(12):
+            rows.append({"image": f"i{i}", "metric": metric, "manipulation": "usm", "strength": 1.0,
+                         "value": rng.normal(), "baseline": rng.normal()})
+    both = pd.DataFrame(rows)
+    only_zeta = both[both.metric == "zeta"]
+    s_both = summarize(both, higher_is_better={"zeta": True, "alpha": True}, rng=np.random.default_rng(0), n_boot=300)
+    s_one = summarize(only_zeta, higher_is_better={"zeta": True}, rng=np.random.default_rng(0), n_boot=300)
+    a = s_both[s_both.metric == "zeta"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, s_one.reset_index(drop=True))

@@ -231,3 +231,178 @@ def test_registered_nr_metric_with_resources_goes_through_score_arrays():
         y = f(x, data_range=255, strength=row.strength)
         assert row.value == score("niqe", y, data_range=255)
         assert row.baseline == score("niqe", x, data_range=255)
+
+
+# --- export / import round trip (metrics computed elsewhere) ------------------------------------
+
+def _read_png(path):
+    """Decode an exported PNG with pypng (independent of eyetest's reader), keeping 16 bits."""
+    import png
+
+    w, h, rows, info = png.Reader(filename=str(path)).read()
+    a = np.vstack([np.asarray(r) for r in rows]).astype(np.uint16 if info["bitdepth"] == 16
+                                                          else np.uint8)
+    return a.reshape(h, w, info["planes"]) if info["planes"] > 1 else a.reshape(h, w)
+
+
+def _outside_tool(directory, index, metric="ext-hf", method=None):
+    """What another machine would do: score every exported file, write a tidy CSV."""
+    rows = [(f[:-4], metric, _hf(_read_png(directory / f), data_range=255.0)) for f in index.file]
+    df = pd.DataFrame(rows, columns=["image", "metric", "value"])
+    if method is not None:
+        df.insert(1, "method", method)
+    path = directory / "scores.csv"
+    df.to_csv(path, index=False, float_format="%.17g")
+    return path
+
+
+def _sources(n=3):
+    return [AuditSource(f"im{i}", array=a, data_range=255.0) for i, a in enumerate(_images(n))]
+
+
+def test_export_writes_exactly_the_arrays_the_audit_scores(tmp_path):
+    from eyetest.run.audit_io import export_images, file_stem
+
+    srcs = _sources()
+    res = export_images(srcs, tmp_path / "exp", plan=PLAN, seed=0)
+    assert list(res.index.columns) == ["file", "image", "context", "manipulation", "kind", "strength"]
+    assert len(res.index) == 3 * (1 + 6) and not res.problems
+    on_disk = pd.read_csv(tmp_path / "exp" / "index.csv")
+    assert on_disk.file.tolist() == res.index.file.tolist()
+    assert sorted(on_disk.file) == sorted(p.name for p in (tmp_path / "exp").glob("*.png"))
+    for r in on_disk.itertuples():
+        x = _images(3)[int(r.image[2:])]
+        want = x if r.manipulation == "baseline" else _expected(r.image, x, r.manipulation, r.strength)
+        np.testing.assert_array_equal(_read_png(tmp_path / "exp" / r.file), want)
+        assert r.file == file_stem(r.image, r.context, r.manipulation, r.strength) + ".png"
+    assert "im1~standard~usm~1.5.png" in set(on_disk.file)
+    assert "im1~standard~baseline.png" in set(on_disk.file)
+
+
+def test_export_is_deterministic_and_16_bit(tmp_path):
+    from eyetest.run.audit_io import export_images
+
+    rng = np.random.default_rng(3)
+    deep = (ndimage.gaussian_filter(rng.random((24, 30, 3)), (2, 2, 0)) * 60000).astype(np.uint16)
+    srcs = [AuditSource("deep", array=deep, data_range=65535.0)]
+    plan = (("noise", (5.0,)), ("usm", (1.0,)))
+    a = export_images(srcs, tmp_path / "a", plan=plan, seed=7)
+    b = export_images(srcs, tmp_path / "b", plan=plan, seed=7, workers=2)
+    c = export_images(srcs, tmp_path / "c", plan=plan, seed=8)
+    for f in a.index.file.tolist() + ["index.csv"]:
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
+    noisy = "deep~standard~noise~5.0.png"
+    assert (tmp_path / "a" / noisy).read_bytes() != (tmp_path / "c" / noisy).read_bytes()
+    assert c.index.file.tolist() == a.index.file.tolist()
+    back = _read_png(tmp_path / "a" / "deep~standard~baseline.png")
+    assert back.dtype == np.uint16 and back.max() > 255
+    np.testing.assert_array_equal(back, deep)
+    assert not list((tmp_path / "a").glob("*.tmp"))
+
+
+def test_export_names_are_collision_free(tmp_path):
+    from eyetest.run.audit_io import export_images, file_stem
+
+    # '~' is the field separator: escaped, so 'a~standard' cannot pose as image 'a'
+    assert file_stem("a~standard", "standard") != file_stem("a", "standard")
+    assert file_stem("a%7E", "standard") != file_stem("a~", "standard")
+    assert file_stem("a", "intended-blur") != file_stem("a", "standard")
+    x = _images(1)[0]
+    with pytest.raises(MetricInputError, match="letter case"):
+        export_images([AuditSource("Im", array=x, data_range=255.0),
+                       AuditSource("im", array=x, data_range=255.0)], tmp_path, plan=PLAN)
+    with pytest.raises(MetricInputError, match="float64 image losslessly"):
+        from eyetest.run.audit_io import encode_png
+        encode_png(x / 255.0)
+
+
+def test_imported_scores_equal_the_native_audit(toys, tmp_path):
+    from eyetest.run.audit_io import combine, export_images, import_scores
+
+    srcs = _sources()
+    exp = export_images(srcs, tmp_path, plan=PLAN, seed=0)
+    scores = _outside_tool(tmp_path, exp.index)
+    native = run_audit(srcs, metrics=["audit-hf"], plan=PLAN, workers=1)
+    table, metrics, problems = import_scores(scores, tmp_path / "index.csv",
+                                             directions={"ext-hf": True})
+    assert not problems and [m.name for m in metrics] == ["ext-hf"]
+    want = native.table.assign(metric="ext-hf")
+    pd.testing.assert_frame_equal(table, want, check_exact=False, rtol=1e-12, atol=1e-15)
+    assert (table.improved == want.improved).all()
+    # native and imported in one run: summaries and flags as if both were native
+    both_native = run_audit(srcs, metrics=["audit-mse", "audit-hf"], plan=PLAN, workers=1)
+    mse = run_audit(srcs, metrics=["audit-mse"], plan=PLAN, workers=1)
+    table2, metrics2, _ = import_scores(_outside_tool(tmp_path, exp.index, "audit-hf", "x"),
+                                        tmp_path / "index.csv")  # registered: direction known
+    run, plan, cplan = combine(mse, table2, metrics2, [], plan=PLAN)
+    assert plan == PLAN and cplan == ()
+    pd.testing.assert_frame_equal(run.table, both_native.table, check_exact=False, rtol=1e-12,
+                                  atol=1e-15)
+    s_imp = summaries(run, rng=np.random.default_rng(0), n_boot=300)
+    s_nat = summaries(both_native, rng=np.random.default_rng(0), n_boot=300)
+    for k in ("summary", "gameability"):
+        pd.testing.assert_frame_equal(s_imp[k], s_nat[k], check_exact=False, rtol=1e-9)
+    assert s_imp["gameability"].set_index(["metric", "manipulation"]).loc[("audit-hf", "usm"),
+                                                                          "gameable"]
+
+
+def test_imported_context_blur_rows(toys, tmp_path):
+    from eyetest.run.audit_io import combine, export_images, import_scores
+
+    srcs = context_sources(_sources(2), include_clock=False)
+    cplan = (("usm", (0.5, 1.0)),)
+    exp = export_images(srcs, tmp_path, plan=(), context_plan=cplan)
+    assert set(exp.index.context) == {INTENDED_BLUR}
+    assert "im0+dof~intended-blur~usm~0.5.png" in set(exp.index.file)
+    table, metrics, _ = import_scores(_outside_tool(tmp_path, exp.index), tmp_path / "index.csv",
+                                      directions={"ext-hf": True})
+    native = run_audit(srcs, metrics=["audit-hf"], plan=(), context_plan=cplan)
+    pd.testing.assert_frame_equal(table, native.table.assign(metric="ext-hf"), check_exact=False,
+                                  rtol=1e-12, atol=1e-15)
+    run, _, got_cplan = combine(None, table, metrics, [])
+    assert got_cplan == cplan
+    flags = summaries(run, rng=np.random.default_rng(0), n_boot=200)["context_flags"]
+    assert flags.set_index("manipulation").loc["usm", "prefers_sharpened"]
+
+
+def test_import_errors_name_file_line_and_value(toys, tmp_path):
+    from eyetest.backends.imported import ImportedScoresError
+    from eyetest.run.audit_io import AuditImportError, combine, export_images, import_scores
+
+    srcs = _sources(2)
+    exp = export_images(srcs, tmp_path, plan=(("usm", (1.0,)),))
+    idx = tmp_path / "index.csv"
+    good = pd.read_csv(_outside_tool(tmp_path, exp.index))
+    bad = tmp_path / "bad.csv"
+    good.drop(columns="value").to_csv(bad, index=False)
+    with pytest.raises(ImportedScoresError, match="lacks column.*value"):
+        import_scores(bad, idx, directions={"ext-hf": True})
+    g = good.astype({"value": object})
+    g.loc[2, "value"] = "n/a"
+    g.to_csv(bad, index=False)
+    with pytest.raises(ImportedScoresError, match=r"bad.csv line 4: value 'n/a'"):
+        import_scores(bad, idx, directions={"ext-hf": True})
+    g = good.copy()
+    g.loc[1, "image"] = "im0~standard~usm~9.0"
+    g.to_csv(bad, index=False)
+    with pytest.raises(AuditImportError, match=r"bad.csv line 3: image 'im0~standard~usm~9.0' "
+                                               "is not an exported file stem"):
+        import_scores(bad, idx, directions={"ext-hf": True})
+    with pytest.raises(AuditImportError, match=r"'ext-hf' is not registered.*--higher-is-better "
+                                               "ext-hf or --lower-is-better ext-hf"):
+        import_scores(tmp_path / "scores.csv", idx)
+    good.assign(metric="audit-hf").to_csv(bad, index=False)
+    with pytest.raises(AuditImportError, match="registered as higher-is-better"):
+        import_scores(bad, idx, directions={"audit-hf": False})
+    with pytest.raises(AuditImportError, match="index.csv"):
+        import_scores(bad, tmp_path / "nope.csv")
+    # a missing score is a problem (like a native metric failing on one image), not a silent gap
+    good.drop(index=1).to_csv(bad, index=False)
+    table, _, problems = import_scores(bad, idx, directions={"ext-hf": True})
+    assert len(table) == 1 and len(problems) == 1 and "no score for" in problems[0].reason
+    # the same name computed here and imported: refused
+    t, m, _ = import_scores(tmp_path / "scores.csv", idx, directions={"ext-hf": True})
+    native = run_audit(srcs, metrics=["audit-hf"], plan=(("usm", (1.0,)),))
+    with pytest.raises(AuditImportError, match="both computed here and imported"):
+        combine(native, t.assign(metric="audit-hf"),
+                [type(m[0])("audit-hf", True, "scores.csv")], [])

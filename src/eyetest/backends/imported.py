@@ -61,8 +61,12 @@ def _row_label(path: Path, pos: int) -> str:
     return f"{path.name} row {pos + 1}"
 
 
-def read_scores(path) -> pd.DataFrame:
+def read_scores(path, *, keys=KEYS) -> pd.DataFrame:
     """Read and validate a file of imported scores.
+
+    ``keys`` are the required key columns (default ``image, method, metric``;
+    the audit import passes ``("image", "metric")``); ``value`` is always
+    required and the keys must be unique together.
 
     Returns
     -------
@@ -80,13 +84,15 @@ def read_scores(path) -> pd.DataFrame:
     p = Path(path)
     df = _read_raw(p)
     df.columns = [str(c).strip() for c in df.columns]
-    missing = [c for c in REQUIRED if c not in df.columns]
+    keys = tuple(keys)
+    required = keys + ("value",)
+    missing = [c for c in required if c not in df.columns]
     if missing:
         raise ImportedScoresError(
             f"imported scores {p.name!r} lacks column(s) {', '.join(missing)}; "
-            f"found: {', '.join(df.columns) or '(none)'}; required: {', '.join(REQUIRED)}")
+            f"found: {', '.join(df.columns) or '(none)'}; required: {', '.join(required)}")
     df = df.reset_index(drop=True)
-    for col in KEYS:
+    for col in keys:
         s = df[col]
         empty = s.isna() | (s.astype(str).str.strip() == "")
         if empty.any():
@@ -108,12 +114,12 @@ def read_scores(path) -> pd.DataFrame:
                 f"{_row_label(p, i)}: value {raw.iloc[i]!r} of metric {df['metric'].iloc[i]!r} "
                 f"is not a number ({int(bad.sum())} such row(s))")
     df["value"] = values
-    dup = df.duplicated(list(KEYS), keep=False)
+    dup = df.duplicated(list(keys), keep=False)
     if dup.any():
         i = int(np.flatnonzero(dup.to_numpy())[0])
-        key = tuple(df.loc[i, list(KEYS)])
+        key = tuple(df.loc[i, list(keys)])
         raise ImportedScoresError(
-            f"{_row_label(p, i)}: (image, method, metric) = {key} appears more than once")
+            f"{_row_label(p, i)}: ({', '.join(keys)}) = {key} appears more than once")
     return df
 
 

@@ -43,6 +43,8 @@ Definitions
 
 from __future__ import annotations
 
+import zlib
+
 from typing import Mapping
 
 import numpy as np
@@ -140,8 +142,12 @@ def summarize(
     ``table`` needs the columns ``image, metric, manipulation, strength, value,
     baseline``; ``delta`` and ``improved`` are recomputed from them (so a table
     read back from CSV summarises identically).  ``higher_is_better`` maps every
-    metric name to its direction.  Groups are visited in sorted order, so the
-    bootstrap draws and the result depend only on the data and ``rng``.
+    metric name to its direction.  ``rng`` is drawn from once for a base seed;
+    each group resamples with its own generator seeded from that base and the
+    group's (manipulation, strength), so a group's CI depends only on its own
+    data and ``rng``, never on which other metrics share the run or on the
+    metric's name; metrics of one cell get the same resampled image indices
+    (a paired bootstrap when their images coincide).
     """
     need = {"image", "metric", "manipulation", "strength", "value", "baseline"}
     missing = need - set(table.columns)
@@ -150,12 +156,17 @@ def summarize(
     unknown = set(table["metric"]) - set(higher_is_better)
     if unknown:
         raise MetricInputError(f"no direction (higher_is_better) for metrics: {sorted(unknown)}")
+    if not isinstance(rng, np.random.Generator):
+        raise MetricInputError("rng must be a numpy.random.Generator")
+    base = int(rng.integers(0, 2**63))
     rows = []
     for (metric, manip, strength), g in table.groupby(list(SUMMARY_KEYS), sort=True):
         v = g["value"].to_numpy(np.float64)
         b = g["baseline"].to_numpy(np.float64)
         d = delta(v, b)
-        mean, lo, hi, n_bad = bootstrap_mean_ci(d, rng=rng, n_boot=n_boot, level=level)
+        group_rng = np.random.default_rng(
+            [base, *(zlib.crc32(str(k).encode()) for k in (manip, float(strength)))])
+        mean, lo, hi, n_bad = bootstrap_mean_ci(d, rng=group_rng, n_boot=n_boot, level=level)
         rows.append({
             "metric": metric, "manipulation": manip, "strength": float(strength),
             "n_images": int(g["image"].nunique()),

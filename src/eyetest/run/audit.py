@@ -164,6 +164,31 @@ class _Scorer:
         return value
 
 
+def variants(unit: _Unit, x: np.ndarray, dr: float, out: _UnitResult):
+    """Yield ``(name, manipulation, strength, image)`` for every step of ``unit.plan``.
+
+    The one place where audit images are made, shared by the scoring path and
+    by :func:`eyetest.run.audit_io.export_images`, so exported files are the
+    very arrays the audit scores.  A failing manipulation becomes a problem.
+    """
+    src = unit.source
+    label = src.path or src.name
+    for mname, strengths in unit.plan:
+        manip = get_manipulation(mname)
+        for s in strengths:
+            t = time.perf_counter()
+            try:
+                y = manip(x, data_range=dr, strength=s,
+                          rng=manipulation_rng(unit.seed, src.name, mname, s))
+            except EyetestError as exc:
+                out.problems.append(Problem(label, f"{mname} at strength {s:g}: {exc}", src.name))
+                continue
+            finally:
+                key = f"manipulate:{mname}"
+                out.seconds[key] = out.seconds.get(key, 0.0) + time.perf_counter() - t
+            yield mname, manip, s, y
+
+
 def audit_unit(unit: _Unit) -> _UnitResult:
     """Audit one source image (runs in a worker); failures become problems."""
     out = _UnitResult()
@@ -184,33 +209,21 @@ def audit_unit(unit: _Unit) -> _UnitResult:
             baseline[name] = score(spec, x, x, x_hash, x_hash)
         except EyetestError as exc:
             out.problems.append(Problem(label, f"{name}: {exc}", src.name))
-    for mname, strengths in unit.plan:
-        manip = get_manipulation(mname)
-        for s in strengths:
-            t = time.perf_counter()
-            try:
-                y = manip(x, data_range=dr, strength=s,
-                          rng=manipulation_rng(unit.seed, src.name, mname, s))
-            except EyetestError as exc:
-                out.problems.append(Problem(label, f"{mname} at strength {s:g}: {exc}", src.name))
+    for mname, manip, s, y in variants(unit, x, dr, out):
+        y_hash = array_sha256(y) if hashed else None
+        for name, spec in score.specs.items():
+            if name not in baseline:
                 continue
-            finally:
-                key = f"manipulate:{mname}"
-                out.seconds[key] = out.seconds.get(key, 0.0) + time.perf_counter() - t
-            y_hash = array_sha256(y) if hashed else None
-            for name, spec in score.specs.items():
-                if name not in baseline:
-                    continue
-                try:
-                    v = score(spec, y, x, y_hash, x_hash)
-                except EyetestError as exc:
-                    out.problems.append(Problem(label, f"{name} on {mname} {s:g}: {exc}", src.name))
-                    continue
-                b = baseline[name]
-                d = float(core_audit.delta(v, b))
-                imp = bool(core_audit.improved(v, b, higher_is_better=spec.higher_is_better))
-                out.rows.append((src.name, src.context, name, mname, manip.kind, float(s),
-                                 float(v), float(b), d, imp))
+            try:
+                v = score(spec, y, x, y_hash, x_hash)
+            except EyetestError as exc:
+                out.problems.append(Problem(label, f"{name} on {mname} {s:g}: {exc}", src.name))
+                continue
+            b = baseline[name]
+            d = float(core_audit.delta(v, b))
+            imp = bool(core_audit.improved(v, b, higher_is_better=spec.higher_is_better))
+            out.rows.append((src.name, src.context, name, mname, manip.kind, float(s),
+                             float(v), float(b), d, imp))
     return out
 
 
@@ -259,6 +272,20 @@ def context_sources(sources: Sequence[AuditSource], *, dof_sigma: float = CONTEX
         out.append(AuditSource("skimage-clock-motion", array=data.clock(), data_range=255.0,
                                context=INTENDED_BLUR))
     return out
+
+
+def sort_table(table: pd.DataFrame, *, metrics: Sequence[str],
+               manipulations: Sequence[str]) -> pd.DataFrame:
+    """Rows by context, image, metric (``metrics`` order), manipulation, strength."""
+    if not len(table):
+        return table.reset_index(drop=True)
+    order_m = {n: i for i, n in enumerate(dict.fromkeys(metrics))}
+    order_p = {n: i for i, n in enumerate(dict.fromkeys(manipulations))}
+    order_c = {STANDARD: 0, INTENDED_BLUR: 1}
+    return (table.assign(_c=table["context"].map(order_c), _m=table["metric"].map(order_m),
+                         _p=table["manipulation"].map(order_p))
+            .sort_values(["_c", "image", "_m", "_p", "strength"], kind="stable")
+            .drop(columns=["_c", "_m", "_p"]).reset_index(drop=True))
 
 
 @dataclass
@@ -324,17 +351,8 @@ def run_audit(sources: Sequence[AuditSource], *, metrics: Sequence[str],
         misses += res.misses
         for k, v in res.seconds.items():
             seconds[k] = seconds.get(k, 0.0) + v
-    table = pd.DataFrame(rows, columns=COLUMNS)
-    if len(table):
-        order_m = {n: i for i, n in enumerate(names)}
-        order_p: dict[str, int] = {}
-        for m, _ in plan + cplan:
-            order_p.setdefault(m, len(order_p))
-        order_c = {STANDARD: 0, INTENDED_BLUR: 1}
-        table = (table.assign(_c=table["context"].map(order_c), _m=table["metric"].map(order_m),
-                              _p=table["manipulation"].map(order_p))
-                 .sort_values(["_c", "image", "_m", "_p", "strength"], kind="stable")
-                 .drop(columns=["_c", "_m", "_p"]).reset_index(drop=True))
+    table = sort_table(pd.DataFrame(rows, columns=COLUMNS), metrics=names,
+                       manipulations=[m for m, _ in plan + cplan])
     if cache is not None:
         cache.hits += hits
         cache.misses += misses

@@ -81,8 +81,37 @@ def _fmt(flags, flag: str) -> str:
     return view.to_string(index=False, float_format=lambda v: f"{v:.4g}")
 
 
+def _export(sources, directory, plan, cplan, seed, workers, problems, quiet):
+    from eyetest.run.audit_io import export_images
+
+    res = export_images(sources, directory, plan=plan, context_plan=cplan, seed=seed,
+                        workers=workers)
+    for p in problems + res.problems:
+        click.secho(f"problem: {p.file}: {p.reason}", fg="yellow", err=True)
+    if res.index.empty:
+        click.secho("error: nothing could be exported", fg="red", err=True)
+        sys.exit(1)
+    if not quiet:
+        click.echo(f"{len(res.index)} images of {len(sources)} sources written to {directory}")
+    click.echo(f"wrote {res.path}")
+
+
+def _import(import_file, index_file, higher, lower):
+    from pathlib import Path
+
+    from eyetest.run.audit_io import import_scores
+
+    clash = set(higher) & set(lower)
+    if clash:
+        raise click.UsageError(f"metric(s) {', '.join(sorted(clash))} given as both "
+                               "--higher-is-better and --lower-is-better")
+    directions = {**{n: True for n in higher}, **{n: False for n in lower}}
+    index = Path(index_file) if index_file else Path(import_file).parent / "index.csv"
+    return import_scores(import_file, index, directions=directions)
+
+
 @click.command("audit")
-@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("images", nargs=-1, required=False, type=click.Path(exists=True))
 @click.option("--metrics", default=None,
               help="Comma-separated metric names (default: every per-image metric that needs "
                    "nothing optional). See `eyetest metrics`.")
@@ -116,9 +145,25 @@ def _fmt(flags, flag: str) -> str:
               help="Flag 'gameable' when a fidelity-reducing manipulation improves the metric "
                    "on MORE than this share of images.")
 @click.option("--no-cache", is_flag=True, help="Do not read or fill the score cache.")
+@click.option("--export-images", "export_dir", default=None, type=click.Path(file_okay=False),
+              help="Write every image the audit would score (baseline and each manipulation x "
+                   "strength) as lossless PNG plus index.csv to this folder, then stop: score "
+                   "them with another tool and come back with --import-scores.")
+@click.option("--import-scores", "import_file", default=None,
+              type=click.Path(exists=True, dir_okay=False),
+              help="Tidy 'image, metric, value' table (CSV/Parquet; 'method' optional) computed "
+                   "elsewhere on the exported images ('image' = file stem); audited like native "
+                   "metrics. IMAGES and --metrics may be given too (computed here).")
+@click.option("--index", "index_file", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="index.csv of the export (default: index.csv beside --import-scores FILE).")
+@click.option("--higher-is-better", "higher", multiple=True,
+              help="Imported metric (not registered here) for which higher is better (repeatable).")
+@click.option("--lower-is-better", "lower", multiple=True,
+              help="Imported metric (not registered here) for which lower is better (repeatable).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no tables on stdout.")
 def command(images, metrics, manipulations, strengths, out, plots, context_blur, context_dof,
-            preset, seed, workers, n_boot, threshold, no_cache, quiet):
+            preset, seed, workers, n_boot, threshold, no_cache, export_dir, import_file,
+            index_file, higher, lower, quiet):
     """Audit metrics on IMAGES (folders or files) under manipulations and strengths.
 
     Every metric is computed on every image untouched (the baseline) and under
@@ -126,6 +171,9 @@ def command(images, metrics, manipulations, strengths, out, plots, context_blur,
     untouched image as reference. A metric is flagged GAMEABLE by a
     fidelity-reducing manipulation (a trick or a degradation) that improves its
     score on more than half of the images at some strength.
+
+    Metrics computed elsewhere: `--export-images DIR` writes the images to
+    score, `--import-scores FILE` audits the scores another tool gave them.
     """
     import json
     import time
@@ -137,38 +185,58 @@ def command(images, metrics, manipulations, strengths, out, plots, context_blur,
     from eyetest.core.manipulate import get_manipulation, list_manipulations
     from eyetest.io.tables import atomic_write_text, write_table
     from eyetest.run.audit import context_sources, resolve_plan, run_audit, summaries
-    from eyetest.run.cache import ScoreCache
+    from eyetest.run.audit_io import combine
+    from eyetest.run.cache import ScoreCache, sha256_file
 
     problems: list = []
-    sources = _sources(images, problems)
-    if not sources:
+    if export_dir and (not images or import_file):
+        raise click.UsageError("--export-images needs IMAGES and cannot be combined with "
+                               "--import-scores")
+    if not images and not import_file:
+        raise click.UsageError("give IMAGES to audit, or --import-scores FILE")
+    if import_file and not images and (metrics or context_blur):
+        raise click.UsageError("--metrics / --context-blur are computed on IMAGES; with "
+                               "--import-scores alone the index says what was exported")
+    sources = _sources(images, problems) if images else []
+    if images and not sources:
         for p in problems:
             click.secho(f"problem: {p.file}: {p.reason}", fg="yellow", err=True)
         click.secho("error: no image to audit", fg="red", err=True)
         sys.exit(1)
     default, per = parse_strengths(strengths)
-    plan = resolve_plan(_names(manipulations), per, default=default)
+    plan = resolve_plan(_names(manipulations), per, default=default) if sources else ()
     cplan = ()
     all_sources = list(sources)
     if context_blur:
         sharp = [m.name for m in list_manipulations() if m.sharpening]
         cplan = resolve_plan(sharp, {k: v for k, v in per.items() if k in sharp})
         all_sources += context_sources(sources, dof_sigma=context_dof)
-    metric_names = _names(metrics) or _default_metrics()
-    cache = None if no_cache else ScoreCache()
+    if export_dir:
+        _export(all_sources, export_dir, plan, cplan, seed, workers, problems, quiet)
+        return
+    imported = None
+    if import_file:
+        imported = _import(import_file, index_file, higher, lower)
     bar = None
-    if not quiet and sys.stderr.isatty():
+    if sources and not quiet and sys.stderr.isatty():
         from tqdm import tqdm
 
         bar = tqdm(total=len(all_sources), unit="img", desc="auditing", leave=False,
                    dynamic_ncols=True)
     try:
-        run = run_audit(all_sources, metrics=metric_names, plan=plan, context_plan=cplan,
-                        preset=preset, seed=seed, workers=workers, cache=cache,
-                        on_done=bar.update if bar is not None else None)
+        if sources:
+            run = run_audit(all_sources, metrics=_names(metrics) or _default_metrics(), plan=plan,
+                            context_plan=cplan, preset=preset, seed=seed, workers=workers,
+                            cache=None if no_cache else ScoreCache(),
+                            on_done=bar.update if bar is not None else None)
+        else:
+            run = None
     finally:
         if bar is not None:
             bar.close()
+    if imported is not None:
+        run, plan, cplan = combine(run, *imported, plan=plan, context_plan=cplan)
+        context_blur = context_blur or bool(cplan)
     problems += run.problems
     for p in problems:
         click.secho(f"problem: {p.file}: {p.reason}", fg="yellow", err=True)
@@ -221,6 +289,9 @@ def command(images, metrics, manipulations, strengths, out, plots, context_blur,
         "plan": {m: list(g) for m, g in plan},
         "context_plan": {m: list(g) for m, g in cplan},
         "kinds": {m: get_manipulation(m).kind for m, _ in plan + cplan},
+        "imported": None if not import_file else {
+            "file": str(import_file), "sha256": sha256_file(import_file),
+            "index": str(index_file or Path(import_file).parent / "index.csv")},
         "threshold": threshold, "n_boot": n_boot,
         "run": run.info,
         "problems": [p.to_dict() for p in problems],
@@ -235,7 +306,9 @@ def command(images, metrics, manipulations, strengths, out, plots, context_blur,
         if context_blur:
             click.echo("\nIntended blur: does the metric prefer the sharpened version?")
             click.echo(_fmt(tables["context_flags"], "prefers_sharpened"))
-        click.echo(f"\n{len(run.table)} scores of {len(all_sources)} images in "
-                   f"{run.info['timings_s']['total']:.2f} s; {len(problems)} problems")
+        n_images = run.table[["context", "image"]].drop_duplicates().shape[0]
+        click.echo(f"\n{len(run.table)} scores of {n_images} images in "
+                   f"{run.info.get('timings_s', {}).get('total', 0.0):.2f} s; "
+                   f"{len(problems)} problems")
     for path in written:
         click.echo(f"wrote {path}")
