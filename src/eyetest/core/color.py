@@ -76,6 +76,12 @@ def rgb2gray_matlab(image: np.ndarray) -> np.ndarray:
     if image.shape[2] == 1:
         return image[..., 0]
     gray = _weighted_sum(image, MATLAB_GRAY_WEIGHTS)
+    if np.issubdtype(image.dtype, np.unsignedinteger):
+        # non-negative: rounding half away from zero is floor(x + 0.5), done in place
+        gray += 0.5
+        np.floor(gray, out=gray)
+        np.minimum(gray, np.iinfo(image.dtype).max, out=gray)
+        return gray.astype(image.dtype)
     if np.issubdtype(image.dtype, np.integer):
         info = np.iinfo(image.dtype)
         return np.clip(round_half_away(gray), info.min, info.max).astype(image.dtype)
