@@ -23,6 +23,7 @@ Busy/locked databases and dropped PostgreSQL connections are retried
 from __future__ import annotations
 
 import re
+import sqlite3
 import threading
 import time
 from datetime import datetime, timezone
@@ -33,7 +34,7 @@ import sqlalchemy as sa
 from eyetest.errors import EyetestError
 from eyetest.store import schema
 from eyetest.store.engine import is_sqlite, read_only
-from eyetest.study.hotpath import HotPath
+from eyetest.study.hotpath import HotPath, SQLiteReader
 from eyetest.study.planning import StudyState, load_state, plan_session, sync, validate_answers
 
 STATUSES = ("open", "paused", "closed")
@@ -103,6 +104,7 @@ class StudyService:
         self.reader = read_only(engine)
         self.sqlite = is_sqlite(engine)
         self.hot = HotPath(self.sqlite)
+        self._fast = SQLiteReader(engine.url.database) if self.sqlite else None
         self._states: dict[str, StudyState] = {}
         self._states_lock = threading.Lock()
 
@@ -195,29 +197,59 @@ class StudyService:
         return {"session": row.token, "trial_count": row.trial_count, "study": study_id}
 
     def _create_session(self, conn, st: StudyState, participant: str, meta: dict):
-        study = self._study(conn, st.study_id, lock=True)
-        found = self._find_session(conn, st.study_id, participant, check_study=False)
-        if found is not None:
-            return found, False
-        if study.status != "open":
-            raise Conflict(f"study {st.study_id!r} is {study.status}; it takes no new sessions")
+        result = self._create_sessions(conn, st, [{"participant": participant, "meta": meta}])[0]
+        if isinstance(result, ServiceError):
+            raise result
+        return result
+
+    def _create_sessions(self, conn, st: StudyState, requests: list[dict]) -> list:
+        """Several session starts of one study in one go (the caller holds ``st.lock``).
+
+        The same outcome as :meth:`_create_session` per request, in request
+        order (a participant named twice gets the session made for the first
+        request, ``created`` False), with one study lock, one sync and one
+        insert of every new trial.  Errors are returned, not raised, and are
+        all decided before anything is written.
+        """
         from eyetest.study.importer import new_token
 
-        token = new_token(32)
+        study = self._study(conn, st.study_id, lock=True)
+        s = schema.sessions.c
+        names = list(dict.fromkeys(r["participant"] for r in requests))
+        known = {p: {"session": tok, "trial_count": n, "study": st.study_id} for p, tok, n in conn.execute(
+            sa.select(s.participant, s.token, s.trial_count).where(
+                s.study_id == st.study_id, s.participant.in_(names))).all()}
+        results: list = []
+        sessions, trials, made = [], [], {}
         try:
-            sync(conn, st)
-            rows = plan_session(st, token)
-            platform = st.plan["crowd"]["platform"]
-            conn.execute(sa.insert(schema.sessions).values(
-                token=token, study_id=st.study_id, participant=participant, platform=platform, meta=meta,
-                trial_count=len(rows), created_at=_now()))
-            conn.execute(sa.insert(schema.trials), rows)     # executemany: compiled once, pipelined
-            t = schema.trials.c
-            st.trial_wm = conn.execute(sa.select(sa.func.max(t.id)).where(t.study_id == st.study_id)).scalar() or 0
+            if study.status == "open" and any(p not in known for p in names):
+                sync(conn, st)
+            platform, now = st.plan["crowd"]["platform"], _now()
+            for r in requests:
+                p = r["participant"]
+                if p in known or p in made:
+                    results.append((known.get(p) or made[p], False))
+                elif study.status != "open":
+                    results.append(Conflict(f"study {st.study_id!r} is {study.status}; it takes no new sessions"))
+                else:
+                    token = new_token(32)
+                    rows = plan_session(st, token)
+                    sessions.append(dict(token=token, study_id=st.study_id, participant=p, platform=platform,
+                                         meta=dict(r.get("meta") or {}), trial_count=len(rows), created_at=now))
+                    trials += rows
+                    made[p] = {"session": token, "trial_count": len(rows), "study": st.study_id}
+                    results.append((made[p], True))
+            if sessions:
+                conn.execute(sa.insert(schema.sessions), sessions)
+                conn.execute(sa.insert(schema.trials), trials)      # executemany: compiled once, pipelined
+                t = schema.trials.c
+                # the study lock keeps other planners out, so this batch's trials are the study's newest
+                st.trial_wm = conn.execute(sa.select(sa.func.max(t.id)).where(
+                    t.session_token.in_([x["token"] for x in sessions]))).scalar() or st.trial_wm
         except BaseException:
-            st.reset()                     # a retried attempt rebuilds the scheduler from the database
+            st.reset()                     # the scheduler holds proposals that are being rolled back
             raise
-        return {"session": token, "trial_count": len(rows), "study": st.study_id}, True
+        return results
 
     def session_info(self, token: str) -> dict:
         """Progress of a session; completion code / redirect once every trial is answered."""
@@ -250,23 +282,30 @@ class StudyService:
 
     # -------------------------------------------------------------- trials
     def next_trial(self, token: str) -> dict | None:
-        """The session's current trial (first unanswered); ``None`` when it is finished."""
+        """The session's current trial (first unanswered); ``None`` when it is finished.
+
+        One statement (:data:`eyetest.study.hotpath._SQL` ``"next"``): on
+        SQLite through a plain per-thread ``sqlite3`` connection, outside any
+        explicit transaction (a single SELECT reads one WAL snapshot).
+        """
         hot = self.hot
-
-        def q(conn):
-            head = hot.run(conn, "head", (token,)).first()
-            if head is None:
-                raise NotFound("no such session")
-            return head, hot.run(conn, "rows", (token, False)).all()
-
-        head, rows = self.read(q)
+        params = (token, False, token)
+        if self._fast is not None:
+            try:
+                rows = self._fast.fetchall(hot.sql["next"], params)
+            except sqlite3.OperationalError as exc:
+                raise Unavailable("the database is unavailable; try again") from exc
+        else:
+            rows = self.read(lambda conn: hot.run(conn, "next", params).all())
         if not rows:
+            raise NotFound("no such session")
+        trial_count, status, tid, position, payload = rows[0]
+        if tid is None:
             return None
-        if head.status != "open":
-            raise Conflict(f"the study is {head.status}", status=409)
-        tid, position, payload = rows[0]
-        out = {"trial": tid, **hot.json(payload)["public"], "position": position, "trial_count": head.trial_count}
-        out["preload"] = ([x["url"] for x in hot.json(rows[1].payload)["public"]["stimuli"]]
+        if status != "open":
+            raise Conflict(f"the study is {status}", status=409)
+        out = {"trial": tid, **hot.json(payload)["public"], "position": position, "trial_count": trial_count}
+        out["preload"] = ([x["url"] for x in hot.json(rows[1][4])["public"]["stimuli"]]
                           if len(rows) > 1 else [])
         return out
 
@@ -313,7 +352,38 @@ class StudyService:
         def w(conn):
             out = {}
             touched.clear()
+            if not self.sqlite:
+                # PostgreSQL: the session starts of a batch are planned together per study, under ONE
+                # study lock with one sync and one insert of all their trials (each session start on
+                # its own would cost a dozen round trips while holding the study lock)
+                groups: dict[str, list[int]] = {}
+                for k in todo:
+                    if items[k].get("op") == "session":
+                        groups.setdefault(items[k]["study"], []).append(k)
+                for study_id, ks in groups.items():
+                    try:
+                        st = self.state(study_id, conn)
+                    except ServiceError as exc:
+                        out.update((k, exc) for k in ks)
+                        continue
+                    touched.append(st)
+                    with st.lock:
+                        out.update(zip(ks, self._create_sessions(conn, st, [items[k] for k in ks])))
             for k in todo:
+                if k in out:
+                    continue
+                if self.sqlite and items[k].get("op", "judgment") == "judgment":
+                    # No savepoint needed (two statements fewer per judgment): _record raises a
+                    # ServiceError only before its first write, and its first write (the INSERT)
+                    # is the only statement that can violate a constraint, which SQLite undoes
+                    # by itself (statement rollback).  Any other error aborts the whole batch.
+                    try:
+                        out[k] = one(conn, items[k])
+                    except ServiceError as exc:
+                        out[k] = exc
+                    except sa.exc.IntegrityError:
+                        out[k] = Conflict("stored concurrently by another request; resubmit")
+                    continue
                 savepoint = conn.begin_nested()
                 try:
                     out[k] = one(conn, items[k])

@@ -18,6 +18,8 @@ A trial is ``{"trial", "kind", "stimuli": [{"slot", "url"}], "questions":
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from typing import Annotated, Literal
 
 import orjson
@@ -74,11 +76,19 @@ def _service(request: Request) -> StudyService:
     return request.app.state.service
 
 
+async def _in_pool(request: Request, fn, *args, **kwargs):
+    """Run ``fn`` in the app's small database thread pool (PostgreSQL; see ``create_app``)."""
+    pool = getattr(request.app.state, "db_pool", None)
+    if pool is None:
+        return await run_in_threadpool(fn, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(fn, *args, **kwargs))
+
+
 async def _read(request: Request, fn, *args, **kwargs):
     """Run a read: inline on SQLite (a WAL snapshot read never waits), in a thread on PostgreSQL."""
     if _service(request).sqlite:
         return fn(*args, **kwargs)
-    return await run_in_threadpool(fn, *args, **kwargs)
+    return await _in_pool(request, fn, *args, **kwargs)
 
 
 @router.post("/studies/{study}/sessions", status_code=201,
@@ -133,7 +143,7 @@ async def record_judgment(token: Token, body: JudgmentIn, request: Request):
     if _service(request).sqlite:
         receipt, created = await request.app.state.group_commit.submit(op="judgment", **kwargs)
     else:
-        receipt, created = await run_in_threadpool(lambda: _service(request).record_judgment(**kwargs))
+        receipt, created = await _in_pool(request, _service(request).record_judgment, **kwargs)
     return _json(receipt, 201 if created else 200)
 
 

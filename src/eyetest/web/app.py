@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import importlib.util
+import os
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -117,6 +118,8 @@ def create_app(db_url, *, admin_token: str | None, insecure_local: bool = False,
         yield
         app.state.writer.shutdown(wait=True)
         app.state.planner.shutdown(wait=True)
+        if app.state.db_pool is not None:
+            app.state.db_pool.shutdown(wait=True)
         engine.dispose()
 
     app = FastAPI(title="eyetest study server", version="1", docs_url=None, redoc_url=None,
@@ -132,6 +135,11 @@ def create_app(db_url, *, admin_token: str | None, insecure_local: bool = False,
     # the study's row lock per batch), never in the shared thread pool that serves next/judgments
     app.state.planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eyetest-planner")
     app.state.session_commit = GroupCommit(service, app.state.planner)
+    # PostgreSQL: next/judgments run in a few threads of their own rather than the default pool of 40
+    # (the GIL is shared: many runnable threads make each request wait for it after every round trip)
+    db_threads = int(os.environ.get("EYETEST_DB_THREADS", "6"))
+    app.state.db_pool = (None if service.sqlite else
+                         ThreadPoolExecutor(max_workers=db_threads, thread_name_prefix="eyetest-db"))
 
     @app.exception_handler(ServiceError)
     async def _service_error(request, exc: ServiceError):
@@ -198,12 +206,20 @@ def app_from_env() -> FastAPI:
     ``EYETEST_RATE_LIMITS="addr_rate,addr_burst,session_rate,session_burst"``,
     ``EYETEST_FRAME_ANCESTORS`` (space-separated origins).
     """
-    import os
-
     rates = [float(x) for x in os.environ.get(ENV_RATES, "100,200,10,30").split(",")]
     if len(rates) != 4:
         raise EyetestError(f"${ENV_RATES} must hold 4 comma-separated numbers, got {os.environ[ENV_RATES]!r}")
-    return create_app(os.environ.get(ENV_DB, "eyetest.sqlite"), admin_token=os.environ.get(ENV_TOKEN) or None,
-                      insecure_local=os.environ.get(ENV_INSECURE) == "1",
-                      rate_per_address=(rates[0], rates[1]), rate_per_session=(rates[2], rates[3]),
-                      frame_ancestors=tuple(os.environ.get(ENV_FRAMES, "").split()))
+    app = create_app(os.environ.get(ENV_DB, "eyetest.sqlite"), admin_token=os.environ.get(ENV_TOKEN) or None,
+                     insecure_local=os.environ.get(ENV_INSECURE) == "1",
+                     rate_per_address=(rates[0], rates[1]), rate_per_session=(rates[2], rates[3]),
+                     frame_ancestors=tuple(os.environ.get(ENV_FRAMES, "").split()))
+    # SQLite: the event loop shares the GIL with the writer thread; each time it gives the GIL up for a
+    # socket or database call, getting it back can take a whole switch interval (5 ms by default).
+    # 1 ms measured about 10 % more judgments/s in benchmarks/serve_load.py (not measured to help on
+    # PostgreSQL, so left at the default there unless EYETEST_SWITCH_INTERVAL is set)
+    interval = os.environ.get("EYETEST_SWITCH_INTERVAL") or ("0.001" if app.state.service.sqlite else None)
+    if interval:
+        import sys
+
+        sys.setswitchinterval(float(interval))
+    return app
