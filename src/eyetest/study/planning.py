@@ -195,7 +195,7 @@ def book(scheduler, a: str, b: str, *, rater) -> None:
 
     Uses the scheduler's booking step, the same one ``propose`` uses.
     """
-    scheduler._book(scheduler._idx(a), scheduler._idx(b), rater)
+    scheduler.book(a, b, rater=rater)
 
 
 def session_rng(seed: int, token: str) -> np.random.Generator:

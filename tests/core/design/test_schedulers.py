@@ -235,3 +235,16 @@ def test_proposals_are_valid_pairs(design, n, seed, k):
     assert len(pairs) == k
     for a, b in pairs:
         assert a != b and a in conds and b in conds
+
+
+def test_book_counts_a_pair_handed_out_elsewhere_as_pending():
+    # Another process proposed (a, b) to rater r1: booking it here must stop this
+    # scheduler from offering r1 the same pair, as if it had proposed it itself.
+    from eyetest.design import make_scheduler
+
+    conds = ["i::a", "i::b", "i::c"]
+    s = make_scheduler("random", conds, seed=1)
+    s.book("i::a", "i::b", rater="r1")
+    assert s.pending[s.pair_id("i::a", "i::b")] == 1
+    offered = s.propose(3, rater="r1")
+    assert {frozenset(p) for p in offered}.isdisjoint({frozenset(("i::a", "i::b"))})

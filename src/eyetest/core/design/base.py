@@ -20,6 +20,7 @@ image, or the same scenario); see :func:`block_labels`.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
@@ -73,7 +74,7 @@ def block_labels(conditions: Sequence[str], blocks) -> np.ndarray:
     return np.array([order.setdefault(lab, len(order)) for lab in labels], dtype=np.int64)
 
 
-class PairScheduler:
+class PairScheduler(abc.ABC):
     """Base class of the pairwise designs (see the module docstring).
 
     Parameters
@@ -164,9 +165,9 @@ class PairScheduler:
             self._seen.setdefault(str(rater), set()).add(pid)
 
     # ------------------------------------------------------ design interface
+    @abc.abstractmethod
     def _next(self, exclude: set[int]) -> tuple[int, int] | None:
         """Next oriented pair (indices) avoiding pair ids in ``exclude``; None if none left."""
-        raise NotImplementedError
 
     def _available(self, exclude: set[int]) -> np.ndarray:
         mask = np.ones(self.n_pairs, bool)
@@ -206,6 +207,15 @@ class PairScheduler:
             got = self.propose(1, rater=rater)
             out.append(got[0] if got else None)
         return out
+
+    def book(self, a: str, b: str, *, rater=None) -> None:
+        """Record that the pair (``a`` left, ``b`` right) was handed out elsewhere.
+
+        For schedulers that share state across processes: a pair another
+        process proposed counts as pending here too, exactly as if
+        :meth:`propose` had returned it.
+        """
+        self._book(self._idx(a), self._idx(b), rater)
 
     def release(self, a: str, b: str) -> None:
         """Forget a proposed pair that will not be answered (e.g. an abandoned session)."""
