@@ -94,8 +94,10 @@ def test_demo_study_is_served_and_reported(tmp_path):
     page = asyncio.run(judge())
     assert page.status_code == 200
     assert "eyetest-demo" in page.text
+    # One rater answering a fixed cycle may be screened out by chance (the trial plan depends on
+    # the random study id); this test is about the served study reaching the report, so keep them.
     res = CliRunner().invoke(cli, ["report", str(tmp_path), "--study-db", str(db), "--study", study,
-                                   "--out", str(tmp_path / "mine.html")])
+                                   "--exclude-raters", "none", "--out", str(tmp_path / "mine.html")])
     assert res.exit_code == 0, res.output
     card = json.loads((tmp_path / "card.json").read_text())
     assert card["human_study"]["simulated"] is False and card["human_study"]["raters"] == 1
