@@ -269,7 +269,6 @@ def build_report(inputs: ReportInputs, *, seed: int = 0, compare=None, regime: s
     from eyetest.report import sections as S
     from eyetest.report.card import evaluation_card
     from eyetest.report.html import render_html
-    from eyetest.report.tables import to_latex, to_markdown
 
     ctx = S.Context.from_inputs(inputs, seed=seed, compare=compare, regime=regime, n_boot=n_boot,
                                 exclude_raters=exclude_raters)

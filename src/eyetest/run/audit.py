@@ -189,17 +189,25 @@ def variants(unit: _Unit, x: np.ndarray, dr: float, out: _UnitResult):
             yield mname, manip, s, y
 
 
+def load_or_problem(src, out: _UnitResult):
+    """``(pixels, data_range)`` of a source, or None with the failure recorded as a problem."""
+    try:
+        return _load(src)
+    except (ImageReadError, ManipulationError) as exc:
+        out.problems.append(Problem(getattr(exc, "path", src.path or src.name),
+                                    str(getattr(exc, "reason", exc)), src.name))
+        return None
+
+
 def audit_unit(unit: _Unit) -> _UnitResult:
     """Audit one source image (runs in a worker); failures become problems."""
     out = _UnitResult()
     src = unit.source
     label = src.path or src.name
-    try:
-        x, dr = _load(src)
-    except (ImageReadError, ManipulationError) as exc:
-        out.problems.append(Problem(getattr(exc, "path", label), str(getattr(exc, "reason", exc)),
-                                    src.name))
+    loaded = load_or_problem(src, out)
+    if loaded is None:
         return out
+    x, dr = loaded
     score = _Scorer(unit, out, dr)
     hashed = score.cache is not None
     x_hash = array_sha256(x) if hashed else None

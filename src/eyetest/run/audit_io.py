@@ -41,10 +41,10 @@ import pandas as pd
 
 from eyetest.core import audit as core_audit
 from eyetest.core.metrics.registry import get_metric
-from eyetest.errors import EyetestError, ImageReadError, ManipulationError, MetricInputError
+from eyetest.errors import EyetestError, MetricInputError
 from eyetest.io.dataset import Problem
 from eyetest.io.tables import atomic_write_bytes, atomic_write_text
-from eyetest.run.audit import (COLUMNS, STANDARD, AuditSource, _load, _Unit, _UnitResult,
+from eyetest.run.audit import (COLUMNS, STANDARD, AuditSource, _Unit, _UnitResult, load_or_problem,
                                sort_table, variants)
 from eyetest.run.executor import resolve_workers, run_tasks
 
@@ -95,12 +95,10 @@ def export_unit(task: _ExportUnit) -> _UnitResult:
     unit, out = task.unit, _UnitResult()
     src = unit.source
     label = src.path or src.name
-    try:
-        x, dr = _load(src)
-    except (ImageReadError, ManipulationError) as exc:
-        out.problems.append(Problem(getattr(exc, "path", label), str(getattr(exc, "reason", exc)),
-                                    src.name))
+    loaded = load_or_problem(src, out)
+    if loaded is None:
         return out
+    x, dr = loaded
     directory = Path(task.directory)
     steps = [(BASELINE, BASELINE, 0.0, x)]
     steps += [(m, manip.kind, float(s), y) for m, manip, s, y in variants(unit, x, dr, out)]
