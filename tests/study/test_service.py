@@ -213,3 +213,57 @@ def test_record_batch_stores_valid_items_only(db_url, tmp_path):
                             .order_by(schema.judgments.c.id)).all()
     assert [(c, ans) for c, ans in rows] == [("c-first-000", {"overall": "A"}), ("c-b-ok-0000", {"overall": "tie"})]
     engine.dispose()
+
+
+def test_judgment_outcomes_and_session_finish(db_url, tmp_path):
+    """Every outcome of a judgment, on both databases (PostgreSQL: the probe + store statements)."""
+    from eyetest.study.service import Conflict
+
+    engine = _engine(db_url)
+    ds = write_sample_dataset(tmp_path / "ds", images=2)
+    study = create_study(engine, load_spec(write_sample_spec(
+        tmp_path / "s.toml", ds, study="judgments_per_session = 4", quality="gold_fraction = 0.25")))
+    svc = StudyService(engine)
+    a = svc.start_session(study, "a")[0]["session"]
+    b = svc.start_session(study, "b")[0]["session"]
+    ta, tb = svc.next_trial(a), svc.next_trial(b)
+    assert ta["training"] and ta["position"] == 0                   # the sample spec has training trials
+
+    def judge(token, trial, answer="A", cid=None):
+        return svc.record_judgment(token, trial=trial, answers={"overall": answer},
+                                   client_id=cid or uuid.uuid4().hex, elapsed_ms=1500)
+
+    with pytest.raises(NotFound):
+        judge(a, tb["trial"])                                        # another session's trial
+    with pytest.raises(NotFound):
+        judge(a, 10**12)                                             # no such trial
+    with pytest.raises(NotFound):
+        judge("no-such-session", ta["trial"])
+    with pytest.raises(Invalid):
+        judge(a, ta["trial"], answer="C")
+    receipt, created = judge(a, ta["trial"], cid="first-cid-1")
+    assert created and receipt["stored"] and not receipt["finished"]
+    assert set(receipt["feedback"]) == {"expected", "correct"}      # training: feedback
+    again, created = judge(a, ta["trial"], answer="B", cid="first-cid-1")
+    assert not created and again == {"trial": ta["trial"], "client_id": "first-cid-1", "stored": True}
+    with pytest.raises(Conflict, match="already answered"):
+        judge(a, ta["trial"])
+    with pytest.raises(Conflict, match="another judgment"):
+        judge(b, tb["trial"], cid="first-cid-1")
+    finished = []
+    while (trial := svc.next_trial(a)) is not None:
+        receipt, created = judge(a, trial["trial"], answer="B")
+        assert created
+        finished.append(receipt["finished"])
+    assert finished and finished[-1] and not any(finished[:-1])     # only the last answer finishes
+    assert svc.session_info(a)["finished"] and not svc.session_info(b)["finished"]
+    svc.set_status(study, "closed")
+    with pytest.raises(Conflict, match="closed"):
+        judge(b, tb["trial"])
+    with engine.connect() as conn:
+        j = schema.judgments.c
+        stored = conn.execute(sa.select(j.client_id, j.session_token, j.elapsed_ms)).all()
+        answered = conn.execute(sa.select(sa.func.count()).where(schema.trials.c.answered.is_(True))).scalar()
+    assert len(stored) == answered == len(finished) + 1
+    assert {s for _, s, _ in stored} == {a} and {e for *_, e in stored} == {1500}
+    engine.dispose()

@@ -2,12 +2,33 @@
 
 ``next`` and ``judgments`` run for every judgment, so their statements are
 written once per dialect and executed with ``exec_driver_sql`` (no statement
-construction or cache-key walk per request).  Everything else uses
-SQLAlchemy Core.  The SQL is the same on both databases except for the
-parameter marker, the ``::json`` cast and PostgreSQL's ``FOR UPDATE OF t`` row
-lock (SQLite's ``BEGIN IMMEDIATE`` already serialises writers).  ``next`` is
-one statement; on SQLite it runs through :class:`SQLiteReader` (a plain
-``sqlite3`` connection per thread, no explicit transaction, no pool).
+construction or cache-key walk per request) or straight through psycopg.
+Everything else uses SQLAlchemy Core.
+
+``next`` is one statement on both databases; on SQLite it runs through
+:class:`SQLiteReader` (a plain ``sqlite3`` connection per thread, no explicit
+transaction, no pool).
+
+A judgment differs.  SQLite stores it with four short statements inside the
+group-commit transaction (``BEGIN IMMEDIATE`` already serialises writers, and
+a statement there costs microseconds).  On PostgreSQL every statement is a
+network round trip, so a judgment is two statements that are each atomic on
+their own and need no explicit transaction (:data:`PG_JUDGMENT`):
+
+``probe``
+    the replay lookup by ``client_id`` and the trial with its session and
+    study, in one read; the service decides from it (replay, 404, 409, 422)
+    and validates the answers against the trial's questions.
+``store``
+    one statement with data-modifying CTEs: insert the judgment only if the
+    trial is still this session's, unanswered and its study not closed
+    (``ON CONFLICT DO NOTHING`` on the unique ``client_id`` and ``trial_id``),
+    mark the trial answered, and finish the session when it was the last
+    unanswered trial.  It reports whether the row went in; when it did not
+    (a concurrent answer, replay or close since the probe), the probe is run
+    again and gives the answer.  The unique constraints, not row locks, make
+    concurrent submissions safe, and the statement's own commit is the
+    acknowledgement.
 """
 
 from __future__ import annotations
@@ -25,6 +46,7 @@ _SQL = {
             "JOIN studies st ON st.id = s.study_id LEFT JOIN (SELECT id, position, payload FROM trials "
             "WHERE session_token = ? AND answered = ? ORDER BY position LIMIT 2) t ON 1 = 1 "
             "WHERE s.token = ? ORDER BY t.position",
+    # SQLite's judgment (PostgreSQL's is PG_JUDGMENT)
     "replay": "SELECT session_token, trial_id FROM judgments WHERE client_id = ?",
     "trial": "SELECT t.session_token, t.answered, t.position, t.is_training, t.payload, t.study_id, "
              "s.trial_count, st.status FROM trials t JOIN sessions s ON s.token = t.session_token "
@@ -32,6 +54,31 @@ _SQL = {
     "insert": "INSERT INTO judgments (client_id, trial_id, session_token, study_id, answers, elapsed_ms, "
               "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
     "answered": "UPDATE trials SET answered = ? WHERE id = ?",
+}
+
+
+#: the PostgreSQL judgment statements (see the module docstring); ``%s`` parameters
+PG_JUDGMENT = {
+    # -> (replay session, replay trial, trial session, answered, position, is_training, questions,
+    #     expected, study, trial_count, study status); trial columns NULL for an unknown trial
+    "probe": "SELECT j.session_token, j.trial_id, t.session_token, t.answered, t.position, t.is_training, "
+             "t.payload -> 'public' -> 'questions', t.payload ->> 'expected', t.study_id, s.trial_count, "
+             "st.status FROM (SELECT %s::varchar AS cid, %s::bigint AS tid) p "
+             "LEFT JOIN judgments j ON j.client_id = p.cid LEFT JOIN trials t ON t.id = p.tid "
+             "LEFT JOIN sessions s ON s.token = t.session_token LEFT JOIN studies st ON st.id = t.study_id",
+    # params: client_id, answers (JSON text), elapsed_ms, now, trial, token, now, last?, token, trial
+    # -> (stored 0|1, finished 0|1)
+    "store": "WITH ins AS (INSERT INTO judgments (client_id, trial_id, session_token, study_id, answers, "
+             "elapsed_ms, created_at) SELECT %s::varchar, t.id, t.session_token, t.study_id, %s::json, "
+             "%s::integer, %s::timestamptz FROM trials t JOIN studies st ON st.id = t.study_id "
+             "WHERE t.id = %s::bigint AND t.session_token = %s::varchar "
+             "AND NOT t.answered AND st.status <> 'closed' ON CONFLICT DO NOTHING RETURNING trial_id), "
+             "upd AS (UPDATE trials SET answered = TRUE WHERE id IN (SELECT trial_id FROM ins) "
+             "RETURNING session_token), "
+             "fin AS (UPDATE sessions SET finished_at = %s::timestamptz WHERE token IN "
+             "(SELECT session_token FROM upd) AND %s::boolean AND NOT EXISTS (SELECT 1 FROM trials "
+             "WHERE session_token = %s::varchar AND NOT answered AND id <> %s::bigint) RETURNING 1) "
+             "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM fin)",
 }
 
 
@@ -43,9 +90,7 @@ class HotPath:
         if sqlite:
             self.sql = dict(_SQL)
         else:
-            self.sql = {k: v.replace("?", "%s") for k, v in _SQL.items()}
-            self.sql["trial"] += " FOR UPDATE OF t"
-            self.sql["insert"] = self.sql["insert"].replace("%s, %s, %s)", "%s::json, %s, %s)")
+            self.sql = {"next": _SQL["next"].replace("?", "%s"), **PG_JUDGMENT}
 
     def run(self, conn, name: str, params: tuple):
         return conn.exec_driver_sql(self.sql[name], params)

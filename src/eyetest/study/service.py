@@ -11,9 +11,11 @@ Every operation is one short database transaction (SQLAlchemy Core, no ORM):
   preloading.
 * :meth:`StudyService.record_judgment`: checks that the trial belongs to the
   session and is unanswered, validates the answers against the trial's
-  questions, inserts the judgment and marks the trial answered in the same
-  transaction; the caller acknowledges only after the commit.  A replay with
-  the same ``client_id`` returns the stored judgment and writes nothing.
+  questions, inserts the judgment and marks the trial answered atomically (on
+  SQLite in one transaction, on PostgreSQL in one statement after a read:
+  :meth:`StudyService.judgment_steps`); the caller acknowledges only after the
+  commit.  A replay with the same ``client_id`` returns the stored judgment
+  and writes nothing.
 
 Busy/locked databases and dropped PostgreSQL connections are retried
 (:meth:`StudyService.write`); a reconnect is handled by the engine's
@@ -94,6 +96,23 @@ def _check_judgment(trial, client_id, elapsed_ms) -> None:
     if elapsed_ms is not None and (isinstance(elapsed_ms, bool) or not isinstance(elapsed_ms, int)
                                    or not 0 <= elapsed_ms <= 86_400_000):
         raise Invalid("elapsed_ms must be an integer from 0 to 86400000")
+
+
+def drive(steps, execute):
+    """Run a statement generator with ``execute(name, params) -> rows``; its return value.
+
+    The hot operations on PostgreSQL (:meth:`StudyService.next_steps`,
+    :meth:`StudyService.judgment_steps`) are written as generators that yield
+    ``(statement name, params)`` and are sent the rows, so the same decisions
+    run on a SQLAlchemy connection here and on an asyncio psycopg connection
+    in the server (:mod:`eyetest.web.pgasync`).
+    """
+    try:
+        step = next(steps)
+        while True:
+            step = steps.send(execute(*step))
+    except StopIteration as done:
+        return done.value
 
 
 class StudyService:
@@ -288,15 +307,21 @@ class StudyService:
         SQLite through a plain per-thread ``sqlite3`` connection, outside any
         explicit transaction (a single SELECT reads one WAL snapshot).
         """
-        hot = self.hot
-        params = (token, False, token)
         if self._fast is not None:
             try:
-                rows = self._fast.fetchall(hot.sql["next"], params)
+                rows = self._fast.fetchall(self.hot.sql["next"], (token, False, token))
             except sqlite3.OperationalError as exc:
                 raise Unavailable("the database is unavailable; try again") from exc
-        else:
-            rows = self.read(lambda conn: hot.run(conn, "next", params).all())
+            return self._next_from_rows(rows)
+        return self.read(lambda conn: drive(self.next_steps(token), self._executor(conn)))
+
+    def next_steps(self, token: str):
+        """:meth:`next_trial` as statements to run (see :func:`drive`)."""
+        rows = yield "next", (token, False, token)
+        return self._next_from_rows(rows)
+
+    def _next_from_rows(self, rows) -> dict | None:
+        hot = self.hot
         if not rows:
             raise NotFound("no such session")
         trial_count, status, tid, position, payload = rows[0]
@@ -308,6 +333,10 @@ class StudyService:
         out["preload"] = ([x["url"] for x in hot.json(rows[1][4])["public"]["stimuli"]]
                           if len(rows) > 1 else [])
         return out
+
+    def _executor(self, conn):
+        """``execute(name, params) -> rows`` of a hot-path statement on a SQLAlchemy connection."""
+        return lambda name, params: self.hot.run(conn, name, params).all()
 
     # ----------------------------------------------------------- judgments
     def record_judgment(self, token: str, *, trial, answers, client_id, elapsed_ms=None) -> tuple[dict, bool]:
@@ -416,7 +445,50 @@ class StudyService:
             raise Conflict("client_id was already used for another judgment")
         return {"trial": trial, "client_id": client_id, "stored": True}
 
+    def judgment_steps(self, token: str, trial: int, answers, client_id: str, elapsed_ms):
+        """A PostgreSQL judgment as statements to run (see :func:`drive`): ``(receipt, created)``.
+
+        ``probe`` then ``store`` (:data:`eyetest.study.hotpath.PG_JUDGMENT`),
+        each atomic on its own, so the server runs them on autocommit
+        connections from its event loop (:mod:`eyetest.web.pgasync`): two
+        round trips per judgment.  The checks come in the order SQLite's
+        :meth:`_record` makes them.  When ``store`` inserts nothing (a
+        concurrent answer, replay or close since the probe), the probe is run
+        again and decides.  Call :func:`_check_judgment` first.
+        """
+        for _ in range(2):
+            rows = yield "probe", (client_id, trial)
+            (seen_session, seen_trial, session, answered, position, training, questions, expected, _study,
+             trial_count, status) = rows[0]
+            if seen_session is not None:
+                if seen_session != token or seen_trial != trial:
+                    raise Conflict("client_id was already used for another judgment")
+                return {"trial": trial, "client_id": client_id, "stored": True}, False
+            if session is None or session != token:
+                raise NotFound("no such trial in this session")
+            if status == "closed":
+                raise Conflict("the study is closed")
+            if answered:
+                raise Conflict("this trial was already answered")
+            questions = self.hot.json(questions)
+            clean = validate_answers(answers, questions)
+            if isinstance(clean, str):
+                raise Invalid(clean)
+            now = _now()
+            rows = yield "store", (client_id, orjson.dumps(clean).decode(), elapsed_ms, now, trial, token, now,
+                                   position == trial_count - 1, token, trial)
+            stored, finished = rows[0]
+            if stored:
+                receipt = {"trial": trial, "client_id": client_id, "stored": True, "finished": bool(finished)}
+                if training:
+                    receipt["feedback"] = {"expected": expected,
+                                           "correct": clean.get(questions[0]["dimension"]) == expected}
+                return receipt, True
+        raise Conflict("stored concurrently by another request; resubmit")
+
     def _record(self, conn, token, trial, answers, client_id, elapsed_ms):
+        if not self.sqlite:
+            return drive(self.judgment_steps(token, trial, answers, client_id, elapsed_ms), self._executor(conn))
         replay = self._replay(conn, token, trial, client_id)
         if replay is not None:
             return replay, False

@@ -125,9 +125,33 @@ async def session_info(token: Token, request: Request):
     return await _read(request, _service(request).session_info, token)
 
 
+async def next_trial_of(state, token: str) -> dict | None:
+    """The session's current trial (``next``); shared with :mod:`eyetest.web.hotroutes`.
+
+    SQLite: inline (a WAL snapshot read never waits); PostgreSQL: on the
+    event loop (:mod:`eyetest.web.pgasync`).
+    """
+    if state.pg is not None:
+        return await state.pg.next_trial(token)
+    return state.service.next_trial(token)
+
+
+async def store_judgment(state, token: str, body: JudgmentIn) -> tuple[dict, bool]:
+    """``(receipt, created)`` once committed; shared with :mod:`eyetest.web.hotroutes`.
+
+    SQLite: group-committed by the writer thread; PostgreSQL: two statements
+    on the event loop (:mod:`eyetest.web.pgasync`).
+    """
+    kwargs = dict(token=token, trial=body.trial, answers=body.answers, client_id=body.client_id,
+                  elapsed_ms=body.elapsed_ms)
+    if state.pg is None:
+        return await state.group_commit.submit(op="judgment", **kwargs)
+    return await state.pg.record_judgment(**kwargs)
+
+
 @router.get("/sessions/{token}/next", responses={204: {"description": "the session is finished"}})
 async def next_trial(token: Token, request: Request):
-    trial = await _read(request, _service(request).next_trial, token)
+    trial = await next_trial_of(request.app.state, token)
     if trial is None:
         return Response(status_code=204)
     return _json(trial, 200)
@@ -138,12 +162,7 @@ async def next_trial(token: Token, request: Request):
                         200: {"model": JudgmentOut,
                               "description": "replay of an already stored client_id: nothing new stored"}})
 async def record_judgment(token: Token, body: JudgmentIn, request: Request):
-    kwargs = dict(token=token, trial=body.trial, answers=body.answers, client_id=body.client_id,
-                  elapsed_ms=body.elapsed_ms)
-    if _service(request).sqlite:
-        receipt, created = await request.app.state.group_commit.submit(op="judgment", **kwargs)
-    else:
-        receipt, created = await _in_pool(request, _service(request).record_judgment, **kwargs)
+    receipt, created = await store_judgment(request.app.state, token, body)
     return _json(receipt, 201 if created else 200)
 
 
