@@ -557,8 +557,9 @@ def test_admin_page_needs_no_token_on_an_insecure_local_server(browser, tmp_path
                                         host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
+    deadline = time.monotonic() + 20
     while not srv.started:
-        assert thread.is_alive()
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
     context = browser.new_context(viewport={"width": 1280, "height": 720})
     try:

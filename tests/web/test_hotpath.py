@@ -98,8 +98,10 @@ def test_pg_event_loop_connections_queue_retry_and_survive_cancellation(pg_url, 
                                          for t, b in bodies for _ in range(8)])
             assert sorted(r.status_code for r in got) == [200] * 42 + [201] * 6
             # a request cancelled while its statement runs: that connection is closed, not reused
-            slow = asyncio.ensure_future(pg._run(lambda: _sleep_steps()))
-            await asyncio.sleep(0.2)
+            started = asyncio.Event()
+            slow = asyncio.ensure_future(pg._run(lambda: _sleep_steps(started)))
+            await started.wait()          # the statement is handed to the driver right after this
+            await asyncio.sleep(0)
             slow.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await slow
@@ -120,7 +122,8 @@ def test_pg_event_loop_connections_queue_retry_and_survive_cancellation(pg_url, 
     assert pg._idle == []
 
 
-def _sleep_steps():
+def _sleep_steps(started: asyncio.Event):
+    started.set()
     yield "sleep", ()
 
 
