@@ -44,6 +44,10 @@ Prints one JSON object:
 
 CPU time on a shared machine is noisy; the judgment counts are not (seeded).
 Usage: ``python benchmarks/design_efficiency.py [--studies 100] [--budget 3000]``.
+``--conditions N`` and ``--target-tau T`` run the same measurement off the
+issue's case (20 conditions, tau 0.9), e.g. to see how the active / random
+ratio moves with study size and accuracy target (raise ``--budget`` with
+them); ``--no-speed`` skips the speed part.
 """
 
 from __future__ import annotations
@@ -76,15 +80,17 @@ ABLATIONS = {"eig_utility": {"utility": "eig"}, "adf_inference": {"inference": "
              "eig_adf": {"utility": "eig", "inference": "adf"}}
 
 
-def _scenario(name: str, rng: np.random.Generator) -> np.ndarray:
+def _scenario(name: str, rng: np.random.Generator, n: int = N_CONDITIONS) -> np.ndarray:
     if name == "gaussian-sd1":
-        return rng.normal(0.0, 1.0, N_CONDITIONS)
+        return rng.normal(0.0, 1.0, n)
     if name == "gaussian-sd1.5":
-        return rng.normal(0.0, 1.5, N_CONDITIONS)
+        return rng.normal(0.0, 1.5, n)
     if name == "gaussian-sd2":
-        return rng.normal(0.0, 2.0, N_CONDITIONS)
+        return rng.normal(0.0, 2.0, n)
     if name == "families":
-        return np.repeat(np.arange(4) * 2.0, N_CONDITIONS // 4) + rng.normal(0.0, 0.5, N_CONDITIONS)
+        if n % 4:
+            raise ValueError(f"the families scenario needs a multiple of 4 conditions, got {n}")
+        return np.repeat(np.arange(4) * 2.0, n // 4) + rng.normal(0.0, 0.5, n)
     raise ValueError(name)
 
 
@@ -159,21 +165,21 @@ def oracle_allocation(q, *, tie_share: float, prior_sd: float, target: float, st
     return n_uniform, total
 
 
-def oracle_bound(scenario: str, *, truths: int) -> dict:
+def oracle_bound(scenario: str, *, truths: int, n: int = N_CONDITIONS, tau: float = TARGET_TAU) -> dict:
     """Median over truths of (best static allocation knowing the truth) / (uniform random pairs)."""
     ratios = []
     for k in range(truths):
-        q = _scenario(scenario, np.random.default_rng([2024, k]))
+        q = _scenario(scenario, np.random.default_rng([2024, k]), n)
         uniform, best = oracle_allocation(q, tie_share=TIE_SHARE, prior_sd=PRIOR_SD[scenario],
-                                          target=0.05 * len(q) * (len(q) - 1) / 2)
+                                          target=(1.0 - tau) / 2.0 * len(q) * (len(q) - 1) / 2)
         ratios.append(best / uniform)
     qs = np.quantile(ratios, [0.25, 0.5, 0.75])
     return {"truths": truths, "best_static_over_uniform_median": round(float(qs[1]), 3),
             "quartiles": [round(float(qs[0]), 3), round(float(qs[2]), 3)]}
 
 
-def _davidson_hit(trace, truth: np.ndarray, step: int) -> float:
-    """First multiple of ``step`` where the issue-3 Davidson fit reaches tau >= 0.9."""
+def _davidson_hit(trace, truth: np.ndarray, step: int, target: float = TARGET_TAU) -> float:
+    """First multiple of ``step`` where the issue-3 Davidson fit reaches tau >= ``target``."""
     from eyetest.core.judgments.bradley_terry import fit_pairwise
     from eyetest.core.judgments.model import PairCounts
 
@@ -190,7 +196,7 @@ def _davidson_hit(trace, truth: np.ndarray, step: int) -> float:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")   # early, disconnected graphs fall back to a weak prior
             fit = fit_pairwise(counts, model="davidson")
-        if kendall_tau_b(fit.scores, truth) >= TARGET_TAU:
+        if kendall_tau_b(fit.scores, truth) >= target:
             return float(n)
     return float("inf")
 
@@ -207,22 +213,23 @@ def _summary(hits) -> dict:
             "not_reached": int(np.isinf(hits).sum())}
 
 
-def _hits(design, scenario, *, studies, budget, estimator, options=None, keep=0, fit_budget=0):
-    """Per study: judgments to tau >= 0.9 with ``estimator``; traces of the first ``keep`` studies."""
+def _hits(design, scenario, *, studies, budget, estimator, options=None, keep=0, fit_budget=0,
+          n=N_CONDITIONS, target=TARGET_TAU):
+    """Per study: judgments to tau >= ``target`` with ``estimator``; traces of the first ``keep`` studies."""
     checkpoints = np.arange(10, max(budget, fit_budget) + 1, 10)
     hits, ties, traces = [], [], []
     for k in range(studies):
         rng = np.random.default_rng([2024, k])
-        q = _scenario(scenario, rng)
+        q = _scenario(scenario, rng, n)
         truth = truth_from_scores({f"m{c:02d}": v for c, v in enumerate(q)})
         refit = k < keep
         # refitted studies run to fit_budget; the others stop at the estimator's hit
         trace = simulate_study(design, truth, tie_share=TIE_SHARE, rng=rng, seed=k,
                                budget=max(fit_budget, budget) if refit else budget,
                                checkpoints=checkpoints, keep_judgments=refit,
-                               stop_tau=None if refit else TARGET_TAU, estimator=estimator,
+                               stop_tau=None if refit else target, estimator=estimator,
                                options=options)
-        hits.append(first_reaching(checkpoints, trace.tau, TARGET_TAU))
+        hits.append(first_reaching(checkpoints, trace.tau, target))
         ties.append(trace.tie_share)
         if refit:
             traces.append((q, trace))
@@ -240,17 +247,19 @@ def _ratios(out: dict, est: str) -> dict:
 
 
 def efficiency(scenario: str, *, studies: int, budget: int, fit_studies: int, fit_budget: int,
-               fit_step: int, ablation: bool, oracle_truths: int) -> dict:
+               fit_step: int, ablation: bool, oracle_truths: int, n: int = N_CONDITIONS,
+               target: float = TARGET_TAU) -> dict:
     out, raw = {}, {}
+    size = {"n": n, "target": target}
     for design in DESIGNS:
         t0 = time.perf_counter()
         lap, tie_share, traces = _hits(design, scenario, studies=studies, budget=budget, estimator="laplace",
-                                       keep=fit_studies, fit_budget=fit_budget)
-        online, _, _ = _hits(design, scenario, studies=studies, budget=budget, estimator="online")
+                                       keep=fit_studies, fit_budget=fit_budget, **size)
+        online, _, _ = _hits(design, scenario, studies=studies, budget=budget, estimator="online", **size)
         raw[design] = np.asarray(lap, float)
         row = {"laplace": _summary(lap), "online": _summary(online), "tie_share": round(tie_share, 4)}
         if fit_studies > 0:
-            row["davidson"] = _summary([_davidson_hit(t, q, fit_step) for q, t in traces])
+            row["davidson"] = _summary([_davidson_hit(t, q, fit_step, target) for q, t in traces])
         row["wall_s"] = round(time.perf_counter() - t0, 2)
         out[design] = row
     result = {"designs": out}
@@ -258,8 +267,9 @@ def efficiency(scenario: str, *, studies: int, budget: int, fit_studies: int, fi
         result.update(_ratios(out, est))
     # secondary, lower-variance statistic: the same study's truth and raters for both designs, so the
     # per-study ratio active_k / random_k is paired; its median and geometric mean (laplace estimator)
-    paired = raw["active"] / raw["random"]
-    paired = paired[np.isfinite(paired)]
+    # (studies where either design never reached the target within the budget are left out)
+    both = np.isfinite(raw["active"]) & np.isfinite(raw["random"])
+    paired = raw["active"][both] / raw["random"][both]
     result["active_over_random_paired_laplace"] = {"median": round(float(np.median(paired)), 3),
                                                    "geometric_mean": round(float(np.exp(np.log(paired).mean())), 3),
                                                    "studies": int(len(paired))}
@@ -268,11 +278,11 @@ def efficiency(scenario: str, *, studies: int, budget: int, fit_studies: int, fi
         abl = {}
         for name, opts in ABLATIONS.items():
             hits, _, _ = _hits("active", scenario, studies=studies, budget=budget, estimator="laplace",
-                               options=opts)
+                               options=opts, **size)
             abl[name] = {"options": opts, "laplace": _summary(hits)}
         result["active_ablation"] = abl
     if oracle_truths > 0:
-        result["oracle_static_allocation"] = oracle_bound(scenario, truths=oracle_truths)
+        result["oracle_static_allocation"] = oracle_bound(scenario, truths=oracle_truths, n=n, tau=target)
     return result
 
 
@@ -327,17 +337,27 @@ def main() -> None:
     ap.add_argument("--scenarios", default="gaussian-sd1,gaussian-sd1.5,gaussian-sd2,families")
     ap.add_argument("--oracle-truths", type=int, default=30, help="truths per scenario for the oracle bound")
     ap.add_argument("--no-ablation", action="store_true", help="skip the active-sampler ablation (primary only)")
+    ap.add_argument("--conditions", type=int, default=N_CONDITIONS,
+                    help=f"conditions per study (the issue's case: {N_CONDITIONS})")
+    ap.add_argument("--target-tau", type=float, default=TARGET_TAU,
+                    help=f"Kendall tau to reach (the issue's case: {TARGET_TAU})")
+    ap.add_argument("--no-speed", action="store_true", help="skip the speed measurement")
     args = ap.parse_args()
+    if args.conditions < 3:
+        ap.error(f"--conditions must be at least 3, got {args.conditions}")
+    if not 0.0 < args.target_tau < 1.0:
+        ap.error(f"--target-tau must be between 0 and 1 (exclusive), got {args.target_tau}")
     t0 = time.perf_counter()
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     eff = {s: efficiency(s, studies=args.studies, budget=args.budget,
                          fit_studies=min(args.fit_studies, args.studies) if s == scenarios[0] else 0,
                          fit_budget=args.fit_budget, fit_step=args.fit_step,
                          ablation=s == scenarios[0] and not args.no_ablation,
-                         oracle_truths=args.oracle_truths) for s in scenarios}
+                         oracle_truths=args.oracle_truths, n=args.conditions, target=args.target_tau)
+           for s in scenarios}
     report = {
         "benchmark": "design_efficiency",
-        "config": {"conditions": N_CONDITIONS, "tie_share": TIE_SHARE, "target_tau": TARGET_TAU,
+        "config": {"conditions": args.conditions, "tie_share": TIE_SHARE, "target_tau": args.target_tau,
                    "studies": args.studies, "budget": args.budget, "checkpoint_step": 10,
                    "davidson_studies": args.fit_studies, "davidson_budget": args.fit_budget,
                    "davidson_fit_step": args.fit_step, "concurrent_raters": 10, "trials_per_rater": 60,
@@ -345,9 +365,9 @@ def main() -> None:
         "targets": {"active_over_random_max": 0.5, "active_lt_swiss": True,
                     "ms_per_pair_max": SPEED_TARGET_MS},
         "efficiency": eff,
-        "speed": speed(reps=args.speed_reps),
+        "speed": None if args.no_speed else speed(reps=args.speed_reps),
         # not a target of the issue: a larger blocked study (100 images x 6 methods, blocks="image")
-        "speed_blocked": speed(reps=args.speed_reps, n_images=100, n_methods=6),
+        "speed_blocked": None if args.no_speed else speed(reps=args.speed_reps, n_images=100, n_methods=6),
         "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine(),
                     "note": "shared CPU: wall times are noisy; judgment counts are seeded and exact"},
         "wall_s": None,
@@ -355,7 +375,7 @@ def main() -> None:
     primary = eff[scenarios[0]]["passed_laplace"]
     report["passed"] = {"efficiency_active_le_half_random": primary["active_le_half_random"],
                         "efficiency_active_lt_swiss": primary["active_lt_swiss"],
-                        "speed": report["speed"]["passed"]}
+                        "speed": None if args.no_speed else report["speed"]["passed"]}
     report["wall_s"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(report, indent=2))
 
