@@ -28,7 +28,8 @@ Prints one JSON object:
   scene), ``gaussian-sd2`` (N(0, 2^2)) and ``families`` (four method
   families 2 units apart with N(0, 0.5^2) spread inside each).
 * ``active_ablation`` (primary scenario): the active sampler with its
-  utility and/or inference switched back to information gain / ADF.
+  utility switched back to the unweighted ranking utility or to
+  information gain, and/or its inference to ADF.
 * ``oracle_static_allocation``: how far any *static* allocation of
   judgments over pairs could go if the true qualities were known: the
   judgments for an expected 5 % misordered pairs (tau = 0.9) under the
@@ -76,8 +77,8 @@ SPEED_TARGET_MS = 5.0
 #: sd of the true qualities of each scenario (prior of the oracle bound)
 PRIOR_SD = {"gaussian-sd1": 1.0, "gaussian-sd1.5": 1.5, "gaussian-sd2": 2.0, "families": 2.3}
 #: the active sampler with one part switched back to the previous choice
-ABLATIONS = {"eig_utility": {"utility": "eig"}, "adf_inference": {"inference": "adf"},
-             "eig_adf": {"utility": "eig", "inference": "adf"}}
+ABLATIONS = {"ranking_utility": {"utility": "ranking"}, "eig_utility": {"utility": "eig"},
+             "adf_inference": {"inference": "adf"}, "eig_adf": {"utility": "eig", "inference": "adf"}}
 
 
 def _scenario(name: str, rng: np.random.Generator, n: int = N_CONDITIONS) -> np.ndarray:

@@ -12,7 +12,7 @@ from eyetest.core.design import make_scheduler
 from eyetest.core.design.evaluate import simulate_study
 from eyetest.core.design.posterior import ThurstonePosterior, fit_laplace
 from eyetest.core.design.simulator import truth_from_scores
-from eyetest.core.design.utility import fisher_information, misorder_weight, ranking_utility
+from eyetest.core.design.utility import fisher_information, misorder_probability, misorder_weight, ranking_utility
 from eyetest.errors import UnknownNameError
 
 
@@ -128,9 +128,34 @@ def test_ranking_utility_is_sherman_morrison_fall():
         assert util[q] == pytest.approx(float(c @ (var - var_new)), rel=1e-8)
 
 
+def test_misorder_weighting_is_the_pairs_own_misorder_probability():
+    # P_q = P(sign(s_i - s_j) != sign(mu_i - mu_j)) under the Gaussian posterior, checked by sampling it
+    rng = np.random.default_rng(4)
+    n, eps = 5, 0.3
+    x = rng.normal(size=(n, n))
+    cov = x @ x.T / n + 0.1 * np.eye(n)
+    mean = rng.normal(scale=0.6, size=n)
+    pi, pj = np.triu_indices(n, 1)
+    draws = rng.multivariate_normal(mean, cov, size=200_000)
+    wrong = (np.sign(draws[:, pi] - draws[:, pj]) != np.sign(mean[pi] - mean[pj])).mean(axis=0)
+    var = cov[pi, pi] + cov[pj, pj] - 2 * cov[pi, pj]
+    np.testing.assert_allclose(misorder_probability(mean[pi] - mean[pj], var), wrong, atol=4e-3)
+    plain = ranking_utility(mean, cov, pi, pj, eps)
+    weighted = ranking_utility(mean, cov, pi, pj, eps, misorder_weighted=True)
+    np.testing.assert_allclose(weighted / plain, misorder_probability(mean[pi] - mean[pj], var), rtol=1e-12)
+
+
+def test_misorder_weighting_drops_pairs_whose_order_is_settled():
+    # two pairs with the same variance: the one whose estimated order is far beyond its sd is not worth a judgment
+    mean = np.array([0.0, 0.1, 5.0])
+    cov = np.diag([0.2, 0.2, 0.2])
+    util = ranking_utility(mean, cov, np.array([0, 0]), np.array([1, 2]), 0.3, misorder_weighted=True)
+    assert util[1] < 1e-6 * util[0]
+
+
 def test_active_options_and_determinism():
     conds = [f"m{k}" for k in range(6)]
-    for opts in ({}, {"utility": "eig"}, {"inference": "adf"}):
+    for opts in ({}, {"utility": "ranking"}, {"utility": "eig"}, {"inference": "adf"}):
         runs = []
         for _ in range(2):
             s = make_scheduler("active", conds, seed=5, **opts)

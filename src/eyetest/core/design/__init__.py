@@ -26,7 +26,7 @@ def make_scheduler(design: str, conditions, *, seed: int, ties: bool = True, blo
     """Make the pairwise scheduler called ``design`` (see :data:`DESIGNS`).
 
     ``options`` are design-specific keywords (``active``: ``prior_sd``, ``batch``,
-    ``inference`` = ``"laplace"``/``"adf"``, ``utility`` = ``"ranking"``/``"eig"``).
+    ``inference`` = ``"laplace"``/``"adf"``, ``utility`` = ``"misorder"``/``"ranking"``/``"eig"``).
     """
     try:
         cls = DESIGNS[design]

@@ -35,6 +35,18 @@ Criterion
     A-optimal-type design criterion for ranking; the same objective with the
     truth plugged in gives the oracle bound of
     ``benchmarks/design_efficiency.py``.
+Misorder weighting (the sampler's default, ``utility="misorder"``)
+    A study is scored by its ranking *when it is read out*, so a judgment is
+    worth most where it can correct an ordering that is wrong now. The
+    default multiplies ``U(q)`` by the posterior probability that the
+    current estimate orders pair ``q`` itself wrongly,
+
+        P_q = Phi(-|mu_q| / sqrt(v_q)),
+
+    a heuristic, measured rather than derived: over 100 simulated studies
+    (``benchmarks/design_efficiency.py``) it needs 280 instead of 315
+    judgments for N(0, 1) qualities and fewer or the same in the other
+    scenarios (``docs/study-design.md``).
 Fisher information of one judgment
     For ``t = d + N(0, 1)`` cut at ``+-eps`` (three outcomes):
 
@@ -77,6 +89,12 @@ def misorder_weight(mu, var):
     return k * folded / (2.0 * s2**1.5)
 
 
+def misorder_probability(mu, var):
+    """``P_q = Phi(-|mu_q| / sqrt(v_q))``: posterior probability that the estimate orders the pair wrongly."""
+    mu = np.asarray(mu, float)
+    return ndtr(-np.abs(mu) / np.sqrt(np.maximum(np.asarray(var, float), 1e-12)))
+
+
 def _quad_form(cov, c, pair_i, pair_j):
     """``a_q^T C K C a_q`` for every pair, ``K = sum_p c_p a_p a_p^T``."""
     n = cov.shape[0]
@@ -88,8 +106,10 @@ def _quad_form(cov, c, pair_i, pair_j):
     return b[pair_i, pair_i] + b[pair_j, pair_j] - 2.0 * b[pair_i, pair_j]
 
 
-def ranking_utility(mean, cov, pair_i, pair_j, eps, *, block=None):
+def ranking_utility(mean, cov, pair_i, pair_j, eps, *, block=None, misorder_weighted: bool = False):
     """``U(q)`` of every pair ``(pair_i[q], pair_j[q])``: first-order fall in misordered pairs.
+
+    ``misorder_weighted``: times :func:`misorder_probability` of the pair (module docstring).
 
     ``block`` (block index per condition; pairs never cross blocks) makes
     the cost ``sum_b n_b^3`` instead of ``n^3``, assuming, as for any
@@ -117,4 +137,5 @@ def ranking_utility(mean, cov, pair_i, pair_j, eps, *, block=None):
             quad[sel] = _quad_form(cov[np.ix_(members, members)], c[sel], local[pair_i[sel]], local[pair_j[sel]])
     scale = np.sqrt(1.0 + var)
     info = fisher_information(mu / scale, eps / scale) / scale**2
-    return info * np.maximum(quad, 0.0) / (1.0 + info * var)
+    util = info * np.maximum(quad, 0.0) / (1.0 + info * var)
+    return util * misorder_probability(mu, var) if misorder_weighted else util
