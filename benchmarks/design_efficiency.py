@@ -48,7 +48,8 @@ Usage: ``python benchmarks/design_efficiency.py [--studies 100] [--budget 3000]`
 ``--conditions N`` and ``--target-tau T`` run the same measurement off the
 issue's case (20 conditions, tau 0.9), e.g. to see how the active / random
 ratio moves with study size and accuracy target (raise ``--budget`` with
-them); ``--no-speed`` skips the speed part.
+them); ``--random-share`` and ``--fatigue`` add random clickers and tiring
+raters to the simulated panel; ``--no-speed`` skips the speed part.
 """
 
 from __future__ import annotations
@@ -215,7 +216,7 @@ def _summary(hits) -> dict:
 
 
 def _hits(design, scenario, *, studies, budget, estimator, options=None, keep=0, fit_budget=0,
-          n=N_CONDITIONS, target=TARGET_TAU):
+          n=N_CONDITIONS, target=TARGET_TAU, raters: RaterModel = RaterModel()):
     """Per study: judgments to tau >= ``target`` with ``estimator``; traces of the first ``keep`` studies."""
     checkpoints = np.arange(10, max(budget, fit_budget) + 1, 10)
     hits, ties, traces = [], [], []
@@ -229,7 +230,7 @@ def _hits(design, scenario, *, studies, budget, estimator, options=None, keep=0,
                                budget=max(fit_budget, budget) if refit else budget,
                                checkpoints=checkpoints, keep_judgments=refit,
                                stop_tau=None if refit else target, estimator=estimator,
-                               options=options)
+                               options=options, rater_model=raters)
         hits.append(first_reaching(checkpoints, trace.tau, target))
         ties.append(trace.tie_share)
         if refit:
@@ -249,14 +250,14 @@ def _ratios(out: dict, est: str) -> dict:
 
 def efficiency(scenario: str, *, studies: int, budget: int, fit_studies: int, fit_budget: int,
                fit_step: int, ablation: bool, oracle_truths: int, n: int = N_CONDITIONS,
-               target: float = TARGET_TAU) -> dict:
+               target: float = TARGET_TAU, raters: RaterModel = RaterModel()) -> dict:
     out, raw = {}, {}
-    size = {"n": n, "target": target}
+    case = {"n": n, "target": target, "raters": raters}
     for design in DESIGNS:
         t0 = time.perf_counter()
         lap, tie_share, traces = _hits(design, scenario, studies=studies, budget=budget, estimator="laplace",
-                                       keep=fit_studies, fit_budget=fit_budget, **size)
-        online, _, _ = _hits(design, scenario, studies=studies, budget=budget, estimator="online", **size)
+                                       keep=fit_studies, fit_budget=fit_budget, **case)
+        online, _, _ = _hits(design, scenario, studies=studies, budget=budget, estimator="online", **case)
         raw[design] = np.asarray(lap, float)
         row = {"laplace": _summary(lap), "online": _summary(online), "tie_share": round(tie_share, 4)}
         if fit_studies > 0:
@@ -279,7 +280,7 @@ def efficiency(scenario: str, *, studies: int, budget: int, fit_studies: int, fi
         abl = {}
         for name, opts in ABLATIONS.items():
             hits, _, _ = _hits("active", scenario, studies=studies, budget=budget, estimator="laplace",
-                               options=opts, **size)
+                               options=opts, **case)
             abl[name] = {"options": opts, "laplace": _summary(hits)}
         result["active_ablation"] = abl
     if oracle_truths > 0:
@@ -343,7 +344,16 @@ def main() -> None:
     ap.add_argument("--target-tau", type=float, default=TARGET_TAU,
                     help=f"Kendall tau to reach (the issue's case: {TARGET_TAU})")
     ap.add_argument("--no-speed", action="store_true", help="skip the speed measurement")
+    ap.add_argument("--random-share", type=float, default=0.0,
+                    help="share of simulated raters who click at random (default 0)")
+    ap.add_argument("--fatigue", type=float, default=0.0,
+                    help="relative increase of a rater's noise per trial (default 0)")
     args = ap.parse_args()
+    if not 0.0 <= args.random_share < 1.0:
+        ap.error(f"--random-share must be in [0, 1), got {args.random_share}")
+    if args.fatigue < 0.0:
+        ap.error(f"--fatigue must be >= 0, got {args.fatigue}")
+    raters = RaterModel(random_share=args.random_share, fatigue=args.fatigue)
     if args.conditions < 3:
         ap.error(f"--conditions must be at least 3, got {args.conditions}")
     if not 0.0 < args.target_tau < 1.0:
@@ -354,7 +364,8 @@ def main() -> None:
                          fit_studies=min(args.fit_studies, args.studies) if s == scenarios[0] else 0,
                          fit_budget=args.fit_budget, fit_step=args.fit_step,
                          ablation=s == scenarios[0] and not args.no_ablation,
-                         oracle_truths=args.oracle_truths, n=args.conditions, target=args.target_tau)
+                         oracle_truths=args.oracle_truths, n=args.conditions, target=args.target_tau,
+                         raters=raters)
            for s in scenarios}
     report = {
         "benchmark": "design_efficiency",
@@ -362,7 +373,8 @@ def main() -> None:
                    "studies": args.studies, "budget": args.budget, "checkpoint_step": 10,
                    "davidson_studies": args.fit_studies, "davidson_budget": args.fit_budget,
                    "davidson_fit_step": args.fit_step, "concurrent_raters": 10, "trials_per_rater": 60,
-                   "primary_scenario": scenarios[0], "primary_estimator": "laplace"},
+                   "primary_scenario": scenarios[0], "primary_estimator": "laplace",
+                   "random_share": args.random_share, "fatigue": args.fatigue},
         "targets": {"active_over_random_max": 0.5, "active_lt_swiss": True,
                     "ms_per_pair_max": SPEED_TARGET_MS},
         "efficiency": eff,
