@@ -20,6 +20,7 @@ from eyetest.io.images import (
     DEFAULT_MAX_PIXELS,
     AlphaWarning,
     apply_orientation,
+    encode_png,
     max_pixels_limit,
     read_image,
 )
@@ -330,3 +331,19 @@ def test_corrupt_16bit_png_named(tmp_path):
 def test_bad_alpha_argument():
     with pytest.raises(ValueError, match="alpha"):
         read_image("whatever.png", alpha="keep")
+
+
+@pytest.mark.parametrize("array", [RGB8, GRAY8, RGB16, RGB16[..., 0], GRAY8[..., None]])
+def test_encode_png_round_trips_exactly(tmp_path, array):
+    # decoded by read_image (Pillow / pypng), the pixels and the bit depth come back unchanged
+    path = tmp_path / "x.png"
+    path.write_bytes(encode_png(array))
+    img = read_image(path)
+    np.testing.assert_array_equal(img.array, array[..., 0] if array.ndim == 3 and array.shape[2] == 1 else array)
+    assert img.array.dtype == array.dtype
+
+
+@pytest.mark.parametrize("array", [RGB8 / 255.0, RGB8[..., :2], np.zeros((2, 3, 4, 5), np.uint8)])
+def test_encode_png_refuses_what_it_cannot_store_losslessly(array):
+    with pytest.raises(EyetestError, match="cannot export"):
+        encode_png(array)

@@ -312,7 +312,7 @@ def test_export_names_are_collision_free(tmp_path):
         export_images([AuditSource("Im", array=x, data_range=255.0),
                        AuditSource("im", array=x, data_range=255.0)], tmp_path, plan=PLAN)
     with pytest.raises(MetricInputError, match="float64 image losslessly"):
-        from eyetest.run.audit_io import encode_png
+        from eyetest.io.images import encode_png
         encode_png(x / 255.0)
 
 

@@ -227,6 +227,34 @@ def discover(root) -> Dataset:
     return Dataset(root, items, methods, dict(refs or {}), scenarios, families, problems)
 
 
+def write_image(root, name: str, gt, lq, outputs) -> None:
+    """Write one image of a dataset in the layout :func:`discover` reads, atomically per file.
+
+    ``gt/<name>.png``, ``lq/<name>.png`` and ``methods/<method>/<name>.png``
+    for each ``method -> array`` of ``outputs`` (arrays: uint8/uint16, see
+    :func:`eyetest.io.images.encode_png`).
+    """
+    from eyetest.io.images import encode_png
+    from eyetest.io.tables import atomic_write_bytes
+
+    root = Path(root)
+    atomic_write_bytes(root / "gt" / f"{name}.png", encode_png(gt))
+    atomic_write_bytes(root / "lq" / f"{name}.png", encode_png(lq))
+    for method, out in outputs.items():
+        atomic_write_bytes(root / "methods" / method / f"{name}.png", encode_png(out))
+
+
+def write_tables(root, scenarios, families) -> None:
+    """Write ``scenarios.csv`` (``image -> tags``) and ``methods.csv`` (``method -> family``)."""
+    from eyetest.io.tables import atomic_write_text
+
+    root = Path(root)
+    scen = ["image,scenario"] + [f"{image},{tag}" for image, tags in scenarios.items() for tag in tags]
+    atomic_write_text(root / "scenarios.csv", "\n".join(scen) + "\n")
+    fam = ["method,family"] + [f"{m},{f}" for m, f in families.items()]
+    atomic_write_text(root / "methods.csv", "\n".join(fam) + "\n")
+
+
 def discover_pair(reference_dir, distorted_dir, *, method: str | None = None) -> Dataset:
     """The two-folder form: outputs in ``distorted_dir`` against ``reference_dir``.
 

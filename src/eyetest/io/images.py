@@ -32,6 +32,7 @@ else the environment variable ``EYETEST_MAX_PIXELS``, else
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 import zlib
@@ -40,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eyetest.errors import EyetestError, ImageReadError
+from eyetest.errors import EyetestError, ImageReadError, MetricInputError
 
 #: Default pixel limit: twice Pillow's ``MAX_IMAGE_PIXELS`` warning threshold,
 #: the size at which Pillow itself refuses an image.
@@ -381,3 +382,31 @@ def _read_tiff(p: Path, *, alpha: str, limit: int) -> Image:
     white = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(arr.dtype, 1.0)
     arr = _split_alpha(arr, how=alpha, white=white, path=spath, notes=notes)
     return _finish(arr, path=spath, mode=mode, notes=notes)
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """Lossless PNG bytes of a ``uint8`` / ``uint16`` gray or RGB array.
+
+    8-bit arrays go through Pillow (default zlib level 6), 16-bit ones through
+    pypng, because Pillow cannot write 16-bit colour PNGs; the bit depth is
+    kept, so :func:`read_image` gives the array back exactly.
+    """
+    a = np.asarray(array)
+    if a.dtype not in (np.uint8, np.uint16):
+        raise MetricInputError(f"cannot export a {a.dtype} image losslessly as PNG; "
+                               "only 8- and 16-bit integer images can be exported")
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] != 3):
+        raise MetricInputError(f"cannot export an image of shape {a.shape} (need H x W or H x W x 3)")
+    buf = io.BytesIO()
+    if a.dtype == np.uint8:
+        from PIL import Image as PILImage
+
+        PILImage.fromarray(np.ascontiguousarray(a)).save(buf, format="PNG")
+    else:
+        import png
+
+        h, w = a.shape[:2]
+        png.Writer(w, h, greyscale=a.ndim == 2, bitdepth=16).write(buf, a.reshape(h, -1))
+    return buf.getvalue()

@@ -73,6 +73,13 @@ def _need_file(path, what: str) -> Path:
     return p
 
 
+def _side_table(explicit, dataset: Path | None, name: str, what: str) -> Path | None:
+    """A side table given explicitly (must exist), else the dataset's ``name`` (may be missing)."""
+    if explicit is not None:
+        return _need_file(explicit, what)
+    return dataset / name if dataset is not None else None
+
+
 def _json(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -212,9 +219,7 @@ def collect(results_dir=None, *, scores=None, audit=None, judgments=None, scale=
             cands.append(folder / "dataset")
         inputs.dataset = next((c for c in cands if c.is_dir()), None)
 
-    m = Path(methods) if methods is not None else (inputs.dataset / "methods.csv" if inputs.dataset else None)
-    if methods is not None:
-        _need_file(m, "methods")
+    m = _side_table(methods, inputs.dataset, "methods.csv", "methods")
     if m is not None and m.is_file():
         inputs.families = read_families(m)
         inputs.files["methods"] = m
@@ -222,9 +227,7 @@ def collect(results_dir=None, *, scores=None, audit=None, judgments=None, scale=
         fam = inputs.scores.dropna(subset=["family"])
         fam = fam[fam["family"].astype(str) != ""]
         inputs.families = dict(zip(fam["method"].astype(str), fam["family"].astype(str)))
-    s = Path(scenarios) if scenarios is not None else (inputs.dataset / "scenarios.csv" if inputs.dataset else None)
-    if scenarios is not None:
-        _need_file(s, "scenarios")
+    s = _side_table(scenarios, inputs.dataset, "scenarios.csv", "scenarios")
     if s is not None and s.is_file():
         inputs.scenarios = read_scenarios(s)
         inputs.files["scenarios"] = s

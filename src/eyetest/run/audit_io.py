@@ -31,7 +31,6 @@ the baseline row has ``manipulation = kind = "baseline"`` and strength 0.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -43,6 +42,7 @@ from eyetest.core import audit as core_audit
 from eyetest.core.metrics.registry import get_metric
 from eyetest.errors import EyetestError, MetricInputError
 from eyetest.io.dataset import Problem
+from eyetest.io.images import encode_png
 from eyetest.io.tables import atomic_write_bytes, atomic_write_text
 from eyetest.run.audit import (COLUMNS, STANDARD, AuditSource, _Unit, _UnitResult, load_or_problem,
                                sort_table, variants)
@@ -63,25 +63,6 @@ def file_stem(image: str, context: str, manipulation: str = BASELINE,
     if manipulation == BASELINE:
         return f"{name}~{context}~{BASELINE}"
     return f"{name}~{context}~{manipulation}~{float(strength)!r}"
-
-
-def encode_png(array: np.ndarray) -> bytes:
-    """Lossless PNG bytes of a uint8 / uint16 gray or RGB array (pypng, 16-bit kept)."""
-    import png
-
-    a = np.asarray(array)
-    if a.dtype not in (np.uint8, np.uint16):
-        raise MetricInputError(f"cannot export a {a.dtype} image losslessly as PNG; "
-                               "only 8- and 16-bit integer images can be exported")
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[..., 0]
-    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] != 3):
-        raise MetricInputError(f"cannot export an image of shape {a.shape} (need H x W or H x W x 3)")
-    h, w = a.shape[:2]
-    writer = png.Writer(w, h, greyscale=a.ndim == 2, bitdepth=8 * a.itemsize)
-    buf = io.BytesIO()
-    writer.write(buf, a.reshape(h, -1))
-    return buf.getvalue()
 
 
 @dataclass(frozen=True)

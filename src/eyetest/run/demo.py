@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eyetest.io.tables import atomic_write_bytes, atomic_write_text
+from eyetest.io.dataset import write_image, write_tables
 
 
 @dataclass(frozen=True)
@@ -86,33 +86,16 @@ def restore(lq: np.ndarray, method: str, *, scale: int = 4) -> np.ndarray:
     return np.asarray(out)
 
 
-def _png(arr: np.ndarray) -> bytes:
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def build_demo_dataset(root, *, scale: int = 4, images=DEMO_IMAGES,
                        methods=tuple(DEMO_METHODS)) -> Path:
     """Write the demo dataset under ``root`` (see the module docstring); return ``root``."""
     root = Path(root)
-    scen = ["image,scenario"]
     for spec in images:
         gt = load_demo_image(spec, scale=scale)
         lq = degrade(gt, scale=scale)
-        atomic_write_bytes(root / "gt" / f"{spec.name}.png", _png(gt))
-        atomic_write_bytes(root / "lq" / f"{spec.name}.png", _png(lq))
-        for method in methods:
-            out = restore(lq, method, scale=scale)
-            atomic_write_bytes(root / "methods" / method / f"{spec.name}.png", _png(out))
-        scen += [f"{spec.name},{tag}" for tag in spec.scenarios]
-    atomic_write_text(root / "scenarios.csv", "\n".join(scen) + "\n")
-    fam = ["method,family"] + [f"{m},{DEMO_METHODS.get(m, 'other')}" for m in methods]
-    atomic_write_text(root / "methods.csv", "\n".join(fam) + "\n")
+        write_image(root, spec.name, gt, lq, {method: restore(lq, method, scale=scale) for method in methods})
+    write_tables(root, {spec.name: spec.scenarios for spec in images},
+                 {m: DEMO_METHODS.get(m, 'other') for m in methods})
     return root
 
 

@@ -32,14 +32,13 @@ descriptions above next to the family.
 
 from __future__ import annotations
 
-import io
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from eyetest.io.tables import atomic_write_bytes, atomic_write_text
+from eyetest.io.dataset import write_image, write_tables
 
 SCALE = 4
 
@@ -177,31 +176,16 @@ def restore(lq: np.ndarray, method: str, *, seed: int = 0, name: str = "") -> np
     raise UnknownNameError("demo method", method, BENCH_METHODS)
 
 
-def _png(arr: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def build_benchmark(root, *, images=BENCH_IMAGES, methods=tuple(BENCH_METHODS), size: int = 256,
                     seed: int = 0) -> Path:
     """Write the benchmark under ``root`` (see module docstring); return ``root``."""
     root = Path(root)
-    scen = ["image,scenario"]
     for spec in images:
         gt = load_bench_image(spec, size=size)
         lq = degrade(gt, seed=seed, name=spec.name)
-        atomic_write_bytes(root / "gt" / f"{spec.name}.png", _png(gt))
-        atomic_write_bytes(root / "lq" / f"{spec.name}.png", _png(lq))
-        for method in methods:
-            out = restore(lq, method, seed=seed, name=spec.name)
-            atomic_write_bytes(root / "methods" / method / f"{spec.name}.png", _png(out))
-        scen += [f"{spec.name},{tag}" for tag in spec.scenarios]
-    atomic_write_text(root / "scenarios.csv", "\n".join(scen) + "\n")
-    fam = ["method,family"] + [f"{m},{BENCH_METHODS[m][0]}" for m in methods]
-    atomic_write_text(root / "methods.csv", "\n".join(fam) + "\n")
+        write_image(root, spec.name, gt, lq, {method: restore(lq, method, seed=seed, name=spec.name) for method in methods})
+    write_tables(root, {spec.name: spec.scenarios for spec in images},
+                 {m: BENCH_METHODS[m][0] for m in methods})
     return root
 
 

@@ -32,6 +32,7 @@ import sqlalchemy as sa
 
 from eyetest.core.judgments.model import condition_id
 from eyetest.errors import DatasetError, SpecError
+from eyetest.io.images import encode_png
 from eyetest.store import schema
 
 #: pseudo-methods of quality-control stimuli (role ``gold`` / ``attention``)
@@ -55,14 +56,6 @@ def _png_bit_depth(head: bytes) -> int | None:
     if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and len(head) >= 25:
         return head[24]
     return None
-
-
-def _encode_png(array: np.ndarray) -> bytes:
-    from PIL import Image as PILImage
-
-    buf = io.BytesIO()
-    PILImage.fromarray(array).save(buf, format="PNG", optimize=False, compress_level=6)
-    return buf.getvalue()
 
 
 def to_uint8(array: np.ndarray, *, data_range: float) -> np.ndarray:
@@ -103,7 +96,7 @@ def display_encoding(path) -> tuple[bytes, str, int, int, np.ndarray | None]:
         return raw, media, size[0], size[1], None
     img = read_image(path)
     arr8 = to_uint8(img.array, data_range=img.data_range)
-    return _encode_png(arr8), "image/png", arr8.shape[1], arr8.shape[0], arr8
+    return encode_png(arr8), "image/png", arr8.shape[1], arr8.shape[0], arr8
 
 
 def _blurred(array8: np.ndarray) -> np.ndarray:
@@ -239,17 +232,17 @@ def create_study(engine, plan, *, base_dir=None, study_id: str | None = None) ->
                 else:
                     got = arrays[(image, plan.methods[0])]
                     base = got if isinstance(got, np.ndarray) else _decode8(got)
-                    content = _encode_png(base)
+                    content = encode_png(base)
                     media, h, w = "image/png", base.shape[0], base.shape[1]
                 store.stimulus(image, GOLD_BETTER, "gold", store.put(content, media, w, h))
-                worse = _encode_png(_blurred(base))
+                worse = encode_png(_blurred(base))
                 store.stimulus(image, GOLD_WORSE, "gold", store.put(worse, "image/png", w, h))
             if want_attention:
                 got = arrays[(image, plan.methods[0])]
                 base = got if isinstance(got, np.ndarray) else _decode8(got)
                 blank = np.full_like(base, 128)
                 store.stimulus(image, ATTENTION_BLANK, "attention",
-                               store.put(_encode_png(blank), "image/png", base.shape[1], base.shape[0]))
+                               store.put(encode_png(blank), "image/png", base.shape[1], base.shape[0]))
         store.flush()
     return study_id
 
