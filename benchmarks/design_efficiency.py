@@ -37,6 +37,11 @@ Prints one JSON object:
   (:func:`oracle_allocation`), median over ``--oracle-truths`` truths.
 * ``targets`` and ``passed`` per scenario: active <= 50 % of random's
   judgments, and active < Swiss.
+* ``ci_efficiency`` (primary scenario; not a target of the issue): the
+  judgments until the mean 95 % CI of the scores is narrower than 1 JOD, for
+  the non-adaptive designs and the active sampler with each utility
+  (``misorder``, ``ranking``, ``eig``): the utility to choose when the goal
+  is tight intervals rather than the ranking.
 * ``speed``: 50 conditions, 500 concurrent raters each with 20 judgments
   of history: time of ``propose_batch`` giving each of the 500 raters one
   new pair, per pair (median of ``--speed-reps`` batches, each after the
@@ -75,6 +80,8 @@ TARGET_TAU = 0.9
 N_CONDITIONS = 20
 TIE_SHARE = 0.2
 SPEED_TARGET_MS = 5.0
+#: mean 95 % CI width (JOD) of the secondary, CI-width measurement
+CI_TARGET_JOD = 1.0
 #: sd of the true qualities of each scenario (prior of the oracle bound)
 PRIOR_SD = {"gaussian-sd1": 1.0, "gaussian-sd1.5": 1.5, "gaussian-sd2": 2.0, "families": 2.3}
 #: the active sampler with one part switched back to the previous choice
@@ -238,6 +245,36 @@ def _hits(design, scenario, *, studies, budget, estimator, options=None, keep=0,
     return hits, float(np.mean(ties)), traces
 
 
+#: the active sampler's utilities compared on the CI-width goal
+CI_UTILITIES = ("misorder", "ranking", "eig")
+
+
+def ci_efficiency(scenario: str, *, studies: int, budget: int, target: float = CI_TARGET_JOD,
+                  n: int = N_CONDITIONS, raters: RaterModel = RaterModel()) -> dict:
+    """Judgments until the mean 95 % CI of the scores is <= ``target`` JOD (median over studies).
+
+    Not a target of the issue: it shows which active utility suits a study
+    whose goal is tight score intervals rather than the ranking.  Same
+    studies, seeds and Laplace estimator as :func:`efficiency`.
+    """
+    checkpoints = np.arange(10, budget + 1, 10)
+    runs = [(d, d, None) for d in DESIGNS if d != "active"]
+    runs += [(f"active:{u}", "active", {"utility": u}) for u in CI_UTILITIES]
+    out = {}
+    for label, design, options in runs:
+        hits = []
+        for k in range(studies):
+            rng = np.random.default_rng([2024, k])
+            q = _scenario(scenario, rng, n)
+            truth = truth_from_scores({f"m{c:02d}": v for c, v in enumerate(q)})
+            trace = simulate_study(design, truth, tie_share=TIE_SHARE, rng=rng, seed=k, budget=budget,
+                                   checkpoints=checkpoints, stop_ci=target, estimator="laplace",
+                                   options=options, rater_model=raters)
+            hits.append(first_reaching(checkpoints, trace.ci_width, target, above=False))
+        out[label] = _summary(hits)
+    return {"scenario": scenario, "target_ci_jod": target, "studies": studies, "designs": out}
+
+
 def _ratios(out: dict, est: str) -> dict:
     med = {d: out[d][est]["median"] for d in DESIGNS}
     med = {d: float("inf") if v is None else v for d, v in med.items()}
@@ -344,6 +381,8 @@ def main() -> None:
     ap.add_argument("--target-tau", type=float, default=TARGET_TAU,
                     help=f"Kendall tau to reach (the issue's case: {TARGET_TAU})")
     ap.add_argument("--no-speed", action="store_true", help="skip the speed measurement")
+    ap.add_argument("--ci-studies", type=int, default=100,
+                    help="studies for the CI-width measurement (primary scenario; 0 skips it)")
     ap.add_argument("--random-share", type=float, default=0.0,
                     help="share of simulated raters who click at random (default 0)")
     ap.add_argument("--fatigue", type=float, default=0.0,
@@ -378,6 +417,8 @@ def main() -> None:
         "targets": {"active_over_random_max": 0.5, "active_lt_swiss": True,
                     "ms_per_pair_max": SPEED_TARGET_MS},
         "efficiency": eff,
+        "ci_efficiency": (ci_efficiency(scenarios[0], studies=args.ci_studies, budget=args.budget,
+                                        n=args.conditions, raters=raters) if args.ci_studies > 0 else None),
         "speed": None if args.no_speed else speed(reps=args.speed_reps),
         # not a target of the issue: a larger blocked study (100 images x 6 methods, blocks="image")
         "speed_blocked": None if args.no_speed else speed(reps=args.speed_reps, n_images=100, n_methods=6),

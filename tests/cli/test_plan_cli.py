@@ -67,9 +67,29 @@ def test_spec_drives_the_simulation(tmp_path):
         assert data["designs"]["full"]["raters_for_tau"] == math.ceil(j / 16)
 
 
+def test_active_utility_rows(tmp_path):
+    res = CliRunner().invoke(cli, ["plan", "--conditions", "6", "--json", "--designs",
+                                   "random,active,active:eig,active:misorder", *FAST])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert list(data["designs"]) == ["random", "active", "active:eig"]   # active:misorder is "active"
+    assert any("utility 'misorder'" in n for n in data["notes"])
+    spec = tmp_path / "s.toml"
+    spec.write_text(SPEC.replace('design = "active"', 'design = "active"\nactive_utility = "eig"'))
+    res = CliRunner().invoke(cli, ["plan", "--spec", str(spec), "--designs", "active,active:eig", *FAST])
+    assert res.exit_code == 0, res.output
+    rows = [line.split()[0] for line in res.output.splitlines()[2:] if line and not line.startswith(("(", "note"))]
+    assert rows == ["active"]                                  # the spec's sampler is already eig
+    assert "utility 'eig' (the spec's)" in res.output
+
+
 def test_errors_are_one_line(tmp_path):
     res = CliRunner().invoke(cli, ["plan", "--designs", "elo", *FAST])
     assert res.exit_code == 2 and "unknown design 'elo'" in res.output
+    res = CliRunner().invoke(cli, ["plan", "--designs", "active:kl", *FAST])
+    assert res.exit_code == 2 and "unknown active utility 'kl'" in res.output and "misorder" in res.output
+    res = CliRunner().invoke(cli, ["plan", "--designs", "swiss:eig", *FAST])
+    assert res.exit_code == 2 and "only 'active' takes a utility" in res.output
     spec = tmp_path / "r.toml"
     spec.write_text(SPEC.replace('design = "active"', 'protocol = "rating"'))
     res = CliRunner().invoke(cli, ["plan", "--spec", str(spec), *FAST])

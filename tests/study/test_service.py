@@ -145,6 +145,26 @@ def test_two_processes_share_scheduler_state(db_url, tmp_path):
     engine_b.dispose()
 
 
+def test_spec_active_utility_reaches_the_scheduler(tmp_path):
+    from eyetest.study.planning import design_options, sync
+
+    engine = _engine(str(tmp_path / "u.sqlite"))
+    ds = write_sample_dataset(tmp_path / "ds", images=2)
+    spec = load_spec(write_sample_spec(tmp_path / "s.toml", ds, study='design = "active"\nactive_utility = "eig"'))
+    study = create_study(engine, spec)
+    svc = StudyService(engine)
+    svc.start_session(study, "p0")
+    state = svc.state(study)
+    with engine.begin() as conn:
+        sync(conn, state)
+    assert state.scheduler.utility_name == "eig"
+    # a plan stored before the key existed gets the sampler's default
+    old = {k: v for k, v in spec.to_dict().items() if k != "active_utility"}
+    assert design_options(old) == {} and design_options(spec.to_dict()) == {"utility": "eig"}
+    assert design_options(dict(spec.to_dict(), design="swiss", active_utility=None)) == {}
+    engine.dispose()
+
+
 def test_session_start_is_idempotent_and_validated(db_url, tmp_path):
     engine = _engine(db_url)
     ds = write_sample_dataset(tmp_path / "ds", images=2)

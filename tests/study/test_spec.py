@@ -70,6 +70,19 @@ def test_full_spec(tmp_path):
     assert plan.conditions() == ["0801::hat", "0801::supir", "0802::hat", "0802::supir"]
 
 
+def test_active_utility_applies_to_the_active_design_only():
+    assert parse_spec(MINIMAL).active_utility == "misorder"          # the sampler's default
+    plan = parse_spec(MINIMAL.replace('name = "sr-x4"', 'name = "sr-x4"\nactive_utility = "eig"'))
+    assert plan.active_utility == "eig" and plan.to_dict()["active_utility"] == "eig"
+    assert parse_spec(FULL).active_utility is None                    # design "swiss"
+    with pytest.raises(SpecError) as err:
+        parse_spec(FULL.replace('design = "swiss"', 'design = "swiss"\nactive_utility = "eig"'))
+    assert err.value.key == "study.active_utility" and "design 'active' only" in str(err.value)
+    with pytest.raises(SpecError) as err:
+        parse_spec(MINIMAL.replace('name = "sr-x4"', 'name = "sr-x4"\nactive_utility = "kl"'))
+    assert err.value.key == "study.active_utility" and "misorder, ranking, eig" in str(err.value)
+
+
 def test_rating_protocol():
     plan = parse_spec(MINIMAL.replace('name = "sr-x4"', 'name = "mos"\nprotocol = "rating"\nscale = "dcr5"'))
     assert plan.design == "balanced" and plan.scale == "dcr5"

@@ -152,6 +152,15 @@ def _outcome(answers: dict, state: StudyState) -> str | None:
     return None
 
 
+def design_options(plan: dict) -> dict:
+    """Scheduler options of a stored plan (``study.active_utility`` -> ``utility``).
+
+    Plans stored before the key existed have none and get the sampler's default.
+    """
+    utility = plan.get("active_utility") if plan["design"] == "active" else None
+    return {"utility": utility} if utility else {}
+
+
 def sync(conn, state: StudyState) -> None:
     """Bring the cached scheduler (or rating counts) up to date with the database."""
     plan = state.plan
@@ -159,7 +168,7 @@ def sync(conn, state: StudyState) -> None:
     pairwise = plan["protocol"] == "pairwise"
     if pairwise and state.scheduler is None:
         state.scheduler = make_scheduler(plan["design"], state.conditions, seed=plan["seed"],
-                                         ties=plan["ties"], blocks=_blocks(state))
+                                         ties=plan["ties"], blocks=_blocks(state), **design_options(plan))
     rows = conn.execute(_regular(sa.select(t.id, t.session_token, t.condition_a, t.condition_b)
                                  .where(t.study_id == state.study_id, t.id > state.trial_wm)).order_by(t.id)).all()
     for tid, token, a, b in rows:

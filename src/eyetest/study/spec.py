@@ -7,6 +7,7 @@ A spec file (sketch in ``docs/study-design.md``)::
     name = "sr-x4-generative"
     protocol = "pairwise"              # pairwise | rating
     design = "active"                  # pairwise: full | random | swiss | active; rating: balanced
+    active_utility = "misorder"        # design "active" only: misorder | ranking | eig
     scale = "acr5"                     # rating only: acr5 | dcr5 | continuous100
     ties = true                        # pairwise only
     both_bad = false                   # pairwise only: offer a "both bad" answer
@@ -46,6 +47,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eyetest.core.design.active import UTILITIES as ACTIVE_UTILITIES
 from eyetest.core.judgments.model import condition_id
 from eyetest.errors import SpecError
 
@@ -77,8 +79,8 @@ PLATFORMS = ("prolific", "mturk", "link")
 
 _TABLES = ("schema_version", "study", "stimuli", "dimensions", "scenarios", "quality", "crowd")
 _KEYS = {
-    "study": ("name", "description", "protocol", "design", "scale", "ties", "both_bad", "blocks", "seed",
-              "judgments_per_session"),
+    "study": ("name", "description", "protocol", "design", "active_utility", "scale", "ties", "both_bad",
+              "blocks", "seed", "judgments_per_session"),
     "stimuli": ("dataset", "methods", "images", "context"),
     "dimensions": ("name", "prompt"),
     "scenarios": ("taxonomy",),
@@ -120,6 +122,7 @@ class StudyPlan:
     methods: tuple
     schema_version: int = SCHEMA_VERSION
     description: str = ""
+    active_utility: str | None = None     # design "active" only (None otherwise)
     scale: str | None = None
     ties: bool = True
     both_bad: bool = False
@@ -222,6 +225,12 @@ def parse_spec(raw: dict | str) -> StudyPlan:
     pairwise = protocol == "pairwise"
     designs = PAIRWISE_DESIGNS if pairwise else RATING_DESIGNS
     design = _choice(study.get("design", "active" if pairwise else "balanced"), designs, "study.design")
+    if design == "active":
+        active_utility = _choice(study.get("active_utility", "misorder"), ACTIVE_UTILITIES, "study.active_utility")
+    elif "active_utility" in study:
+        raise SpecError("study.active_utility", f"applies to design 'active' only, not {design!r}")
+    else:
+        active_utility = None
     for key in ("ties", "both_bad"):
         if not pairwise and key in study:
             raise SpecError(f"study.{key}", "applies to protocol 'pairwise' only")
@@ -276,6 +285,7 @@ def parse_spec(raw: dict | str) -> StudyPlan:
         description=str(study.get("description", "")),
         protocol=protocol,
         design=design,
+        active_utility=active_utility,
         scale=scale,
         ties=_bool(study.get("ties", True), "study.ties") if pairwise else False,
         both_bad=_bool(study.get("both_bad", False), "study.both_bad") if pairwise else False,

@@ -62,3 +62,28 @@ def test_blocks_in_simulation_and_stop():
     assert not (tr.outcome == 0).any()          # no ties without a tie share
     reached = np.flatnonzero(tr.tau >= 0.5)
     assert np.isnan(tr.tau[reached[0] + 1:]).all()
+
+
+def test_plan_designs_labels_and_options():
+    from eyetest.core.design.evaluate import plan_designs
+
+    def truth(rng):
+        return make_truth(images=["i"], methods=[f"m{k}" for k in range(6)], rng=rng)
+
+    kw = dict(make_truth=truth, n_studies=2, tie_share=0.2, budget=120, step=10, seed=5)
+    plain, = plan_designs(["active"], **kw)
+    same, eig = plan_designs([("a", "active", {"utility": "misorder"}), ("b", "active", {"utility": "eig"})], **kw)
+    assert (plain.design, same.design, eig.design) == ("active", "a", "b")
+    np.testing.assert_array_equal(same.ci_width, plain.ci_width)   # the default utility, by name
+    assert not np.allclose(eig.ci_width, plain.ci_width)            # the option reaches the sampler
+
+
+def test_stop_ci_ends_at_the_first_narrow_checkpoint():
+    full = _study("random")
+    target = float(np.median(full.ci_width))
+    stopped = _study("random", stop_ci=target)
+    first = int(np.argmax(full.ci_width <= target))
+    # the same study up to the stop (same seeds), nothing after it
+    np.testing.assert_array_equal(stopped.ci_width[: first + 1], full.ci_width[: first + 1])
+    assert np.isnan(stopped.ci_width[first + 1:]).all() and first + 1 < len(full.ci_width)
+    assert len(stopped.outcome) == full.checkpoints[first]

@@ -10,7 +10,47 @@ from __future__ import annotations
 
 import click
 
-ALL_DESIGNS = ("full", "random", "swiss", "active")
+#: default rows: every design, and the active sampler also with the information-gain utility,
+#: which narrows score intervals faster than the ranking-oriented default (docs/study-design.md)
+DEFAULT_DESIGNS = ("full", "random", "swiss", "active", "active:eig")
+
+
+def parse_designs(text: str, active_utility: str) -> list[tuple[str, str, dict | None]]:
+    """``"random,active,active:eig"`` -> ``(label, design, options)`` triples for ``plan_designs``.
+
+    ``active`` alone is the sampler with ``active_utility`` (the spec's, else
+    the default); ``active:<utility>`` names one of
+    :data:`eyetest.core.design.active.UTILITIES`.  Entries that resolve to the
+    same sampler are kept once.
+    """
+    from eyetest.core.design import DESIGNS
+    from eyetest.core.design.active import UTILITIES
+    from eyetest.errors import SpecError, UnknownNameError
+
+    out, seen = [], set()
+    for item in (x.strip() for x in text.split(",")):
+        if not item:
+            continue
+        design, _, utility = item.partition(":")
+        if design not in DESIGNS:
+            raise UnknownNameError("design", design, DESIGNS)
+        if utility and design != "active":
+            raise SpecError("--designs", f"{item!r}: only 'active' takes a utility (active:<utility>)")
+        if design == "active":
+            utility = utility or active_utility
+            if utility not in UTILITIES:
+                raise UnknownNameError("active utility", utility, UTILITIES)
+            key = (design, utility)
+            label = "active" if item == "active" or utility == active_utility else f"active:{utility}"
+            options = {"utility": utility}
+        else:
+            key, label, options = (design, None), design, None
+        if key not in seen:
+            seen.add(key)
+            out.append((label, design, options))
+    if not out:
+        raise SpecError("--designs", "no design given")
+    return out
 
 
 def _fmt(x: float) -> str:
@@ -61,7 +101,9 @@ def _save_plot(results, path, *, target_tau: float, target_ci: float) -> None:
               help="Images, each compared within itself (default: the spec's images, else 1).")
 @click.option("--ties", "tie_share", type=float, default=0.2, show_default=True,
               help="Share of tie answers to simulate (0: no ties).")
-@click.option("--designs", default=",".join(ALL_DESIGNS), show_default=True, help="Comma-separated designs.")
+@click.option("--designs", default=",".join(DEFAULT_DESIGNS), show_default=True,
+              help="Comma-separated designs; active:<utility> (misorder, ranking, eig) picks what the "
+                   "active sampler maximises, plain 'active' is the spec's choice (default misorder).")
 @click.option("--target-tau", type=float, default=0.9, show_default=True, help="Target Kendall tau vs the truth.")
 @click.option("--target-ci", type=float, default=1.0, show_default=True,
               help="Target mean 95%% CI width of the scores, in JOD.")
@@ -83,15 +125,11 @@ def command(spec_path, conditions, images, tie_share, designs, target_tau, targe
     import json
     import math
 
-    from eyetest.core.design import DESIGNS
     from eyetest.core.design.evaluate import plan_designs
     from eyetest.core.design.simulator import RaterModel, make_truth
-    from eyetest.errors import SpecError, UnknownNameError
+    from eyetest.errors import SpecError
 
-    names = [d.strip() for d in designs.split(",") if d.strip()]
-    for d in names:
-        if d not in DESIGNS:
-            raise UnknownNameError("design", d, DESIGNS)
+    active_utility = "misorder"
     if not 0.0 <= tie_share < 0.9:
         raise SpecError("--ties", f"must be in [0, 0.9), got {tie_share}")
     if spec_path is not None:
@@ -100,6 +138,7 @@ def command(spec_path, conditions, images, tie_share, designs, target_tau, targe
         plan = load_spec(spec_path)
         if plan.protocol != "pairwise":
             raise SpecError("study.protocol", "eyetest plan simulates pairwise designs; got 'rating'")
+        active_utility = plan.active_utility or active_utility
         if conditions is not None:
             raise SpecError("--conditions", "give either --spec or --conditions, not both")
         methods = list(plan.methods)
@@ -124,6 +163,10 @@ def command(spec_path, conditions, images, tie_share, designs, target_tau, targe
         trials_per_rater = trials_per_rater or 60
         qc_share = 0.0
         notes = []
+    entries = parse_designs(designs, active_utility)
+    if any(label == "active" for label, _, _ in entries):
+        notes.append(f"active = the active sampler with utility {active_utility!r}"
+                     + (" (the spec's)" if spec_path is not None else ""))
     # quality-control trials take part of every session: regular judgments per rater
     regular_per_rater = max(1, int(round(trials_per_rater * (1.0 - qc_share))))
     if qc_share:
@@ -137,7 +180,7 @@ def command(spec_path, conditions, images, tie_share, designs, target_tau, targe
     def truth(rng):
         return make_truth(images=image_names, methods=methods, rng=rng, method_sd=spread)
 
-    results = plan_designs(names, make_truth=truth, n_studies=studies, tie_share=tie_share, budget=budget,
+    results = plan_designs(entries, make_truth=truth, n_studies=studies, tie_share=tie_share, budget=budget,
                            step=step, seed=seed, target_tau=target_tau, target_ci=target_ci,
                            rater_model=RaterModel(random_share=random_share), blocks=blocks,
                            concurrent=concurrent, trials_per_rater=regular_per_rater)

@@ -15,6 +15,10 @@ Utility
     without that weight (both :mod:`eyetest.core.design.utility`);
     ``utility="eig"``: the expected information gain of ASAP (Mikhailiuk
     et al., ICPR 2020), with three outcomes (A, B, tie).
+    The first two aim at the ranking; ``"eig"`` narrows every score's
+    interval and reaches a target CI width sooner (spec key
+    ``study.active_utility``; ``benchmarks/design_efficiency.py``,
+    ``ci_efficiency``).
 Batches
     Pairs are served in batches chosen for diversity, so that concurrent
     raters do not all get the currently best pair:

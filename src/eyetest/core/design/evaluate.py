@@ -90,12 +90,13 @@ def simulate_study(design: str, truth: LatentTruth, *, tie_share: float, rng: np
                    seed: int, budget: int, checkpoints, rater_model: RaterModel = RaterModel(),
                    blocks=None, concurrent: int = 10, trials_per_rater: int = 60,
                    dimension: str = "overall", keep_judgments: bool = False,
-                   stop_tau: float | None = None, estimator: str = "online",
+                   stop_tau: float | None = None, stop_ci: float | None = None, estimator: str = "online",
                    options: dict | None = None) -> StudyTrace:
     """Simulate one study of ``design`` on ``truth``; see module docstring.
 
-    ``stop_tau`` ends the study at the first checkpoint whose tau reaches it
-    (later checkpoints are reported as NaN); ``estimator`` is ``"online"``
+    ``stop_tau`` ends the study at the first checkpoint whose tau reaches it,
+    ``stop_ci`` at the first whose CI width (JOD) is at most it (later
+    checkpoints are reported as NaN); ``estimator`` is ``"online"``
     or ``"laplace"`` (module docstring); ``options`` are design options
     passed to :func:`~eyetest.core.design.make_scheduler` (e.g.
     ``{"utility": "eig"}`` for ``active``).  ``tie_share`` (0 = no ties) sets the simulator's tie threshold so that the
@@ -154,7 +155,7 @@ def simulate_study(design: str, truth: LatentTruth, *, tie_share: float, rng: np
                 out_ci.append(ci_width_jod(tracker.cov, block))
                 out_raters.append(n_raters)
                 next_cp += 1
-                if stop_tau is not None and out_tau[-1] >= stop_tau:
+                if (stop_tau is not None and out_tau[-1] >= stop_tau) or (stop_ci is not None and out_ci[-1] <= stop_ci):
                     budget = n
         exhausted = {r for r, p in zip(active, pairs) if p is None}
         for k, r in enumerate(active):
@@ -189,7 +190,7 @@ def first_reaching(checkpoints, values, target: float, *, above: bool = True) ->
 class DesignPlan:
     """Summary over simulated studies of one design (medians over studies)."""
 
-    design: str
+    design: str                  # the design's name, or the label it was given
     checkpoints: np.ndarray
     tau: np.ndarray              # (studies, checkpoints)
     ci_width: np.ndarray         # (studies, checkpoints), JOD
@@ -213,6 +214,9 @@ def plan_designs(designs, *, make_truth, n_studies: int, tie_share: float, budge
                  trials_per_rater: int = 60) -> list[DesignPlan]:
     """Simulate ``n_studies`` studies per design and summarise what each needs.
 
+    ``designs``: design names, or ``(label, design, options)`` triples to
+    compare one design under several options (e.g. ``("active:eig",
+    "active", {"utility": "eig"})``); :attr:`DesignPlan.design` is the label.
     ``make_truth(rng) -> LatentTruth`` draws the truth of one study; study
     ``k`` uses the generator seeded ``(seed, k)`` for its truth and raters
     and the scheduler seed ``seed + k``, the same for every design (common
@@ -227,14 +231,16 @@ def plan_designs(designs, *, make_truth, n_studies: int, tie_share: float, budge
         raise SpecError("plan", "need n_studies >= 1 and 1 <= step <= budget")
     checkpoints = np.arange(step, budget + 1, step)
     out = []
-    for design in designs:
+    for entry in designs:
+        label, design, options = (entry, entry, None) if isinstance(entry, str) else entry
         taus, cis, raters, ties = [], [], [], []
         for k in range(int(n_studies)):
             rng = np.random.default_rng([int(seed), k])
             truth = make_truth(rng)
             trace = simulate_study(design, truth, tie_share=tie_share, rng=rng, seed=int(seed) + k,
                                    budget=int(budget), checkpoints=checkpoints, rater_model=rater_model,
-                                   blocks=blocks, concurrent=concurrent, trials_per_rater=trials_per_rater)
+                                   blocks=blocks, concurrent=concurrent, trials_per_rater=trials_per_rater,
+                                   options=options)
             taus.append(trace.tau)
             cis.append(trace.ci_width)
             raters.append(trace.raters)
@@ -242,6 +248,6 @@ def plan_designs(designs, *, make_truth, n_studies: int, tie_share: float, budge
         taus, cis, raters = np.array(taus), np.array(cis), np.array(raters)
         j_tau, r_tau = _needed(checkpoints, taus, target_tau, True, trials_per_rater)
         j_ci, r_ci = _needed(checkpoints, cis, target_ci, False, trials_per_rater)
-        out.append(DesignPlan(design, checkpoints, taus, cis, raters, j_tau, r_tau, j_ci, r_ci,
+        out.append(DesignPlan(label, checkpoints, taus, cis, raters, j_tau, r_tau, j_ci, r_ci,
                               float(np.mean(ties))))
     return out
