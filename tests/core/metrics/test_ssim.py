@@ -188,6 +188,19 @@ def test_random_images_equal_skimage(shape, seed, noise, unit):
     assert -1.0 <= got <= 1.0
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_nearly_identical_images_stay_within_one(seed):
+    # hypothesis found (12, 14), seed 0, noise 1e-12: the blocked sums rounded to 1.0000000000000002
+    # (scikit-image gives that value too); SSIM and MS-SSIM are <= 1 in exact arithmetic
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(0, 1, (12 + seed, 14 + 2 * seed))
+    b = np.clip(a + 1e-12 * rng.normal(0, 0.3, a.shape), 0, 1)
+    got = ssim(a, b, data_range=1.0, mode="skimage")
+    assert got <= 1.0 and got == pytest.approx(structural_similarity(a, b, data_range=1.0, **SK), abs=1e-12)
+    big = rng.uniform(0, 1, (176, 176))
+    assert ms_ssim(big, np.clip(big + 1e-12 * rng.normal(0, 0.3, big.shape), 0, 1), data_range=1.0) <= 1.0
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     pair=st.tuples(st.integers(11, 30), st.integers(11, 30)).flatmap(

@@ -110,6 +110,17 @@ def _channels(image: np.ndarray) -> list[np.ndarray]:
     return [image] if image.ndim == 2 else [image[..., c] for c in range(image.shape[2])]
 
 
+def _bounded_mean(total: float, count: int, name: str) -> float:
+    """Mean of an SSIM or cs map, clamped to its mathematical range ``[-1, 1]``.
+
+    Every map value is ``<= 1`` in exact arithmetic (both factors are; AM-GM
+    and Cauchy-Schwarz), but the blocked sums round: two nearly identical
+    images gave ``1.0000000000000002``.  The clamp moves results by a few ulp
+    at most and keeps ``ssim == 1`` meaning "identical to rounding".
+    """
+    return min(max(check_finite(total / count, name), -1.0), 1.0)
+
+
 def ssim(
     reference: np.ndarray,
     distorted: np.ndarray,
@@ -195,7 +206,7 @@ def ssim(
                 f"the {len(window)}x{len(window)} window"
             )
         total, count = ssim_sums(a, b, window=window, c1=c1, c2=c2, want="ssim")
-        scores.append(check_finite(total / count, "ssim"))
+        scores.append(_bounded_mean(total, count, "ssim"))
     return float(np.mean(scores))
 
 
@@ -276,7 +287,7 @@ def ms_ssim(
             last = level == levels - 1
             total, count = ssim_sums(a, b, window=window, c1=c1, c2=c2,
                                      want="ssim" if last else "cs")
-            value *= max(check_finite(total / count, "ms-ssim"), 0.0) ** beta
+            value *= max(_bounded_mean(total, count, "ms-ssim"), 0.0) ** beta
             if not last:
                 a, b = box_downsample(a, 2), box_downsample(b, 2)
         scores.append(value)
