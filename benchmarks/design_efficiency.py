@@ -223,8 +223,11 @@ def _summary(hits) -> dict:
 
 
 def _hits(design, scenario, *, studies, budget, estimator, options=None, keep=0, fit_budget=0,
-          n=N_CONDITIONS, target=TARGET_TAU, raters: RaterModel = RaterModel()):
-    """Per study: judgments to tau >= ``target`` with ``estimator``; traces of the first ``keep`` studies."""
+          n=N_CONDITIONS, target=TARGET_TAU, raters: RaterModel = RaterModel(), ci_target=None):
+    """Per study: judgments to tau >= ``target`` with ``estimator``; traces of the first ``keep`` studies.
+
+    With ``ci_target`` (JOD): judgments until the mean 95 % CI width is <= it instead.
+    """
     checkpoints = np.arange(10, max(budget, fit_budget) + 1, 10)
     hits, ties, traces = [], [], []
     for k in range(studies):
@@ -236,9 +239,10 @@ def _hits(design, scenario, *, studies, budget, estimator, options=None, keep=0,
         trace = simulate_study(design, truth, tie_share=TIE_SHARE, rng=rng, seed=k,
                                budget=max(fit_budget, budget) if refit else budget,
                                checkpoints=checkpoints, keep_judgments=refit,
-                               stop_tau=None if refit else target, estimator=estimator,
-                               options=options, rater_model=raters)
-        hits.append(first_reaching(checkpoints, trace.tau, target))
+                               stop_tau=None if refit or ci_target else target, stop_ci=ci_target,
+                               estimator=estimator, options=options, rater_model=raters)
+        hits.append(first_reaching(checkpoints, trace.tau, target) if ci_target is None
+                    else first_reaching(checkpoints, trace.ci_width, ci_target, above=False))
         ties.append(trace.tie_share)
         if refit:
             traces.append((q, trace))
@@ -257,20 +261,12 @@ def ci_efficiency(scenario: str, *, studies: int, budget: int, target: float = C
     whose goal is tight score intervals rather than the ranking.  Same
     studies, seeds and Laplace estimator as :func:`efficiency`.
     """
-    checkpoints = np.arange(10, budget + 1, 10)
     runs = [(d, d, None) for d in DESIGNS if d != "active"]
     runs += [(f"active:{u}", "active", {"utility": u}) for u in CI_UTILITIES]
     out = {}
     for label, design, options in runs:
-        hits = []
-        for k in range(studies):
-            rng = np.random.default_rng([2024, k])
-            q = _scenario(scenario, rng, n)
-            truth = truth_from_scores({f"m{c:02d}": v for c, v in enumerate(q)})
-            trace = simulate_study(design, truth, tie_share=TIE_SHARE, rng=rng, seed=k, budget=budget,
-                                   checkpoints=checkpoints, stop_ci=target, estimator="laplace",
-                                   options=options, rater_model=raters)
-            hits.append(first_reaching(checkpoints, trace.ci_width, target, above=False))
+        hits, _, _ = _hits(design, scenario, studies=studies, budget=budget, estimator="laplace",
+                           options=options, n=n, raters=raters, ci_target=target)
         out[label] = _summary(hits)
     return {"scenario": scenario, "target_ci_jod": target, "studies": studies, "designs": out}
 
