@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eyetest.core.design.active import DEFAULT_UTILITY
 from eyetest.core.design.active import UTILITIES as ACTIVE_UTILITIES
 from eyetest.core.judgments.model import condition_id
 from eyetest.errors import SpecError
@@ -226,7 +227,7 @@ def parse_spec(raw: dict | str) -> StudyPlan:
     designs = PAIRWISE_DESIGNS if pairwise else RATING_DESIGNS
     design = _choice(study.get("design", "active" if pairwise else "balanced"), designs, "study.design")
     if design == "active":
-        active_utility = _choice(study.get("active_utility", "misorder"), ACTIVE_UTILITIES, "study.active_utility")
+        active_utility = _choice(study.get("active_utility", DEFAULT_UTILITY), ACTIVE_UTILITIES, "study.active_utility")
     elif "active_utility" in study:
         raise SpecError("study.active_utility", f"applies to design 'active' only, not {design!r}")
     else:

@@ -125,11 +125,12 @@ def command(spec_path, conditions, images, tie_share, designs, target_tau, targe
     import json
     import math
 
+    from eyetest.core.design.active import DEFAULT_UTILITY
     from eyetest.core.design.evaluate import plan_designs
     from eyetest.core.design.simulator import RaterModel, make_truth
     from eyetest.errors import SpecError
 
-    active_utility = "misorder"
+    active_utility = DEFAULT_UTILITY
     if not 0.0 <= tie_share < 0.9:
         raise SpecError("--ties", f"must be in [0, 0.9), got {tie_share}")
     if spec_path is not None:

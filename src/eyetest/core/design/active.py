@@ -64,6 +64,8 @@ from eyetest.errors import UnknownNameError
 BATCHES = ("matching", "mst")
 INFERENCES = ("laplace", "adf")
 UTILITIES = ("misorder", "ranking", "eig")
+#: the sampler's utility unless told otherwise (also the spec's and ``eyetest plan``'s default)
+DEFAULT_UTILITY = "misorder"
 #: refit once the judgments since the last refit reach this share of all judgments
 #: (every judgment early on; between refits the online update keeps the posterior current)
 REFIT_GROWTH = 0.02
@@ -87,7 +89,7 @@ class ActiveScheduler(PairScheduler):
 
     def __init__(self, conditions, *, seed: int, ties: bool = True, blocks=None,
                  prior_sd: float = 1.0, batch: str = "matching", inference: str = "laplace",
-                 utility: str = "misorder"):
+                 utility: str = DEFAULT_UTILITY):
         super().__init__(conditions, seed=seed, ties=ties, blocks=blocks)
         if batch not in BATCHES:
             raise UnknownNameError("batch mode", batch, BATCHES)
