@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eyetest.backends.imported import ImportedScoresError, merge_imported, read_scores
+from eyetest.backends.imported import (
+    ImportedScoresError,
+    match_dataset,
+    merge_imported,
+    read_scores,
+)
 from eyetest.errors import DatasetError
 
 
@@ -117,3 +122,21 @@ def test_merge_into_empty_table(tmp_path):
     f.write_text("image,method,metric,value\na,m,x,1\n")
     out = merge_imported(pd.DataFrame(), f)
     assert out[["image", "method", "metric", "value"]].values.tolist() == [["a", "m", "x", 1.0]]
+
+
+def test_match_dataset_keeps_known_pairs_and_names_the_rest(tmp_path):
+    f = tmp_path / "s.parquet"
+    pd.DataFrame({"image": ["0801.PNG", "0801", "*", "0900", "*"],
+                  "method": ["hat", "supir", "hat", "hat", "new"],
+                  "metric": ["musiq"] * 4 + ["fid"], "value": [1.0, 2.0, 3.0, 4.0, 5.0]}
+                 ).to_parquet(f)
+    pairs = {("0801", "hat"), ("0801", "supir"), ("*", "hat"), ("*", "supir")}
+    kept, problems = match_dataset(read_scores(f), f, pairs)
+    assert kept[["image", "method", "value"]].values.tolist() == [
+        ["0801", "hat", 1.0], ["0801", "supir", 2.0], ["*", "hat", 3.0]]
+    assert [(p.file, p.image, p.method) for p in problems] == [
+        (str(f), "0900", "hat"), (str(f), "*", "new")]
+    assert problems[0].reason.startswith("row 4: image '0900' of method 'hat' is not in")
+    assert problems[1].reason.startswith("row 5: method 'new' is not a method of the dataset")
+    out = merge_imported(_native(), f, scores=kept)
+    assert len(out) == len(_native()) + 3 and "0900" not in set(out["image"])

@@ -112,13 +112,33 @@ def test_problems_named_rest_completes_and_strict(dataset, tmp_path):
     assert out.exists()
 
 
-def test_nothing_scored_exits_1(dataset, tmp_path):
+def test_nothing_scored_exits_1_and_replaces_stale_results(dataset, tmp_path):
     root, _ = dataset
+    out = tmp_path / "x.csv"
+    assert _run("score", root, "--metrics", "tmad", "--out", out, "--workers", 1).exit_code == 0
+    assert len(read_table(out)) == 3  # an earlier run's results
     for p in (root / "methods/hat").iterdir():
         p.write_bytes(b"junk")
-    r = _run("score", root, "--metrics", "tmad", "--out", tmp_path / "x.csv")
+    r = _run("score", root, "--metrics", "tmad", "--out", out, "--workers", 1)
     assert r.exit_code == 1 and "nothing could be scored" in r.output
-    assert not (tmp_path / "x.csv").exists()
+    t = read_table(out)
+    assert t.empty and list(t.columns)[:4] == ["image", "method", "metric", "value"]
+    m = json.loads((tmp_path / "x.csv.manifest.json").read_text())
+    assert m["counts"]["rows"] == 0
+    assert sorted(p["file"] for p in m["problems"]) == [f"methods/hat/{s}.png" for s in "pqr"]
+
+
+def test_unwritable_cache_warns_and_scores(dataset, tmp_path, monkeypatch):
+    root, _ = dataset
+    (tmp_path / "notadir").write_text("a file")
+    monkeypatch.setenv("EYETEST_CACHE_DIR", str(tmp_path / "notadir" / "c"))
+    out = tmp_path / "res.csv"
+    r = _run("score", root, "--metrics", "tmad,tmean", "--out", out, "--workers", 1, "-q")
+    assert r.exit_code == 0, r.output
+    assert r.output.count("score cache") == 1 and "cannot be written" in r.output
+    assert len(read_table(out)) == 6
+    m = json.loads((tmp_path / "res.csv.manifest.json").read_text())
+    assert "notadir" in m["cache"]["write_error"] and m["cache"]["writes"] == 0
 
 
 @pytest.mark.parametrize("setup,args,message", [
@@ -141,6 +161,11 @@ def test_usage_errors(dataset, tmp_path):
     assert _run("score", tmp_path / "missing").exit_code == 2
     r = _run("score", root, "--out", tmp_path / "x.xlsx", "--metrics", "tmad")
     assert r.exit_code == 2 and ".xlsx" in r.output
+    assert not (tmp_path / "cache").exists()  # refused before anything was scored
+    for empty in (",", " , ", ""):
+        r = _run("score", root, "--metrics", empty, "--out", tmp_path / "x.csv")
+        assert r.exit_code == 2 and "no metric name" in r.output
+    assert not (tmp_path / "x.csv").exists()
 
 
 def test_ref_dist_form_and_nr_only(dataset, tmp_path):

@@ -58,6 +58,27 @@ def test_duplicate_stems_and_non_images_reported(tmp_path):
         "gt/c.png"))  # the skipped duplicates leave gt/c.png without an output
     assert ("hat", "c") not in {(i.method, i.image) for i in ds.items}
     assert any("several files share the stem 'c'" in p.reason for p in ds.problems)
+    (gt_c,) = [p for p in ds.problems if p.file == str(root / "gt/c.png")]
+    assert "has several outputs with stem 'c', all skipped" in gt_c.reason
+    assert "no output" not in gt_c.reason  # it has two, skipped as duplicates
+
+
+def test_subfolders_reported_hidden_ones_ignored(tmp_path):
+    root = _dataset(tmp_path)
+    _img(root / "gt/Set5/a.png")
+    _img(root / "methods/hat/Set5/a.png")
+    (root / "methods/hat/.ipynb_checkpoints").mkdir()
+    ds = discover(root)
+    sub = {p.file: p for p in ds.problems if p.reason.startswith("subfolder ignored")}
+    assert set(sub) == {str(root / "gt/Set5"), str(root / "methods/hat/Set5")}
+    assert "does not look into subfolders" in sub[str(root / "gt/Set5")].reason
+    assert sub[str(root / "methods/hat/Set5")].method == "hat"
+    # the files directly in the folders are matched as before
+    assert {(i.method, i.image) for i in ds.items} == {
+        ("hat", "a"), ("hat", "b"), ("hat", "c"), ("supir", "a"), ("supir", "c")}
+    pair = discover_pair(root / "gt", root / "methods/hat")
+    subs = [p.file for p in pair.problems if p.reason.startswith("subfolder ignored")]
+    assert subs == [str(root / "gt/Set5"), str(root / "methods/hat/Set5")]
 
 
 def test_nr_only_dataset(tmp_path):
@@ -105,6 +126,8 @@ def test_scenarios_and_families(tmp_path):
     ("scenarios.csv", "img,scenario\na,food\n", r"scenarios.csv, line 1: header 'img,scenario'"),
     ("scenarios.csv", "image,scenario\na,food\nb,\n", r"scenarios.csv, line 3: empty scenario"),
     ("scenarios.csv", "image,scenario\na,food,x\n", r"scenarios.csv, line 2: expected 2 values"),
+    ("scenarios.csv", 'image,scenario\na,text\na,"faces;indoor"\n',
+     r"scenarios.csv, line 3: scenario 'faces;indoor' contains ';'"),
     ("methods.csv", "method,family\nhat,gan\nsupir,transformer\n",
      r"methods.csv, line 3: family 'transformer' of method 'supir'"),
     ("methods.csv", "method,family\nhat,gan\nhat,diffusion\n",

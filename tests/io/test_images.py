@@ -116,6 +116,48 @@ def test_float_tiff_keeps_values_and_range_one(tmp_path, shape):
     np.testing.assert_array_equal(im.array, data)
 
 
+@pytest.mark.parametrize("low,high", [(3.0, 218.0), (-0.6, 0.9), (0.0, 1.51)])
+def test_float_outside_unit_range_refused_naming_min_max(tmp_path, low, high):
+    data = np.linspace(low, high, 13 * 17, dtype=np.float32).reshape(13, 17)
+    path = tmp_path / "f.tif"
+    tifffile.imwrite(path, data, photometric="minisblack")
+    with pytest.raises(ImageReadError) as info:
+        read_image(path)
+    assert info.value.path == str(path)
+    assert f"values from {float(data.min()):.6g} to {float(data.max()):.6g}" in str(info.value)
+    assert "[0, 1]" in str(info.value)
+
+
+def test_float_within_tolerance_accepted_with_a_note(tmp_path):
+    data = np.linspace(-0.04, 1.2, 13 * 17 * 3, dtype=np.float32).reshape(13, 17, 3)
+    path = tmp_path / "f.tif"
+    tifffile.imwrite(path, data, photometric="rgb")
+    im = _read_quiet(path)
+    np.testing.assert_array_equal(im.array, data)
+    assert any("outside [0, 1]" in n and "1.2" in n for n in im.notes)
+    inside = tmp_path / "g.tif"
+    tifffile.imwrite(inside, np.clip(data, 0, 1), photometric="rgb")
+    assert not any("outside" in n for n in _read_quiet(inside).notes)
+
+
+@pytest.mark.parametrize("write", [
+    lambda p: PILImage.fromarray(RGB8).save(p.with_suffix(".png")) or p.with_suffix(".png"),
+    lambda p: png.from_array(RGB16.reshape(13, -1), "RGB;16").save(p.with_suffix(".png"))
+    or p.with_suffix(".png"),
+    lambda p: tifffile.imwrite(p.with_suffix(".tif"), RNG.random((13, 17, 3)).astype(np.float32),
+                               photometric="rgb") or p.with_suffix(".tif"),
+], ids=["png8", "png16", "float-tiff"])
+def test_data_decodes_the_given_bytes(tmp_path, write):
+    path = write(tmp_path / "x")
+    from_file = read_image(path)
+    data = path.read_bytes()
+    path.unlink()  # only the bytes are read
+    from_bytes = read_image(path, data=data)
+    np.testing.assert_array_equal(from_bytes.array, from_file.array)
+    assert (from_bytes.data_range, from_bytes.mode, from_bytes.path) == (
+        from_file.data_range, from_file.mode, from_file.path)
+
+
 def _rgba8():
     a = RNG.integers(0, 256, (13, 17), dtype=np.uint8)
     a[0, 0] = 0
@@ -265,9 +307,11 @@ def test_pixel_limit_argument_and_env(tmp_path, monkeypatch):
     with pytest.raises(ImageReadError, match="decompression-bomb"):
         read_image(path)
     assert read_image(path, max_pixels=221).array.shape == RGB8.shape  # 13*17 = 221
-    monkeypatch.setenv("EYETEST_MAX_PIXELS", "lots")
-    with pytest.raises(EyetestError, match=r"\$EYETEST_MAX_PIXELS must be a positive integer"):
-        read_image(path)
+    for bad in ("lots", "0", "-5"):
+        monkeypatch.setenv("EYETEST_MAX_PIXELS", bad)
+        with pytest.raises(EyetestError,
+                           match=rf"\$EYETEST_MAX_PIXELS must be a positive integer, got '{bad}'"):
+            read_image(path)
     monkeypatch.delenv("EYETEST_MAX_PIXELS")
     assert max_pixels_limit() == DEFAULT_MAX_PIXELS
 

@@ -78,3 +78,23 @@ def test_read_bad_json_named(tmp_path):
     path.write_text("[1, 2]")
     with pytest.raises(EyetestError, match="bad.json"):
         read_table(path)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_atomic_write_honours_umask_and_keeps_existing_mode(tmp_path, umask):
+    import stat
+
+    old = os.umask(umask)
+    try:
+        new = tmp_path / "new.csv"
+        write_table(_table(), new)
+        assert stat.S_IMODE(new.stat().st_mode) == 0o666 & ~umask  # what open() would give
+        kept = tmp_path / "kept.json"
+        kept.write_text("{}")
+        os.chmod(kept, 0o640)
+        atomic_write_text(kept, "{}\n")
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o640
+        assert kept.read_text() == "{}\n"
+    finally:
+        os.umask(old)

@@ -8,7 +8,14 @@ import multiprocessing as mp
 
 import pytest
 
-from eyetest.run.cache import ScoreCache, default_cache_dir, score_key, sha256_file
+from eyetest.run.cache import (
+    CacheWriteWarning,
+    ScoreCache,
+    default_cache_dir,
+    read_with_sha256,
+    score_key,
+    sha256_file,
+)
 from eyetest.run.executor import chunk_size, resolve_workers, run_tasks
 
 BASE = dict(metric="psnr", metric_version="1", settings={"color": "as-is", "crop": 0},
@@ -54,6 +61,33 @@ def test_nan_round_trip_and_corrupt_entry_is_a_miss(tmp_path):
     assert math.isnan(cache.get(key))
     cache._path(key).write_text("{not json")
     assert cache.get(key) is None
+
+
+def test_read_with_sha256_matches_hashlib(tmp_path):
+    data = bytes(range(256)) * 5000
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    assert read_with_sha256(path) == (data, hashlib.sha256(data).hexdigest())
+
+
+def test_entry_keeps_meta(tmp_path):
+    cache = ScoreCache(tmp_path)
+    key = score_key(**BASE)
+    cache.put(key, math.inf, metric="psnr", notes={"distorted": ["alpha composited"]})
+    assert cache.entry(key) == {"value": math.inf, "metric": "psnr",
+                                "notes": {"distorted": ["alpha composited"]}}
+    assert cache.hits == 1
+
+
+def test_unwritable_cache_warns_once_and_stops_writing(tmp_path):
+    (tmp_path / "notadir").write_text("a file, not a folder")
+    cache = ScoreCache(tmp_path / "notadir" / "c")
+    with pytest.warns(CacheWriteWarning, match="notadir") as caught:
+        for i in range(5):
+            cache.put(hashlib.sha256(str(i).encode()).hexdigest(), float(i))
+    assert len(caught) == 1
+    assert cache.writes == 0 and "notadir" in cache.stats()["write_error"]
+    assert cache.get(hashlib.sha256(b"0").hexdigest()) is None  # a miss, not an error
 
 
 def test_default_dir_from_env(monkeypatch, tmp_path):

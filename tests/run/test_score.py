@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from eyetest import __version__
-from eyetest.core.metrics.registry import list_metrics
-from eyetest.errors import DatasetError, UnknownNameError
+from eyetest.core.metrics.registry import get_metric, list_metrics
+from eyetest.errors import DatasetError, EyetestError, UnknownNameError
 from eyetest.io.dataset import discover
 from eyetest.io.tables import read_table
-from eyetest.run.cache import ScoreCache, sha256_file
+from eyetest.run.cache import CacheWriteWarning, ScoreCache, sha256_file
 from eyetest.run.score import (
     COLUMNS,
     default_metrics,
@@ -156,8 +156,15 @@ def test_resolve_metrics_errors(toy_metrics):
         resolve_metrics(["tmad"], has_reference=False, preset="matlab")
     with pytest.raises(UnknownNameError, match="nosuch"):
         resolve_metrics(["nosuch"], has_reference=True, preset="matlab")
-    with pytest.raises(UnknownNameError, match="preset of metric 'tmean'"):
+    with pytest.raises(UnknownNameError,
+                       match=r"unknown preset 'double'; known: matlab, sr-y-crop<N>$"):
         resolve_metrics(["tmean"], has_reference=True, preset="double")
+    # every preset of the requested metrics, not only the first metric's
+    known = sorted({"sr-y-crop<N>"} | {p for m in ("tmean", "tmad")
+                                       for p in get_metric(m).presets if p != "sr-y"})
+    with pytest.raises(UnknownNameError,
+                       match=rf"unknown preset 'nope'; known: {', '.join(known)}$"):
+        resolve_metrics(["tmean", "tmad"], has_reference=True, preset="nope")
     assert len(resolve_metrics(["tmean", "tmad"], has_reference=True, preset="double")) == 2
 
 
@@ -203,3 +210,124 @@ def test_weight_hashes_are_part_of_resources():
     spec = MetricSpec("tw", "NR", True, (0, 1), lambda x, **k: 0.0, {"matlab": {}},
                       extra={"weights": {"state": name}})
     assert _resource_hashes(spec) == {f"weights:{name}": WEIGHTS[name].sha256}
+
+
+def test_unwritable_cache_warns_once_and_keeps_scoring(toy_metrics, toy_dataset, tmp_path):
+    root, _ = toy_dataset
+    (tmp_path / "notadir").write_text("a file")
+    cache = ScoreCache(tmp_path / "notadir" / "c")
+    with pytest.warns(CacheWriteWarning) as caught:
+        run = score_dataset(discover(root), metrics=["tmad", "tmean"], workers=1, cache=cache)
+    assert len([w for w in caught if w.category is CacheWriteWarning]) == 1
+    plain = score_dataset(discover(root), metrics=["tmad", "tmean"], workers=1)
+    pd.testing.assert_frame_equal(run.table, plain.table)
+    m = run.manifest["cache"]
+    assert m["writes"] == 0 and str(tmp_path / "notadir") in m["write_error"]
+
+
+def _rgba_and_palette_dataset(root):
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+    ref = rng.integers(0, 256, (6, 7, 3), dtype=np.uint8)
+    (root / "gt").mkdir(parents=True)
+    (root / "methods/m").mkdir(parents=True)
+    Image.fromarray(ref).quantize(16).save(root / "gt/x.png")  # palette reference
+    rgba = np.dstack([ref, np.full(ref.shape[:2], 200, np.uint8)])
+    Image.fromarray(rgba).save(root / "methods/m/x.png")  # semi-transparent output
+
+
+def test_conversion_notes_restored_from_cache(toy_metrics, tmp_path):
+    root = tmp_path / "ds"
+    _rgba_and_palette_dataset(root)
+    first = score_dataset(discover(root), metrics=["tmad", "tmean"], workers=1,
+                          cache=ScoreCache(tmp_path / "c"))
+    assert first.manifest["notes"] == {
+        "gt/x.png": ["palette image converted to RGB"],
+        "methods/m/x.png": ["alpha composited on white (alpha='composite')"]}
+    cache = ScoreCache(tmp_path / "c")
+    second = score_dataset(discover(root), metrics=["tmad", "tmean"], workers=1, cache=cache)
+    assert cache.hits == 2 and second.manifest["counts"]["units_computed"] == 0
+    assert second.manifest["notes"] == first.manifest["notes"]
+    # an NR score alone depends on the output only: the reference's notes are not claimed
+    nr = score_dataset(discover(root), metrics=["tmean"], workers=1,
+                       cache=ScoreCache(tmp_path / "c"))
+    assert nr.manifest["notes"] == {"methods/m/x.png": first.manifest["notes"]["methods/m/x.png"]}
+
+
+def test_file_rewritten_between_hash_and_read_is_not_cached(toy_metrics, tmp_path, monkeypatch):
+    """Cache key and pixels come from the same bytes: a file that changes after the
+    driver hashed it is reported, and its new pixels are never cached under the old hash."""
+    import eyetest.run.score as score_mod
+    from PIL import Image
+
+    ref = np.arange(60, dtype=np.uint8).reshape(6, 10)
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "methods/m").mkdir(parents=True)
+    Image.fromarray(ref).save(tmp_path / "gt/x.png")
+    out = tmp_path / "methods/m/x.png"
+    Image.fromarray(ref).save(out)  # version 1: an exact copy, tmad = 0
+    v1 = out.read_bytes()
+    real = score_mod.sha256_file
+
+    def rewritten_after_hashing(path):
+        digest = real(path)
+        if str(path) == str(out):
+            Image.fromarray(ref // 2).save(out)  # version 2
+        return digest
+
+    monkeypatch.setattr(score_mod, "sha256_file", rewritten_after_hashing)
+    run = score_dataset(discover(tmp_path), metrics=["tmad"], workers=1,
+                        cache=ScoreCache(tmp_path / "c"))
+    assert run.table.empty
+    (p,) = run.problems
+    assert p.file == str(out) and "changed while the run was reading it" in p.reason
+    monkeypatch.setattr(score_mod, "sha256_file", real)
+    out.write_bytes(v1)
+    cache = ScoreCache(tmp_path / "c")
+    again = score_dataset(discover(tmp_path), metrics=["tmad"], workers=1, cache=cache)
+    assert cache.hits == 0 and again.table.value.tolist() == [0.0]
+
+
+def test_channel_count_mismatch_named(toy_metrics, tmp_path):
+    from PIL import Image
+
+    gray = np.full((4, 5), 100, np.uint8)
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "methods/m").mkdir(parents=True)
+    Image.fromarray(gray).save(tmp_path / "gt/x.png")
+    Image.fromarray(np.dstack([gray] * 3)).save(tmp_path / "methods/m/x.png")
+    run = score_dataset(discover(tmp_path), metrics=["tmad", "tmean"], workers=1)
+    assert run.table.metric.tolist() == ["tmean"]
+    (p,) = run.problems
+    assert "channels differ: 3 here, 1 in reference" in p.reason
+    assert "same size 4x5" in p.reason and "size 4x5x3 differs" not in p.reason
+
+
+def test_float_image_outside_unit_range_not_scored(toy_metrics, tmp_path):
+    import tifffile
+
+    rng = np.random.default_rng(2)
+    ref = rng.uniform(0, 1, (6, 7)).astype(np.float32)
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "methods/good").mkdir(parents=True)
+    (tmp_path / "methods/scaled").mkdir(parents=True)
+    tifffile.imwrite(tmp_path / "gt/x.tif", ref)
+    tifffile.imwrite(tmp_path / "methods/good/x.tif", ref)
+    tifffile.imwrite(tmp_path / "methods/scaled/x.tif", ref * 255)  # saved on 0-255
+    run = score_dataset(discover(tmp_path), metrics=["tmad", "tmean"], workers=1)
+    t = run.table
+    assert set(t.method) == {"good"}
+    assert t[t.metric == "tmean"].value.iloc[0] == pytest.approx(ref.mean(dtype=np.float64))
+    (p,) = run.problems
+    assert p.file == str(tmp_path / "methods/scaled/x.tif")
+    assert f"to {float((ref * 255).max()):.6g}" in p.reason
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "abc"])
+def test_bad_max_pixels_env_fails_before_scoring(toy_metrics, toy_dataset, monkeypatch, value):
+    root, _ = toy_dataset
+    monkeypatch.setenv("EYETEST_MAX_PIXELS", value)
+    with pytest.raises(EyetestError, match=rf"\$EYETEST_MAX_PIXELS .* got '{value}'"):
+        score_dataset(discover(root), metrics=["tmad", "tmean"], workers=1)
+    assert toy_metrics == {"tmad": 0, "tmean": 0}

@@ -165,3 +165,40 @@ def test_cache_resume_after_interrupted_local_run(toy_metrics, toy_dataset, tmp_
     pd.testing.assert_frame_equal(run.table, full.table)
     n_units = full.manifest["counts"]["units_computed"]
     assert run.manifest["counts"]["units_computed"] == n_units - 2
+
+
+def test_imported_rows_outside_the_dataset_become_problems(toy_metrics, toy_dataset, tmp_path):
+    root, _ = toy_dataset
+    f = _write_import(tmp_path / "imp.csv", [
+        ("img1", "a", "musiq", 1.0),       # line 2: kept
+        ("img2.png", "a", "musiq", 2.0),   # line 3: a file name, read as stem img2: kept
+        ("zzz", "a", "musiq", 3.0),        # line 4: no such image
+        ("img1", "q", "musiq", 4.0),       # line 5: no such method
+        ("IMG1", "a", "musiq", 5.0),       # line 6: names are case-sensitive
+        ("img4", "b", "musiq", 6.0),       # line 7: b has no output img4
+        ("img1", "q", "clipiqa", 7.0),     # line 8: same unknown pair as line 5
+    ])
+    run = score_dataset(discover(root), metrics=["tmean"], workers=1, imports=[f])
+    imp = run.table[run.table.metric == "musiq"]
+    assert sorted(zip(imp.image, imp.method, imp.value)) == [("img1", "a", 1.0),
+                                                            ("img2", "a", 2.0)]
+    assert "clipiqa" not in set(run.table.metric) and "q" not in set(run.table.method)
+    got = {p.reason.split(":")[0]: p for p in run.problems if p.file == str(f)}
+    assert set(got) == {"line 4", "line 5 (and 1 more row(s))", "line 6", "line 7"}
+    assert "image 'zzz' of method 'a' is not in the dataset" in got["line 4"].reason
+    assert "method 'q' is not a method of the dataset" in got["line 5 (and 1 more row(s))"].reason
+    assert "image 'IMG1'" in got["line 6"].reason and got["line 7"].method == "b"
+    assert run.manifest["counts"]["rows_imported"] == 2
+    assert {p["file"] for p in run.manifest["problems"]} >= {str(f)}
+    s = summarize(run.table, run.summary_specs).set_index(["method", "metric"])
+    assert s.loc[("a", "musiq"), "mean"] == pytest.approx(1.5)  # only the matching rows
+
+
+def test_file_name_and_stem_of_one_image_clash_before_scoring(toy_metrics, toy_dataset, tmp_path):
+    root, _ = toy_dataset
+    f = _write_import(tmp_path / "imp.csv", [("img1", "a", "musiq", 1.0),
+                                             ("img1.png", "a", "musiq", 2.0)])
+    with pytest.raises(ImportedScoresError, match=r"imp.csv line 3: image 'img1.png' read as "
+                       r"a stem gives .*already given by imp.csv line 2"):
+        score_dataset(discover(root), metrics=["tmad", "tmean"], workers=1, imports=[f])
+    assert toy_metrics == {"tmad": 0, "tmean": 0}

@@ -16,7 +16,10 @@ indistinguishable from native ones for alignment, audit summaries and
 reports, except for a ``source`` column naming the file they came from.
 
 ``eyetest score --import FILE`` calls :func:`merge_imported` on the table it
-has just computed (the option lives in :mod:`eyetest.cli.commands.score`).
+has just computed (the option lives in :mod:`eyetest.cli.commands.score`),
+after :func:`match_dataset` has mapped file names (``0801.png``, as pyiqa
+writes them) to stems and turned every row whose (image, method) is not in
+the dataset into a problem.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import numpy as np
 import pandas as pd
 
 from eyetest.errors import DatasetError
+from eyetest.io.dataset import Problem
+from eyetest.io.images import IMAGE_EXTENSIONS
 
 REQUIRED = ("image", "method", "metric", "value")
 KEYS = ("image", "method", "metric")
@@ -54,11 +59,15 @@ def _read_raw(path: Path) -> pd.DataFrame:
         f"imported scores {str(path)!r}: unknown extension {ext!r}; use .csv or .parquet")
 
 
-def _row_label(path: Path, pos: int) -> str:
+def _row_place(path: Path, pos: int) -> str:
     # CSV: header is line 1, so data row i (0-based) is line i + 2
     if path.suffix.lower() == ".csv":
-        return f"{path.name} line {pos + 2}"
-    return f"{path.name} row {pos + 1}"
+        return f"line {pos + 2}"
+    return f"row {pos + 1}"
+
+
+def _row_label(path: Path, pos: int) -> str:
+    return f"{path.name} {_row_place(path, pos)}"
 
 
 def read_scores(path, *, keys=KEYS) -> pd.DataFrame:
@@ -123,6 +132,64 @@ def read_scores(path, *, keys=KEYS) -> pd.DataFrame:
     return df
 
 
+def _stem(image: str) -> str:
+    p = Path(image)
+    return p.stem if p.suffix.lower() in IMAGE_EXTENSIONS else image
+
+
+def match_dataset(scores: pd.DataFrame, path, pairs) -> tuple[pd.DataFrame, list[Problem]]:
+    """Keep the rows of ``scores`` whose (image, method) is in ``pairs``.
+
+    ``image`` may be a file name with an image extension; it is read as its
+    stem, as in ``scenarios.csv``.  Names are otherwise compared exactly
+    (case included).
+
+    Parameters
+    ----------
+    scores : rows from :func:`read_scores` of ``path``.
+    path : the file they came from (named in problems).
+    pairs : the (image, method) pairs of the dataset (with ``("*", method)``
+        for a method's distribution-metric rows).
+
+    Returns
+    -------
+    (kept rows with ``image`` as stems, problems): one
+    :class:`~eyetest.io.dataset.Problem` per unknown (image, method), naming
+    the file, the first line or row and the values.
+
+    Raises
+    ------
+    ImportedScoresError
+        A file name and its stem give one (image, method, metric) twice.
+    """
+    p = Path(path)
+    df = scores.copy()
+    raw = df["image"].astype(str)
+    df["image"] = raw.map(_stem)
+    dup = df.duplicated(list(KEYS), keep=False)
+    if dup.any():
+        first, second = (int(i) for i in np.flatnonzero(dup.to_numpy())[:2])
+        key = tuple(df.loc[second, list(KEYS)])
+        raise ImportedScoresError(
+            f"{_row_label(p, second)}: image {raw.iloc[second]!r} read as a stem gives "
+            f"(image, method, metric) = {key}, already given by {_row_label(p, first)} "
+            f"(image {raw.iloc[first]!r})")
+    pairs = set(pairs)
+    methods = {m for _, m in pairs}
+    known = np.array([(i, m) in pairs for i, m in zip(df["image"], df["method"])], dtype=bool)
+    problems = []
+    for (image, method), grp in df[~known].groupby(["image", "method"], sort=False):
+        pos = int(grp.index[0])
+        more = f" (and {len(grp) - 1} more row(s))" if len(grp) > 1 else ""
+        if method not in methods:
+            why = f"method {method!r} is not a method of the dataset"
+        else:
+            why = f"image {raw.iloc[pos]!r} of method {method!r} is not in the dataset"
+        problems.append(Problem(str(p), f"{_row_place(p, pos)}{more}: {why}; imported "
+                                "score(s) skipped", image, method))
+    return df[known].reset_index(drop=True), problems
+
+
 def _fill_from_native(imported: pd.DataFrame, native: pd.DataFrame, column: str, key: str) -> None:
     """Fill ``column`` of imported rows from the native table when ``key`` maps to one value."""
     if column not in native.columns:
@@ -137,7 +204,8 @@ def _fill_from_native(imported: pd.DataFrame, native: pd.DataFrame, column: str,
         imported[column] = filled
 
 
-def merge_imported(table: pd.DataFrame, path, *, on_conflict: str = "error") -> pd.DataFrame:
+def merge_imported(table: pd.DataFrame, path, *, on_conflict: str = "error",
+                   scores: pd.DataFrame | None = None) -> pd.DataFrame:
     """Merge the scores in ``path`` into a result table.
 
     Parameters
@@ -148,6 +216,8 @@ def merge_imported(table: pd.DataFrame, path, *, on_conflict: str = "error") -> 
     on_conflict : what to do when an (image, method, metric) is in both:
         ``"error"`` (default; names the first clash), ``"imported"`` (the
         imported value wins) or ``"native"`` (the computed value wins).
+    scores : the rows of ``path`` already read (e.g. by :func:`match_dataset`);
+        default: :func:`read_scores` of ``path``.
 
     Returns
     -------
@@ -159,7 +229,7 @@ def merge_imported(table: pd.DataFrame, path, *, on_conflict: str = "error") -> 
     if on_conflict not in CONFLICT_MODES:
         raise ValueError(f"on_conflict must be one of {CONFLICT_MODES}, got {on_conflict!r}")
     p = Path(path)
-    imported = read_scores(p)
+    imported = read_scores(p) if scores is None else scores.copy()
     native = table.copy()
     missing = [c for c in REQUIRED if c not in native.columns]
     if missing and len(native):

@@ -14,13 +14,15 @@ after ``DIR``'s folder name.
 
 Files are matched by *file stem* (``0001.png`` <-> ``0001.jpg``), never by
 sorted position.  Problems (a missing output, an output without reference,
-two files with one stem in a folder, a non-image file, a ``scenarios.csv`` /
+two files with one stem in a folder, a non-image file, a subfolder inside an
+image folder (folders are not searched recursively), a ``scenarios.csv`` /
 ``methods.csv`` row naming an unknown image or method) are collected in
 ``Dataset.problems`` with the file name and reason; those files are skipped
-and the rest is scored.  Size mismatches are found when the images are read
+and the rest is scored.  Hidden files and folders (names starting with ``.``)
+are ignored.  Size mismatches are found when the images are read
 (:mod:`eyetest.run.score`).  A malformed CSV (bad header, empty value,
-unknown family) is a :class:`~eyetest.errors.DatasetError` naming the file,
-line and value.
+unknown family, a scenario tag containing ``;``) is a
+:class:`~eyetest.errors.DatasetError` naming the file, line and value.
 """
 
 from __future__ import annotations
@@ -83,12 +85,21 @@ def _is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def list_images(folder: Path, problems: list[Problem], *, method: str | None = None
-                ) -> dict[str, Path]:
-    """Image files of ``folder`` by stem; duplicates and non-images become problems."""
+def list_images(folder: Path, problems: list[Problem], *, method: str | None = None,
+                duplicates: set[str] | None = None) -> dict[str, Path]:
+    """Image files of ``folder`` by stem; duplicates, non-images and subfolders become problems.
+
+    The stems shared by several files (all skipped) are added to ``duplicates``
+    when it is given.  Hidden entries are ignored; subfolders are not searched.
+    """
     by_stem: dict[str, list[Path]] = {}
     for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or path.is_dir():
+        if path.name.startswith("."):
+            continue
+        if path.is_dir():
+            problems.append(Problem(str(path), "subfolder ignored: eyetest does not look "
+                                    f"into subfolders; put the images directly in {folder}",
+                                    method=method))
             continue
         if not _is_image(path):
             problems.append(Problem(str(path), "not an image file (extension "
@@ -98,6 +109,8 @@ def list_images(folder: Path, problems: list[Problem], *, method: str | None = N
     out = {}
     for stem, paths in by_stem.items():
         if len(paths) > 1:
+            if duplicates is not None:
+                duplicates.add(stem)
             names = ", ".join(p.name for p in paths)
             for p in paths:
                 problems.append(Problem(str(p), f"several files share the stem {stem!r} "
@@ -108,7 +121,8 @@ def list_images(folder: Path, problems: list[Problem], *, method: str | None = N
 
 
 def _match(method: str, outputs: dict[str, Path], refs: dict[str, Path] | None,
-           ref_dir: Path | None, problems: list[Problem]) -> list[Item]:
+           ref_dir: Path | None, problems: list[Problem],
+           duplicates: set[str] = frozenset()) -> list[Item]:
     items = []
     if refs is None:
         return [Item(stem, method, path) for stem, path in sorted(outputs.items())]
@@ -119,7 +133,11 @@ def _match(method: str, outputs: dict[str, Path], refs: dict[str, Path] | None,
             problems.append(Problem(str(path), f"no reference with stem {stem!r} in {ref_dir}; "
                                     "skipped", image=stem, method=method))
     for stem, ref in sorted(refs.items()):
-        if stem not in outputs:
+        if stem in duplicates:
+            problems.append(Problem(str(ref), f"method {method!r} has several outputs with "
+                                    f"stem {stem!r}, all skipped (see their problems); not "
+                                    "scored for this method", image=stem, method=method))
+        elif stem not in outputs:
             problems.append(Problem(str(ref), f"method {method!r} has no output with stem "
                                     f"{stem!r}; skipped", image=stem, method=method))
     return items
@@ -157,10 +175,16 @@ def read_scenarios(path) -> dict[str, tuple[str, ...]]:
 
     The image may be given as a stem or a file name with an image extension.
     Tags keep their first-seen order; a repeated (image, scenario) row is ignored.
+    A tag may not contain ``;``, which joins the tags in the result table
+    (give one row per tag).
     """
     path = Path(path)
     out: dict[str, list[str]] = {}
-    for _, image, scenario in _read_csv(path, ("image", "scenario")):
+    for lineno, image, scenario in _read_csv(path, ("image", "scenario")):
+        if ";" in scenario:
+            raise DatasetError(f"{path}, line {lineno}: scenario {scenario!r} contains ';', "
+                               "which separates tags in the result table; give one row per "
+                               "tag")
         stem = Path(image).stem if _is_image(Path(image)) else image
         tags = out.setdefault(stem, [])
         if scenario not in tags:
@@ -207,8 +231,10 @@ def discover(root) -> Dataset:
         raise DatasetError(f"{str(mdir)!r} contains no method folders")
     items: list[Item] = []
     for method in methods:
-        outputs = list_images(mdir / method, problems, method=method)
-        items.extend(_match(method, outputs, refs, gt if refs is not None else None, problems))
+        dups: set[str] = set()
+        outputs = list_images(mdir / method, problems, method=method, duplicates=dups)
+        items.extend(_match(method, outputs, refs, gt if refs is not None else None, problems,
+                            dups))
     scenarios = {}
     if (root / "scenarios.csv").is_file():
         scenarios = read_scenarios(root / "scenarios.csv")
@@ -268,7 +294,8 @@ def discover_pair(reference_dir, distorted_dir, *, method: str | None = None) ->
     if reference_dir is not None:
         ref = _check_dir(Path(reference_dir), "reference folder")
         refs = list_images(ref, problems)
-    outputs = list_images(dist, problems, method=name)
+    dups: set[str] = set()
+    outputs = list_images(dist, problems, method=name, duplicates=dups)
     items = _match(name, outputs, refs, Path(reference_dir) if refs is not None else None,
-                   problems)
+                   problems, dups)
     return Dataset(None, items, [name], dict(refs or {}), {}, {}, problems)

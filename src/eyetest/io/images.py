@@ -25,6 +25,13 @@ Values are never rescaled: a 16-bit file stays ``uint16`` with
 ``data_range=65535``.  Pillow converts 16-bit colour PNGs and 16-bit colour
 TIFFs to 8 bits, so those go through pypng and tifffile instead.
 
+A float image must hold values on ``[0, 1]``.  One whose samples fall
+outside ``[-FLOAT_TOLERANCE, 1 + FLOAT_TOLERANCE]`` (a float TIFF saved on
+0-255, say) is refused with an :class:`ImageReadError` naming its minimum
+and maximum, since scoring it with ``data_range=1.0`` would give meaningless
+numbers.  A smaller overshoot (an unclipped network output) is read as it is,
+with a conversion note giving the range.
+
 Decompression bombs: an image with more pixels than ``max_pixels`` (argument,
 else the environment variable ``EYETEST_MAX_PIXELS``, else
 :data:`DEFAULT_MAX_PIXELS`) is refused before decoding.
@@ -53,8 +60,12 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 SUPPORTED_FORMATS = ("PNG", "JPEG", "MPO", "BMP", "TIFF", "WEBP")
 ALPHA_MODES = ("composite", "drop")
 
+#: Float images outside [0, 1] by more than this are refused; less is noted (see the module docstring).
+FLOAT_TOLERANCE = 0.5
+
 #: Bump when decoding or a conversion changes (part of the score cache key).
-READER_VERSION = "1"
+#: 2: float images outside [0, 1] refused.
+READER_VERSION = "2"
 
 
 class AlphaWarning(UserWarning):
@@ -89,7 +100,15 @@ class Image:
 
 
 def max_pixels_limit(max_pixels: int | None = None) -> int:
-    """The effective pixel limit: argument, else ``EYETEST_MAX_PIXELS``, else default."""
+    """The effective pixel limit: argument, else ``EYETEST_MAX_PIXELS``, else default.
+
+    Raises
+    ------
+    EyetestError
+        ``$EYETEST_MAX_PIXELS`` is not a positive integer (the value is named).
+    ValueError
+        ``max_pixels`` is not positive.
+    """
     if max_pixels is None:
         env = os.environ.get(MAX_PIXELS_ENV)
         if env is None or not env.strip():
@@ -97,9 +116,9 @@ def max_pixels_limit(max_pixels: int | None = None) -> int:
         try:
             max_pixels = int(env)
         except ValueError:
-            raise EyetestError(
-                f"${MAX_PIXELS_ENV} must be a positive integer, got {env!r}"
-            ) from None
+            max_pixels = 0
+        if max_pixels <= 0:
+            raise EyetestError(f"${MAX_PIXELS_ENV} must be a positive integer, got {env!r}")
     if int(max_pixels) <= 0:
         raise ValueError(f"max_pixels must be a positive integer, got {max_pixels}")
     return int(max_pixels)
@@ -175,7 +194,26 @@ def _finish(arr: np.ndarray, *, path: str, mode: str, notes: list[str]) -> Image
         data_range, depth = 1.0, arr.dtype.itemsize * 8
     else:
         raise ImageReadError(path, f"unsupported sample type {arr.dtype}")
+    if data_range == 1.0 and arr.size:
+        _check_float_range(arr, path, notes)
     return Image(arr, data_range, depth, path, mode, tuple(notes))
+
+
+def _check_float_range(arr: np.ndarray, path: str, notes: list[str]) -> None:
+    """Refuse float samples outside ``[0, 1]`` by more than :data:`FLOAT_TOLERANCE`; note a smaller overshoot.
+
+    NaN is left to the metrics, which reject it with their own message.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN image gives NaN
+        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+    if lo < -FLOAT_TOLERANCE or hi > 1.0 + FLOAT_TOLERANCE:
+        raise ImageReadError(
+            path, f"float image has values from {lo:.6g} to {hi:.6g}, but float images must "
+            "lie on [0, 1] (data_range 1.0; eyetest never guesses another range); "
+            "save it as 8/16-bit or divide it by its range (e.g. 255)")
+    if lo < 0.0 or hi > 1.0:
+        notes.append(f"float values from {lo:.6g} to {hi:.6g} lie outside [0, 1]; scored unclipped")
 
 
 def _png_header(head: bytes) -> tuple[int, int] | None:
@@ -185,7 +223,8 @@ def _png_header(head: bytes) -> tuple[int, int] | None:
     return None
 
 
-def read_image(path, *, alpha: str = "composite", max_pixels: int | None = None) -> Image:
+def read_image(path, *, alpha: str = "composite", max_pixels: int | None = None,
+               data: bytes | None = None) -> Image:
     """Read an image file without losing bits or rescaling.
 
     Parameters
@@ -194,34 +233,41 @@ def read_image(path, *, alpha: str = "composite", max_pixels: int | None = None)
     alpha : ``"composite"`` (blend on white, warn) or ``"drop"``.
     max_pixels : refuse images with more pixels (default: ``$EYETEST_MAX_PIXELS``
         or :data:`DEFAULT_MAX_PIXELS`).
+    data : the file's bytes, already read (``path`` then only names them):
+        decoding the very bytes that were hashed keeps a cache key and the
+        pixels it stands for together.
 
     Raises
     ------
     ImageReadError
         The file is missing, not an image, of an unsupported kind, corrupt,
-        truncated, or larger than the pixel limit; the message names it.
+        truncated, larger than the pixel limit, or a float image outside
+        ``[0, 1]`` (see the module docstring); the message names it.
     """
     if alpha not in ALPHA_MODES:
         raise ValueError(f"alpha must be one of {ALPHA_MODES}, got {alpha!r}")
     limit = max_pixels_limit(max_pixels)
     p = Path(path)
     spath = str(p)
-    if not p.exists():
-        raise ImageReadError(spath, "no such file")
-    if not p.is_file():
-        raise ImageReadError(spath, "not a regular file")
-    try:
-        with open(p, "rb") as fh:
-            head = fh.read(32)
-    except OSError as exc:
-        raise ImageReadError(spath, f"cannot open: {exc.strerror or exc}") from exc
+    if data is not None:
+        head = bytes(data[:32])
+    else:
+        if not p.exists():
+            raise ImageReadError(spath, "no such file")
+        if not p.is_file():
+            raise ImageReadError(spath, "not a regular file")
+        try:
+            with open(p, "rb") as fh:
+                head = fh.read(32)
+        except OSError as exc:
+            raise ImageReadError(spath, f"cannot open: {exc.strerror or exc}") from exc
     try:
         if head[:4] in (b"II*\x00", b"MM\x00*"):
-            return _read_tiff(p, alpha=alpha, limit=limit)
+            return _read_tiff(p, data, alpha=alpha, limit=limit)
         png = _png_header(head)
         if png is not None and png[0] == 16 and png[1] in (2, 4, 6):
-            return _read_png16(p, alpha=alpha, limit=limit)
-        return _read_pillow(p, alpha=alpha, limit=limit)
+            return _read_png16(p, data, alpha=alpha, limit=limit)
+        return _read_pillow(p, data, alpha=alpha, limit=limit)
     except ImageReadError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError, zlib.error, IndexError, KeyError,
@@ -241,7 +287,12 @@ def _check_pixels(path: str, width: int, height: int, limit: int) -> None:
         )
 
 
-def _open_pillow(p: Path, limit: int):
+def _source(p: Path, data: bytes | None):
+    """What decoders open: the path, or an in-memory file of ``data``."""
+    return p if data is None else io.BytesIO(data)
+
+
+def _open_pillow(p: Path, data: bytes | None, limit: int):
     from PIL import Image as PILImage
     from PIL import UnidentifiedImageError
 
@@ -250,7 +301,7 @@ def _open_pillow(p: Path, limit: int):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
-            im = PILImage.open(p)
+            im = PILImage.open(_source(p, data))
     except UnidentifiedImageError:
         raise ImageReadError(str(p), "not an image file (unknown format)") from None
     finally:
@@ -259,9 +310,9 @@ def _open_pillow(p: Path, limit: int):
     return im
 
 
-def _read_pillow(p: Path, *, alpha: str, limit: int) -> Image:
+def _read_pillow(p: Path, data: bytes | None, *, alpha: str, limit: int) -> Image:
     spath = str(p)
-    im = _open_pillow(p, limit)
+    im = _open_pillow(p, data, limit)
     with im:
         fmt = im.format or "?"
         if fmt not in SUPPORTED_FORMATS:
@@ -307,15 +358,15 @@ def _read_pillow(p: Path, *, alpha: str, limit: int) -> Image:
         return _finish(arr, path=spath, mode=mode, notes=notes)
 
 
-def _read_png16(p: Path, *, alpha: str, limit: int) -> Image:
+def _read_png16(p: Path, data: bytes | None, *, alpha: str, limit: int) -> Image:
     """16-bit colour / gray+alpha PNG through pypng (Pillow would reduce to 8 bits)."""
     import png
 
     spath = str(p)
-    im = _open_pillow(p, limit)  # header, size check and EXIF (eXIf chunk)
+    im = _open_pillow(p, data, limit)  # header, size check and EXIF (eXIf chunk)
     with im:
         orientation = im.getexif().get(0x0112, 1)
-    with open(p, "rb") as fh:
+    with open(p, "rb") if data is None else io.BytesIO(data) as fh:
         width, height, rows, info = png.Reader(file=fh).read()
         planes = int(info["planes"])
         arr = np.vstack([np.asarray(r, dtype=np.uint16) for r in rows])
@@ -329,12 +380,12 @@ def _read_png16(p: Path, *, alpha: str, limit: int) -> Image:
     return _finish(arr, path=spath, mode=mode, notes=notes)
 
 
-def _read_tiff(p: Path, *, alpha: str, limit: int) -> Image:
+def _read_tiff(p: Path, data: bytes | None, *, alpha: str, limit: int) -> Image:
     """TIFF through tifffile (keeps 16-bit colour and float samples); palette via Pillow."""
     import tifffile
 
     spath = str(p)
-    with tifffile.TiffFile(spath) as tif:
+    with tifffile.TiffFile(spath if data is None else io.BytesIO(data)) as tif:
         if not tif.pages:
             raise ImageReadError(spath, "TIFF has no pages")
         page = tif.pages[0]
@@ -350,7 +401,7 @@ def _read_tiff(p: Path, *, alpha: str, limit: int) -> Image:
             bits == 16 and spp == 1 and int(page.sampleformat) == 1)
         oriented = orientation in range(2, 9)
         if pillow_ok and not oriented:
-            return _read_pillow(p, alpha=alpha, limit=limit)
+            return _read_pillow(p, data, alpha=alpha, limit=limit)
         if oriented and photometric not in (1, 2):
             raise ImageReadError(spath, f"TIFF with photometric {page.photometric.name} and "
                                  f"orientation {orientation} is not supported")

@@ -9,6 +9,8 @@
 
 Every write goes to a temporary file in the target folder first and is moved
 into place with :func:`os.replace`, so readers never see a half-written file.
+The file gets the mode a plain ``open(path, "w")`` would give it: the mode of
+the file it replaces, else ``0o666`` less the process umask.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -35,14 +38,40 @@ def table_format(path) -> str:
     return TABLE_FORMATS[ext]
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where the OS allows."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)  # briefly stricter, never looser, for other threads
+    os.umask(mask)
+    return mask
+
+
+def _target_mode(path: Path) -> int:
+    """Mode of the existing file at ``path``, else ``0o666`` less the umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
 def atomic_write_bytes(path, data: bytes, *, fsync: bool = True) -> None:
     """Write ``data`` to ``path`` atomically (temporary file + ``os.replace``).
 
+    Missing parent folders are created.  The file keeps the mode of the file
+    it replaces; a new file gets ``0o666`` less the umask, like ``open``
+    (:func:`tempfile.mkstemp` alone would leave it ``0o600``).
     ``fsync=False`` skips flushing to disk (still atomic for readers, but a
     power cut may lose the file): for caches that can be recomputed.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _target_mode(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -50,6 +79,7 @@ def atomic_write_bytes(path, data: bytes, *, fsync: bool = True) -> None:
             if fsync:
                 fh.flush()
                 os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -14,8 +14,9 @@ references.  The value is written as a row of the tidy table with
 Images enter each set in image-name order.  The cache key is that of a
 per-image score with the ordered list of the files' SHA256s in place of one
 file's hash (the order matters for KID's seeded subsets); a set with a
-problem (an unreadable image, a different data range) is computed on the
-rest, reported, and not cached, so the problem is reported on every run.
+problem (an unreadable image, a file rewritten since the run hashed it, a
+different data range) is computed on the rest, reported, and not cached, so
+the problem is reported on every run.
 
 Small samples: FID and KID warn (:class:`~eyetest.core.metrics.fid.SmallSampleWarning`)
 when a set is small; the warnings are kept in the cache entry and in the
@@ -40,7 +41,7 @@ from eyetest.core.metrics.registry import MetricSpec
 from eyetest.errors import EyetestError, ImageReadError
 from eyetest.io.dataset import Item, Problem
 from eyetest.io.images import AlphaWarning, read_image
-from eyetest.run.cache import ScoreCache, score_key
+from eyetest.run.cache import ScoreCache, read_with_sha256, score_key
 from eyetest.run.compute import compare_features, set_features, split_settings
 
 #: ``image`` value of the rows that hold one value for a whole method
@@ -65,27 +66,40 @@ def set_hash(hashes: Sequence[str]) -> str:
     return hashlib.sha256(json.dumps(list(hashes)).encode("ascii")).hexdigest()
 
 
-def _read(path, *, alpha, max_pixels, image, method, problems):
+def _read(path, *, expected_sha256, alpha, max_pixels, image, method, problems):
+    """Decode the bytes whose SHA256 is in the cache key, or record a problem and return None."""
+    try:
+        data, digest = read_with_sha256(path)
+    except OSError as exc:
+        problems.append(Problem(str(path), f"cannot read file: {exc.strerror or exc}", image,
+                                method))
+        return None
+    if digest != expected_sha256:
+        problems.append(Problem(str(path), "file changed while the run was reading it (its "
+                                "SHA256 differs from the one hashed at the start); left out, "
+                                "score again once it is complete", image, method))
+        return None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AlphaWarning)
-            return read_image(path, alpha=alpha, max_pixels=max_pixels)
+            return read_image(path, alpha=alpha, max_pixels=max_pixels, data=data)
     except ImageReadError as exc:
         problems.append(Problem(exc.path, exc.reason, image, method))
         return None
 
 
-def _load_sets(items: Sequence[Item], *, alpha, max_pixels, problems):
+def _load_sets(items: Sequence[Item], *, hashes, alpha, max_pixels, problems):
     """Arrays of the readable pairs (same data range) and whether any pair was dropped.
 
     Only one method's sets are held in memory at a time.
     """
     refs, dists, dropped, data_range, kept = [], [], False, None, []
     for item in items:
-        ref = _read(item.reference, alpha=alpha, max_pixels=max_pixels, image=item.image,
-                    method=None, problems=problems)
-        dist = _read(item.distorted, alpha=alpha, max_pixels=max_pixels, image=item.image,
-                     method=item.method, problems=problems)
+        ref = _read(item.reference, expected_sha256=hashes[str(item.reference)], alpha=alpha,
+                    max_pixels=max_pixels, image=item.image, method=None, problems=problems)
+        dist = _read(item.distorted, expected_sha256=hashes[str(item.distorted)], alpha=alpha,
+                     max_pixels=max_pixels, image=item.image, method=item.method,
+                     problems=problems)
         if ref is None or dist is None:
             dropped = True
             continue
@@ -171,7 +185,7 @@ def score_distribution_metrics(
             continue
         folder = str(Path(group[0].distorted).parent)
         refs, dists, dropped, data_range, group = _load_sets(
-            group, alpha=alpha, max_pixels=max_pixels, problems=out.problems)
+            group, hashes=hashes, alpha=alpha, max_pixels=max_pixels, problems=out.problems)
         if len(dists) < MIN_IMAGES:
             for spec in todo:
                 out.problems.append(Problem(

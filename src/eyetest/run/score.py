@@ -3,9 +3,15 @@
 The work unit is one (image, method): both images are read once and every
 requested metric is computed on them through
 :func:`eyetest.run.compute.score_arrays` (the single numerical path).
-A unit that fails (unreadable file, size or data-range mismatch with its
-reference, a metric raising) becomes a :class:`~eyetest.io.dataset.Problem`
-naming the file; the rest of the run completes.
+A unit that fails (unreadable file, size, channel or data-range mismatch
+with its reference, a metric raising) becomes a
+:class:`~eyetest.io.dataset.Problem` naming the file; the rest of the run
+completes.  The driver hashes every file first (the cache keys); a worker
+reads each file's bytes once, hashes them and decodes those bytes, so a file
+rewritten in between is reported (and neither scored nor cached) instead of
+being cached under the hash of its other version.  Each cached score keeps
+the reader's conversion notes of its files, so the manifest of a cached run
+lists them too.
 
 Result table (tidy, one row per image, method, metric)::
 
@@ -21,7 +27,9 @@ from the cache.
 Distribution metrics (FID, KID) add one row per method with ``image = "*"``
 (:mod:`eyetest.run.distribution`).  Imported scores (``imports=``) are merged
 last with :func:`eyetest.backends.imported.merge_imported`, which adds a
-``source`` column (``eyetest`` or the file name).
+``source`` column (``eyetest`` or the file name); imported rows whose
+(image, method) is not in the dataset become problems
+(:func:`eyetest.backends.imported.match_dataset`).
 """
 
 from __future__ import annotations
@@ -41,10 +49,10 @@ from eyetest import __version__
 from eyetest.core.metrics.registry import MetricSpec, list_metrics
 from eyetest.errors import DatasetError, EyetestError, ImageReadError, SpecError, UnknownNameError
 from eyetest.io.dataset import Dataset, Problem
-from eyetest.io.images import READER_VERSION, AlphaWarning, read_image
+from eyetest.io.images import READER_VERSION, AlphaWarning, max_pixels_limit, read_image
 from eyetest.io.resources import load_resource, resource_sha256
 from eyetest.io.tables import atomic_write_text, write_table
-from eyetest.run.cache import ScoreCache, score_key, sha256_file
+from eyetest.run.cache import ScoreCache, read_with_sha256, score_key, sha256_file
 from eyetest.run.compute import score_arrays
 from eyetest.run.distribution import SET_IMAGE, score_distribution_metrics
 from eyetest.run.executor import resolve_workers, run_tasks
@@ -89,7 +97,13 @@ def resolve_metrics(names: Sequence[str] | None, *, has_reference: bool,
             raise DatasetError(f"metric {spec.name!r} is full-reference but the dataset has "
                                "no references (gt/ or --ref)")
     if not any(_defines(s, preset) for s in specs):
-        specs[0].settings(preset)  # raises UnknownNameError naming the known presets
+        known: set[str] = set()
+        for s in specs:
+            try:
+                s.settings(preset)
+            except UnknownNameError as exc:
+                known.update(exc.known)
+        raise UnknownNameError("preset", preset, known)  # every preset of these metrics
     return specs
 
 
@@ -123,6 +137,9 @@ class Unit:
     presets: tuple[str, ...]  # effective preset of each metric
     alpha: str
     max_pixels: int | None
+    # SHA256 of each file as hashed by the driver (its cache key); None: not checked
+    distorted_sha256: str | None = None
+    reference_sha256: str | None = None
 
 
 @dataclass
@@ -135,12 +152,25 @@ class UnitResult:
     notes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-def _read(path: str, unit: Unit, out: UnitResult):
+def _read(path: str, expected_sha256: str | None, unit: Unit, out: UnitResult):
+    """Decode the bytes whose hash is the cache key, or record a problem and return None."""
     t = time.perf_counter()
     try:
+        try:
+            data, digest = read_with_sha256(path)
+        except OSError as exc:
+            out.problems.append(Problem(path, f"cannot read file: {exc.strerror or exc}",
+                                        unit.image, unit.method))
+            return None
+        if expected_sha256 is not None and digest != expected_sha256:
+            out.problems.append(Problem(path, "file changed while the run was reading it "
+                                        "(its SHA256 differs from the one hashed at the start); "
+                                        "not scored, score again once it is complete",
+                                        unit.image, unit.method))
+            return None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AlphaWarning)  # recorded in notes instead
-            img = read_image(path, alpha=unit.alpha, max_pixels=unit.max_pixels)
+            img = read_image(path, alpha=unit.alpha, max_pixels=unit.max_pixels, data=data)
     except ImageReadError as exc:
         out.problems.append(Problem(exc.path, exc.reason, unit.image, unit.method))
         return None
@@ -154,14 +184,21 @@ def _read(path: str, unit: Unit, out: UnitResult):
 def score_unit(unit: Unit) -> UnitResult:
     """Read the images of one unit once and compute every requested metric."""
     out = UnitResult(unit.image, unit.method)
-    dist = _read(unit.distorted, unit, out)
+    dist = _read(unit.distorted, unit.distorted_sha256, unit, out)
     if dist is None:
         return out
     specs = [metric_spec(m) for m in unit.metrics]
     ref = None
     if any(s.kind == "FR" for s in specs) and unit.reference is not None:
-        ref = _read(unit.reference, unit, out)
-        if ref is not None and ref.shape != dist.shape:
+        ref = _read(unit.reference, unit.reference_sha256, unit, out)
+        if ref is not None and ref.shape[:2] == dist.shape[:2] and ref.shape != dist.shape:
+            out.problems.append(Problem(
+                unit.distorted, f"channels differ: {_channels(dist.shape)} here, "
+                f"{_channels(ref.shape)} in reference {unit.reference} (same size "
+                f"{_shape(dist.shape[:2])}); full-reference metrics skipped",
+                unit.image, unit.method))
+            ref = None
+        elif ref is not None and ref.shape != dist.shape:
             out.problems.append(Problem(
                 unit.distorted, f"size {_shape(dist.shape)} differs from reference "
                 f"{unit.reference} ({_shape(ref.shape)}); full-reference metrics skipped",
@@ -192,8 +229,28 @@ def score_unit(unit: Unit) -> UnitResult:
     return out
 
 
+def _notes_meta(res: UnitResult, item, *, fr: bool) -> dict[str, list[str]]:
+    """Reader notes of the files a score depends on, by role, for its cache entry."""
+    roles = [("distorted", item.distorted)] + ([("reference", item.reference)] if fr else [])
+    return {role: list(res.notes[str(p)]) for role, p in roles if res.notes.get(str(p))}
+
+
+def _restore_notes(entry: dict, item, notes: dict[str, list[str]]) -> None:
+    """Put the reader notes kept in a cache entry back under the item's file paths."""
+    kept = entry.get("notes")
+    if not isinstance(kept, dict):
+        return
+    for role, p in (("distorted", item.distorted), ("reference", item.reference)):
+        if p is not None and kept.get(role):
+            notes[str(p)] = [str(n) for n in kept[role]]
+
+
 def _shape(shape) -> str:
     return "x".join(str(s) for s in shape)
+
+
+def _channels(shape) -> int:
+    return 1 if len(shape) == 2 else int(shape[2])
 
 
 def _jsonable(obj: Any) -> Any:
@@ -310,7 +367,10 @@ def score_dataset(dataset: Dataset, *, metrics: Sequence[str] | None = None,
         from eyetest.run.ray_executor import _import_ray
 
         _import_ray()  # a clear error now, not after hashing the dataset
-    import_paths = check_imports(list(imports), on_conflict)
+    max_pixels_limit(max_pixels)  # a bad $EYETEST_MAX_PIXELS fails now, naming it
+    known_pairs = ({(i.image, i.method) for i in dataset.items}
+                   | {(SET_IMAGE, m) for m in dataset.methods})
+    import_paths = check_imports(list(imports), on_conflict, pairs=known_pairs)
     requested = resolve_metrics(metrics, has_reference=dataset.has_reference, preset=preset)
     problems = list(dataset.problems)
     specs, weight_problems = check_weights(requested)
@@ -342,6 +402,7 @@ def score_dataset(dataset: Dataset, *, metrics: Sequence[str] | None = None,
 
     values: dict[tuple[str, str], dict[str, float]] = {}
     keys: dict[tuple[str, str, str], str] = {}
+    notes: dict[str, list[str]] = {}
     units = []
     for item in items:
         got: dict[str, float] = {}
@@ -358,9 +419,10 @@ def score_dataset(dataset: Dataset, *, metrics: Sequence[str] | None = None,
                     distorted=hashes[str(item.distorted)],
                     reference=ref_hash if spec.kind == "FR" else None)
                 keys[(item.method, item.image, spec.name)] = key
-                cached = cache.get(key)
+                cached = cache.entry(key)
                 if cached is not None:
-                    got[spec.name] = cached
+                    got[spec.name] = cached["value"]
+                    _restore_notes(cached, item, notes)
                     continue
             todo.append(spec.name)
         values[(item.method, item.image)] = got
@@ -368,12 +430,13 @@ def score_dataset(dataset: Dataset, *, metrics: Sequence[str] | None = None,
             units.append(Unit(item.image, item.method, str(item.distorted),
                               None if item.reference is None else str(item.reference),
                               tuple(todo), tuple(presets[m] for m in todo), alpha,
-                              max_pixels))
+                              max_pixels, hashes[str(item.distorted)], ref_hash))
 
     n_workers = resolve_workers(workers)
     t_compute = time.perf_counter()
     seconds: dict[str, float] = {}
-    notes: dict[str, list[str]] = {}
+    by_pair = {(item.method, item.image): item for item in items}
+    kinds = {s.name: s.kind for s in unit_specs}
     bar = None
     if progress and units:
         from tqdm import tqdm
@@ -389,9 +452,11 @@ def score_dataset(dataset: Dataset, *, metrics: Sequence[str] | None = None,
             for path, n in res.notes.items():
                 notes[path] = list(n)
             if cache is not None:  # at once, so an interrupted run resumes from here
+                item = by_pair[(res.method, res.image)]
                 for metric, value in res.values.items():
                     cache.put(keys[(res.method, res.image, metric)], value, metric=metric,
-                              image=res.image, method=res.method)
+                              image=res.image, method=res.method,
+                              notes=_notes_meta(res, item, fr=kinds[metric] == "FR"))
     finally:
         if bar is not None:
             bar.close()
@@ -425,7 +490,9 @@ def score_dataset(dataset: Dataset, *, metrics: Sequence[str] | None = None,
     n_native = len(table)
     imported = []
     if import_paths:
-        table, imported = merge_files(table, import_paths, on_conflict=on_conflict)
+        table, imported, import_problems = merge_files(table, import_paths,
+                                                       on_conflict=on_conflict, pairs=known_pairs)
+        problems.extend(import_problems)
         table = _sort_rows(table, order)
 
     root = dataset.root

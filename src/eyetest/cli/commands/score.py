@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
 
 def _split_metrics(value: str | None):
-    if not value:
+    """Metric names of ``--metrics`` (None: not given, the default battery)."""
+    if value is None:
         return None
     names = [v.strip() for v in value.split(",") if v.strip()]
-    return names or None
+    if not names:
+        raise click.BadParameter(f"no metric name in {value!r}; give names such as "
+                                 "psnr,ssim (see `eyetest metrics`), or leave the option out "
+                                 "for the default metrics", param_hint="--metrics")
+    return names
 
 
 @click.command("score")
@@ -59,13 +65,17 @@ def command(dataset, ref, dist, metrics, preset, out, workers, no_cache, strict,
     95% t-interval). Distribution metrics (fid, kid) give one value per
     method in rows with image '*'. --import merges scores computed elsewhere.
     Exit status: 0 done; 1 nothing could be scored, or --strict and a problem
-    occurred; 2 bad arguments, dataset or import file, or Ray not installed.
+    occurred (the table and manifest are written in both cases); 2 bad
+    arguments, dataset or import file, or Ray not installed.
     """
     from eyetest.io.dataset import discover, discover_pair
-    from eyetest.run.cache import ScoreCache
+    from eyetest.io.tables import table_format
+    from eyetest.run.cache import CacheWriteWarning, ScoreCache
     from eyetest.run.score import score_dataset, write_outputs
     from eyetest.run.summary import format_summary, summarize
 
+    table_format(out)  # an unknown extension fails now, not after scoring
+    names = _split_metrics(metrics)
     if address and executor != "ray":
         raise click.UsageError("--address joins a Ray cluster; give it with --executor ray")
     if dataset and (ref or dist):
@@ -79,24 +89,28 @@ def command(dataset, ref, dist, metrics, preset, out, workers, no_cache, strict,
                                "metrics)")
     cache = None if no_cache else ScoreCache()
     progress = not quiet and sys.stderr.isatty()
-    run = score_dataset(ds, metrics=_split_metrics(metrics), preset=preset, workers=workers,
-                        cache=cache, alpha=alpha, max_pixels=max_pixels, progress=progress,
-                        executor=executor, address=address, imports=imports,
-                        on_conflict=on_conflict)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CacheWriteWarning)  # printed below, once
+        run = score_dataset(ds, metrics=names, preset=preset, workers=workers, cache=cache,
+                            alpha=alpha, max_pixels=max_pixels, progress=progress,
+                            executor=executor, address=address, imports=imports,
+                            on_conflict=on_conflict)
     for p in run.problems:
         click.secho(f"problem: {p.file}: {p.reason}", fg="yellow", err=True)
     for w in run.warnings:
         click.secho(f"warning: {w['metric']} of {w['method']}: {w['message']}", fg="yellow",
                     err=True)
+    if cache is not None and cache.write_error:
+        click.secho(f"warning: score cache {cache.directory} ($EYETEST_CACHE_DIR) cannot be "
+                    f"written ({cache.write_error}); scores were computed but not cached",
+                    fg="yellow", err=True)
     counts = run.manifest["counts"]
     if counts["rows_scored"] == 0:
         click.secho("error: nothing could be scored"
                     + (f" ({len(run.problems)} problems above)" if run.problems else ""),
                     fg="red", err=True)
-        if run.table.empty:
-            sys.exit(1)
-    table_path, manifest = write_outputs(run, out)
-    if not quiet:
+    table_path, manifest = write_outputs(run, out)  # even when empty: no stale results
+    if not quiet and not run.table.empty:
         specs = run.summary_specs
         click.echo(format_summary(summarize(run.table, specs), specs))
         sets = sorted({s.name for s in specs if s.kind == "distribution"})

@@ -46,7 +46,8 @@ def mse(reference: np.ndarray, distorted: np.ndarray) -> float:
     if ref.dtype.kind in "biu" and dist.dtype.kind in "biu" and max(
         ref.dtype.itemsize, dist.dtype.itemsize
     ) <= 2:
-        # exact: differences and their squares fit int64 (up to 2**33 elements)
+        # exact: each squared difference fits int64, and so does their sum up to
+        # 2**63 / 65535**2 ~ 2**31 elements for 16-bit input (2**47 for 8-bit)
         diff = np.subtract(ref, dist, dtype=np.int64)
         value = int(np.vdot(diff, diff)) / diff.size
     else:
