@@ -81,3 +81,66 @@ def test_rank_pwcmp_by_scene_uses_the_image_column(tmp_path, shared_data):
     a, b = pd.read_csv(out_scene), pd.read_csv(out_image)
     assert a["image"].nunique() == 5  # the five scenes of the experiment
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_rank_exclusion_file_keeps_leading_zeros(tmp_path):
+    src = tmp_path / "lead.csv"
+    src.write_text("rater,condition_a,condition_b,outcome\n007,A,B,a\n7,A,B,b\n0007,B,C,a\n1,B,C,a\n2,C,A,b\n")
+    excl = tmp_path / "excl.csv"
+    excl.write_text("rater,excluded\n007,True\n7,False\n")
+    out = tmp_path / "lead.csv.out.csv"
+    res = CliRunner().invoke(cli, ["rank", str(src), "--exclude-raters", str(excl), "--report", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert pd.read_csv(out)["n_judgments"].iloc[0] == 4  # only rater 007's judgment is gone
+    raters = pd.read_csv(tmp_path / "lead.csv.out.raters.csv", dtype={"rater": str})
+    assert sorted(raters["rater"]) == ["0007", "007", "1", "2", "7"]
+    assert raters.set_index("rater")["applied"].to_dict() == {"0007": False, "007": True, "1": False, "2": False,
+                                                              "7": False}
+
+
+def test_rank_refuses_to_overwrite_its_input_and_checks_out_first(tmp_path):
+    src = _sim(tmp_path / "j.csv", n=300)
+    before = src.read_bytes()
+    res = CliRunner().invoke(cli, ["rank", str(src), "--out", str(tmp_path / "." / "j.csv")])
+    assert res.exit_code == 2 and "input file" in res.output and src.read_bytes() == before
+    victim = _sim(tmp_path / "v.raters.csv", n=300)
+    res = CliRunner().invoke(cli, ["rank", str(victim), "--report", "--out", str(tmp_path / "v.csv")])
+    assert res.exit_code == 2 and "v.raters.csv" in res.output and not (tmp_path / "v.csv").exists()
+    # the extension is checked before reading or fitting: the bad --by is never reached
+    res = CliRunner().invoke(cli, ["rank", str(src), "--by", "nosuch", "--out", str(tmp_path / "s.txt")])
+    assert res.exit_code == 2 and ".txt" in res.output and "nosuch" not in res.output
+
+
+def test_rank_pwcmp_by_scene_with_auto_format_and_method_anchor(tmp_path, shared_data):
+    src = shared_data / "pairwise" / "tmo_pairwise_trials.csv"
+    out = tmp_path / "tmo.csv"
+    res = CliRunner().invoke(cli, ["rank", str(src), "--by", "scene", "--model", "thurstone",
+                                   "--anchor", "tmo_camera", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    t = pd.read_csv(out)
+    anchors = t[t["condition"].str.endswith("::tmo_camera")]
+    assert len(anchors) == 5 and (anchors["score"] == 0).all()
+    res = CliRunner().invoke(cli, ["rank", str(src), "--anchor", "nosuch", "--out", str(tmp_path / "x.csv")])
+    assert res.exit_code == 2 and "anchor 'nosuch'" in res.output
+
+
+def test_rank_disconnected_component_centres_each_image(tmp_path):
+    src = _sim(tmp_path / "j.csv", n=600)  # within-image design: 4 images never compared with each other
+    out_c, out_p = tmp_path / "c.csv", tmp_path / "p.csv"
+    for policy, out in (("component", out_c), ("prior", out_p)):
+        res = CliRunner().invoke(cli, ["rank", str(src), "--disconnected", policy, "--out", str(out)])
+        assert res.exit_code == 0, res.output
+    c = pd.read_csv(out_c)
+    assert c["component"].nunique() == 4
+    assert c.groupby("component")["score"].sum().abs().max() < 1e-9
+    # the prior shrinks: same order within an image, smaller spread than the per-component ML scale
+    p = pd.read_csv(out_p).set_index("condition").loc[c["condition"]]
+    assert p["score"].abs().sum() < c["score"].abs().sum()
+
+
+def test_rank_auto_exclusion_prints_the_reasons(tmp_path, shared_data):
+    out = tmp_path / "tmo.csv"
+    res = CliRunner().invoke(cli, ["rank", str(shared_data / "pairwise" / "tmo_pairwise_trials.csv"),
+                                   "--by", "image", "--exclude-raters", "auto", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "screening heuristics" in res.output and "bab: leave-one-out likelihood outlier" in res.output

@@ -81,3 +81,61 @@ def test_export_round_trip(tmp_path, ext):
     assert [p.name for p in tmp_path.iterdir()] == [f"out.{ext}"]  # no temp files left
     with pytest.raises(UnknownNameError):
         write_table(df, tmp_path / "out.xlsx")
+
+
+def test_csv_ids_are_text_never_numbers(tmp_path):
+    # pandas would guess floats/ints: 10 vs 10.0 as two conditions, raters 007 / 7 / 0007 merged
+    p = tmp_path / "ids.csv"
+    p.write_text("rater,condition_a,condition_b,outcome,scenario\n"
+                 "007,10,12.5,a,01\n7,10,15,a,01\n0007,12,15,b,1\nNA,None,15,a, \n r1 , 10 ,12,tie,01\n")
+    df = read_judgments(p)
+    assert sorted(set(df["condition_a"]) | set(df["condition_b"])) == ["10", "12", "12.5", "15", "None"]
+    assert sorted(df["rater"].unique()) == ["0007", "007", "7", "NA", "r1"]
+    assert df["scenario"].tolist()[:3] == ["01", "01", "1"] and pd.isna(df["scenario"].iloc[3])
+
+
+def test_jsonl_ids_keep_their_text(tmp_path):
+    p = tmp_path / "ids.jsonl"
+    p.write_text('{"rater": "007", "condition_a": "001", "condition_b": "1.0", "outcome": "a"}\n'
+                 '{"rater": 7, "condition_a": 10, "condition_b": 12.5, "outcome": "b", "elapsed_ms": 1500}\n')
+    df = read_judgments(p)
+    assert df["rater"].tolist() == ["007", "7"]
+    assert df["condition_a"].tolist() == ["001", "10"] and df["condition_b"].tolist() == ["1.0", "12.5"]
+    assert df["elapsed_ms"].iloc[1] == 1500
+
+
+def test_header_only_and_semicolon_files(tmp_path):
+    p = tmp_path / "empty.csv"
+    p.write_text("rater,condition_a,condition_b,outcome\n")
+    with pytest.raises(JudgmentDataError, match=r"empty\.csv.*no judgments"):
+        read_judgments(p)
+    semi = tmp_path / "semi.csv"  # e.g. exported by a spreadsheet in a European locale
+    semi.write_text("rater;condition_a;condition_b;outcome\nr1;A;B;a\nr1;B;C;tie\n")
+    df = read_judgments(semi)
+    assert df["condition_b"].tolist() == ["B", "C"] and df["outcome"].tolist() == ["a", "tie"]
+
+
+def test_pwcmp_bad_code_is_named_as_a_plain_number(tmp_path):
+    p = tmp_path / "tmo.csv"
+    p.write_text("observer,session_id,scene,condition_A,condition_B,is_A_selected\nM01,1,w,x,y,2\n")
+    with pytest.raises(JudgmentDataError) as err:
+        read_judgments(p)
+    assert "is_A_selected 2:" in str(err.value) and "np." not in str(err.value) and "tmo.csv" in str(err.value)
+
+
+def test_written_tables_get_the_umask_permissions_and_extension_is_checked(tmp_path):
+    import os
+    import stat
+
+    from eyetest.io.judgments import check_table_path
+
+    df = pd.DataFrame({"condition": ["x"], "score": [0.5]})
+    old = os.umask(0o022)
+    try:
+        for ext in ("csv", "jsonl", "parquet"):
+            path = write_table(df, tmp_path / f"scale.{ext}")
+            assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    finally:
+        os.umask(old)
+    with pytest.raises(UnknownNameError, match=r"\.txt"):
+        check_table_path(tmp_path / "scale.txt")

@@ -30,21 +30,42 @@ Formats read by :func:`read_judgments` (``format=``):
     ``rater,condition,value,scale`` (or ``image,method`` instead of ``condition``).
 
 All other columns are kept, so any of them can be used to slice (``--by``).
-:func:`write_table` writes CSV, JSONL or Parquet (by extension), atomically.
+Identifier columns (:data:`ID_COLUMNS`: raters, conditions, methods, images,
+scenarios, ...) are read as text, never guessed as numbers, so ``007`` stays
+``007`` and ``10`` and ``10.0`` stay two different ids; surrounding spaces are
+removed, and only an empty cell counts as missing (``NA`` or ``None`` are
+ids).  A CSV whose header has no comma but semicolons (or tabs) is read with
+that separator.
+
+:func:`write_table` writes CSV, JSONL or Parquet (by extension), atomically
+(:func:`eyetest.io.tables.atomic_write_bytes`).
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
+import json
 from pathlib import Path
 
 import pandas as pd
 
 from eyetest.core.judgments.model import condition_id, validate_pairwise, validate_ratings
 from eyetest.errors import JudgmentDataError, UnknownNameError
+from eyetest.io.tables import atomic_write_bytes
 
 FORMATS = ("generic", "pwcmp", "arena", "ratings")
+TABLE_EXTENSIONS = (".csv", ".jsonl", ".ndjson", ".parquet")
+
+#: columns read as text (ids), in eyetest's and the foreign formats
+ID_COLUMNS = (
+    "rater", "condition_a", "condition_b", "condition", "method_a", "method_b", "method", "image",
+    "scenario", "dimension", "session", "session_id", "observer", "scene", "criterion",
+    "condition_A", "condition_B", "dist_type1", "dist_level1", "dist_type2", "dist_level2",
+    "judge", "model_a", "model_b",
+)
+#: what pandas reads as missing by default (its documented list); used for non-id columns
+_NA_TEXT = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+            "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null")
 
 #: pwcmp tone-mapping layout -> eyetest columns
 PWCMP_TMO_MAPPING = {
@@ -73,18 +94,69 @@ def eyetest_column(name: str | None, *, format: str) -> str | None:
     return FOREIGN_COLUMNS.get(format, {}).get(name, name)
 
 
+def _plain(value):
+    """A numpy scalar as the plain Python value (for readable error messages)."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _as_text_ids(df: pd.DataFrame) -> pd.DataFrame:
+    """Id columns as stripped text; an empty id is missing."""
+    for col in ID_COLUMNS:
+        if col in df.columns:
+            text = df[col].map(lambda v: str(v).strip(), na_action="ignore")
+            df[col] = text.mask(text.isna() | (text == ""))
+    return df
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        header = fh.readline()
+    sep = ","
+    if "," not in header:  # e.g. a spreadsheet exported with ';' (European locales) or tabs
+        sep = ";" if ";" in header else ("\t" if "\t" in header else ",")
+    columns = pd.read_csv(path, sep=sep, nrows=0).columns
+    ids = [c for c in columns if c in ID_COLUMNS]
+    na = {c: [""] if c in ids else list(_NA_TEXT) for c in columns}
+    return pd.read_csv(path, sep=sep, dtype={c: str for c in ids}, keep_default_na=False, na_values=na)
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    records = []
+    with path.open(encoding="utf-8-sig") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise JudgmentDataError("file", str(path), f"line {line_no} is not JSON: {exc}") from None
+            if not isinstance(record, dict):
+                raise JudgmentDataError("file", str(path), f"line {line_no} is not a JSON object")
+            for col in ID_COLUMNS:  # a JSON number id keeps its text (10 and 10.0 stay different)
+                if col in record and record[col] is not None and not isinstance(record[col], str):
+                    record[col] = json.dumps(record[col])
+            records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
 def _read_any(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise JudgmentDataError("file", str(path), "does not exist")
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
-            return pd.read_parquet(path)
-        if suffix in (".jsonl", ".ndjson"):
-            return pd.read_json(path, lines=True)
-        return pd.read_csv(path)
+            raw = pd.read_parquet(path)
+        elif suffix in (".jsonl", ".ndjson"):
+            raw = _read_jsonl(path)
+        else:
+            raw = _read_csv(path)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
+        if isinstance(exc, JudgmentDataError):
+            raise
         raise JudgmentDataError("file", str(path), f"cannot be parsed: {exc}") from None
+    if raw.empty:
+        raise JudgmentDataError("file", str(path), "the table has no judgments (no rows below the header)")
+    return _as_text_ids(raw)
 
 
 def detect_format(columns) -> str:
@@ -124,7 +196,8 @@ def apply_mapping(raw: pd.DataFrame, mapping: dict, *, source: str = "table") ->
             out["outcome"] = raw[col].map(codes)
             bad = out["outcome"].isna()
             if bad.any():
-                raise JudgmentDataError(col, raw[col][bad].iloc[0], f"in {source} must be one of {sorted(codes)}")
+                raise JudgmentDataError(col, _plain(raw[col][bad].iloc[0]),
+                                        f"in {source} must be one of {sorted(codes)}")
         elif val in raw.columns:
             out[key] = raw[val]
     out["condition_a"] = condition_id(out["image"], out["method_a"])
@@ -178,7 +251,7 @@ def _ratings(raw: pd.DataFrame) -> pd.DataFrame:
     return validate_ratings(out)
 
 
-def read_judgments(path, *, format: str = "auto") -> pd.DataFrame:  # noqa: A002 - CLI word
+def read_judgments(path, *, format: str = "auto", return_format: bool = False):  # noqa: A002 - CLI word
     """Read a judgment or rating file into eyetest's validated table.
 
     Parameters
@@ -186,6 +259,12 @@ def read_judgments(path, *, format: str = "auto") -> pd.DataFrame:  # noqa: A002
     path : str or Path
     format : {"auto", "generic", "pwcmp", "arena", "ratings"}
         ``auto`` guesses from the header (:func:`detect_format`).
+    return_format : bool
+        Also return the format that was used (the guess, for ``auto``).
+
+    Returns
+    -------
+    DataFrame, or ``(DataFrame, format)`` with ``return_format=True``.
     """
     path = Path(path)
     raw = _read_any(path)
@@ -194,37 +273,43 @@ def read_judgments(path, *, format: str = "auto") -> pd.DataFrame:  # noqa: A002
         raise UnknownNameError("judgment format", fmt, FORMATS + ("auto",))
     try:
         if fmt == "pwcmp":
-            return from_pwcmp(raw, source=str(path))
-        if fmt == "arena":
-            return from_arena(raw, source=str(path))
-        if fmt == "ratings":
-            return _ratings(raw)
-        return _generic(raw)
+            table = from_pwcmp(raw, source=str(path))
+        elif fmt == "arena":
+            table = from_arena(raw, source=str(path))
+        elif fmt == "ratings":
+            table = _ratings(raw)
+        else:
+            table = _generic(raw)
     except JudgmentDataError as exc:
         if str(path) in str(exc):
             raise
         raise JudgmentDataError(exc.field, exc.value, f"{exc.args[0].split(': ', 1)[-1]} (in {path})") from None
+    return (table, fmt) if return_format else table
+
+
+def check_table_path(path) -> Path:
+    """``path`` as a Path if its extension is one :func:`write_table` writes, else :class:`UnknownNameError`."""
+    path = Path(path)
+    if path.suffix.lower() not in TABLE_EXTENSIONS:
+        raise UnknownNameError("table extension", path.suffix.lower() or f"(none) of {path}", TABLE_EXTENSIONS)
+    return path
 
 
 def write_table(df: pd.DataFrame, path) -> Path:
-    """Write ``df`` as CSV, JSONL or Parquet (by extension) atomically (temp file + os.replace)."""
-    path = Path(path)
+    """Write ``df`` as CSV, JSONL or Parquet (by extension), atomically.
+
+    The bytes are written by :func:`eyetest.io.tables.atomic_write_bytes`
+    (temporary file + ``os.replace``; the file gets the usual permissions).
+    """
+    path = check_table_path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".csv", ".jsonl", ".ndjson", ".parquet"):
-        raise UnknownNameError("table extension", suffix or "(none)", (".csv", ".jsonl", ".parquet"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        if suffix == ".csv":
-            df.to_csv(tmp, index=False)
-        elif suffix == ".parquet":
-            df.to_parquet(tmp, index=False)
-        else:
-            df.to_json(tmp, orient="records", lines=True)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    if suffix == ".csv":
+        data = df.to_csv(index=False).encode("utf-8")
+    elif suffix == ".parquet":
+        buffer = io.BytesIO()
+        df.to_parquet(buffer, index=False)
+        data = buffer.getvalue()
+    else:
+        data = df.to_json(orient="records", lines=True).encode("utf-8")
+    atomic_write_bytes(path, data)
     return path

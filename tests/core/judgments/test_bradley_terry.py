@@ -189,3 +189,29 @@ def test_tie_models_match_a_generic_optimizer_on_the_published_likelihood(model)
     tie_ref = np.exp(ref.x[3]) if model == "davidson" else 1 + np.exp(ref.x[3])
     assert fit.tie["value"] == pytest.approx(tie_ref, abs=2e-4)
     assert -fit.info["loglik"] <= ref.fun + 1e-6
+
+
+@pytest.mark.parametrize("model", ["davidson", "rao-kupper"])
+def test_only_ties_put_the_fallback_prior_on_the_tie_parameter(model):
+    from scipy.optimize import minimize_scalar
+
+    df = counts_frame({("A", "B"): (0, 0, 2), ("B", "C"): (0, 0, 1), ("A", "C"): (0, 0, 3)})
+    with pytest.warns(ComparisonGraphWarning, match="only ties"):
+        fit = fit_pairwise(df, model=model)
+    assert np.allclose(fit.scores, 0.0) and np.isfinite(fit.se).all() and fit.se.max() < 10
+    # with d = 0 every judgment is a tie with probability nu / (2 + nu) (Davidson) or
+    # (theta - 1) / (theta + 1) (Rao-Kupper); the MAP of tau = log(tie parameter) under N(0, 3^2):
+    t = 6
+    if model == "davidson":
+        nll = lambda tau: -(t * (tau - np.log(2 + np.exp(tau)))) + tau**2 / 18
+    else:
+        nll = lambda tau: -(t * np.log((np.exp(tau) - 1) / (np.exp(tau) + 1))) + tau**2 / 18
+    ref = minimize_scalar(nll, bounds=(1e-6, 20), method="bounded", options={"xatol": 1e-10}).x
+    assert fit.tie["value"] == pytest.approx(np.exp(ref), rel=1e-5)
+    assert "only ties" in fit.tie["note"] and fit.tie["ci_high"] < 1e4
+    # with a single win the tie MLE is finite again and no prior is used
+    mixed = pd.concat([df, counts_frame({("A", "B"): (1, 0, 0)})])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ComparisonGraphWarning)
+        fit = fit_pairwise(mixed, model=model)
+    assert "note" not in fit.tie

@@ -139,3 +139,13 @@ def test_rank_drops_training_and_gold_trials_and_slices():
     assert "30 training trial(s) not scaled" in notes and "30 gold trial(s) not scaled" in notes
     with pytest.raises(JudgmentDataError):
         rank(df, model="mos")
+
+
+def test_mos_rater_bootstrap_needs_two_raters_and_notes_few():
+    one = pd.DataFrame({"rater": "r0", "condition": ["c", "d", "c"], "value": [4, 2, 5], "scale": "acr5"})
+    with pytest.raises(JudgmentDataError, match="at least 2 raters"):
+        bootstrap_mos(one, fit_mos(one), n_boot=20, rng=np.random.default_rng(0))
+    two = pd.concat([one, one.assign(rater="r1", value=[3, 1, 4])])
+    boot = bootstrap_mos(two, fit_mos(two), n_boot=50, rng=np.random.default_rng(0))
+    assert any("only 2 raters: at most 3 distinct resamples" in n for n in boot.info["notes"])  # C(3, 2)
+    assert len(np.unique(boot.replicates.round(9), axis=0)) <= 3

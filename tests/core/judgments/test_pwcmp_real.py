@@ -85,7 +85,12 @@ def test_documented_screening_lists(tmo, lightfield):
 
     assert screen_raters(tmo).excluded == ["F01", "M02", "bab"]
     lf = screen_raters(lightfield)
-    assert lf.excluded == ["obs_25"] and "11 of 35 triads circular" in lf.reasons()["obs_25"]
+    # obs_25 makes the most circular triads (11 of 35), but on these near-threshold pairs an observer
+    # following the consensus scale makes 6.4 on average: p = 0.047, not below the 0.01 of the rule
+    assert lf.excluded == []
+    obs25 = lf.table.set_index("rater").loc["obs_25"]
+    assert (obs25["circular_triads"], obs25["n_triads"]) == (11, 35)
+    assert obs25["circular_expected"] == pytest.approx(6.4, abs=0.1) and 0.03 < obs25["circular_p"] < 0.07
 
 
 # pwcmp's own JOD scale of the same tone-mapping experiment (pw_scale_bootstrp, its default

@@ -126,3 +126,126 @@ def test_screening_finds_exactly_the_random_clickers_in_a_tie_heavy_study():
     assert set(screen.excluded) == clickers
     for reason in screen.reasons().values():
         assert "gold accuracy" in reason and "faster than" in reason
+
+
+def _round_robin(rng, raters, scores, *, clickers=(), fixed_sides=False, reps=1):
+    rows = []
+    k = len(scores)
+    for name in raters:
+        for _ in range(reps):
+            for i in range(k):
+                for j in range(i + 1, k):
+                    a, b = (i, j) if fixed_sides or rng.random() < 0.5 else (j, i)
+                    p = 0.5 if name in clickers else 1 / (1 + np.exp(scores[b] - scores[a]))
+                    rows.append(_row(name, f"c{a}", f"c{b}", "a" if rng.random() < p else "b"))
+    return pd.DataFrame(rows)
+
+
+def test_straight_lining_does_not_flag_accurate_raters_when_the_better_one_is_always_a():
+    # the reference is always shown as A (sides not randomised) and honest raters prefer it 93 % of the time
+    rng = np.random.default_rng(0)
+    rows = [_row(f"r{r}", "ref", m, "a" if rng.random() < 0.93 else "b")
+            for r in range(10) for _ in range(5) for m in ("m1", "m2", "m3", "m4")]
+    rows += [_row("liner", "ref", m, "b") for _ in range(5) for m in ("m1", "m2", "m3", "m4")]
+    df = pd.DataFrame(rows)
+    sl = quality.straight_lining(df).set_index("rater")
+    assert (sl.drop("liner")["modal_expected"] == 1.0).all()
+    assert sl.loc["liner", "modal_answer"] == "b" and sl.loc["liner", "modal_expected"] == 0.0
+    screen = screen_raters(df)
+    assert screen.excluded == ["liner"]  # always the worse side: still straight-lining
+    assert (sl.drop("liner")["modal_rate"] >= 0.9).sum() >= 4  # the old side-only rule flagged these
+
+
+def test_circular_triad_p_value_matches_exact_enumeration():
+    from itertools import combinations, product
+
+    from eyetest.core.judgments.bradley_terry import fit_pairwise
+
+    rng = np.random.default_rng(4)
+    truth = np.array([0.6, 0.2, -0.2, -0.6])
+    df = _round_robin(rng, [f"h{r}" for r in range(30)], truth)
+    # rater t: c0 > c1 > c2 > c0 (one circular triad), c3 loses to everyone
+    target = [("c0", "c1", "a"), ("c1", "c2", "a"), ("c2", "c0", "a"), ("c0", "c3", "a"), ("c1", "c3", "a"),
+              ("c2", "c3", "a")]
+    df = pd.concat([df, pd.DataFrame([_row("t", a, b, o) for a, b, o in target])], ignore_index=True)
+    s = dict(zip(*(lambda f: (f.conditions, f.scores))(fit_pairwise(df))))
+    pairs = list(combinations(["c0", "c1", "c2", "c3"], 2))
+    prob = {}
+    for outcome in product([True, False], repeat=len(pairs)):  # True: first of the pair wins
+        beats = {(x, y) if w else (y, x) for (x, y), w in zip(pairs, outcome)}
+        pr = np.prod([1 / (1 + np.exp(s[y] - s[x])) for x, y in beats])
+        c = sum(any({(x, y), (y, z), (z, x)} <= beats for x, y, z in ((u, v, w), (u, w, v)))
+                for u, v, w in combinations(["c0", "c1", "c2", "c3"], 3))
+        prob[c] = prob.get(c, 0.0) + pr
+    exact_p = sum(v for c, v in prob.items() if c >= 1)
+    exact_mean = sum(c * v for c, v in prob.items())
+    out = quality.transitivity(df, n_sim=20000).set_index("rater").loc["t"]
+    assert out["circular_triads"] == 1 and out["n_triads"] == 4
+    assert out["circular_p"] == pytest.approx(exact_p, abs=0.01)
+    assert out["circular_expected"] == pytest.approx(exact_mean, abs=0.02)
+
+
+def test_repeat_consistency_p_value_matches_the_exact_binomial_tail():
+    from eyetest.core.judgments.bradley_terry import fit_pairwise
+
+    rng = np.random.default_rng(5)
+    truth = np.array([0.5, 0.0, -0.5])
+    df = _round_robin(rng, [f"h{r}" for r in range(30)], truth)
+    # rater t judged each of the 3 pairs twice and agreed with itself once
+    rep = [("c0", "c1", "a"), ("c1", "c0", "a"), ("c0", "c2", "a"), ("c0", "c2", "a"), ("c1", "c2", "a"),
+           ("c2", "c1", "b")]
+    df = pd.concat([df, pd.DataFrame([_row("t", a, b, o) for a, b, o in rep])], ignore_index=True)
+    out = quality.repeat_consistency(df, n_sim=20000).set_index("rater").loc["t"]
+    fit = fit_pairwise(df)
+    s = dict(zip(fit.conditions, fit.scores))
+    agree = []
+    for x, y in (("c0", "c1"), ("c0", "c2"), ("c1", "c2")):
+        p = 1 / (1 + np.exp(s[y] - s[x]))
+        agree.append(p**2 + (1 - p) ** 2)  # two judgments of the pair agree
+    # P(at most 2 of the 3 pairs agree) for independent pairs
+    p_all = np.prod(agree)
+    assert out["consistency"] == pytest.approx(2 / 3)
+    assert out["consistency_p"] == pytest.approx(1 - p_all, abs=0.01)
+    assert out["consistency_expected"] == pytest.approx(np.mean(agree), abs=0.01)
+
+
+def test_loo_fence_needs_eight_raters():
+    rng = np.random.default_rng(6)
+    truth = np.linspace(-1, 1, 5)
+    few = _round_robin(rng, [f"h{r}" for r in range(5)], truth, reps=2)
+    out = outlier_observers(few)
+    assert out["dist_L"].isna().all() and not out["outlier"].any()
+    enough = _round_robin(rng, [f"h{r}" for r in range(8)], truth, reps=2)
+    assert outlier_observers(enough)["dist_L"].notna().all()
+
+
+def test_triad_rule_false_positives_on_honest_raters_and_power_on_random_clickers():
+    rng = np.random.default_rng(7)
+    names = [f"h{r:02d}" for r in range(12)] + ["x0", "x1"]
+
+    def flagged(spread, conditions):
+        t = quality.transitivity(_round_robin(rng, names, np.linspace(spread, -spread, conditions),
+                                              clickers={"x0", "x1"}))
+        honest = t["rater"].str.startswith("h")
+        return (int((t.loc[honest, "circular_p"] < 0.01).sum()), int((t.loc[~honest, "circular_p"] < 0.01).sum()),
+                int(((t["n_triads"] >= 20) & (t["circular_rate"] > 0.25))[honest].sum()))
+
+    # close conditions (6, 0.6 logit apart; 12 honest raters + 2 random clickers, 15 studies)
+    close = np.array([flagged(1.5, 6) for _ in range(15)]).sum(axis=0)
+    assert close[0] <= 2  # of 180 honest raters (alpha = 0.01)
+    assert close[2] >= 8  # the old rule, "rate > 0.25 on >= 20 triads", flagged ~8 % of them
+    # distinct conditions (8, 0.86 logit apart: neighbours preferred 70 %): random clickers stand out
+    wide = np.array([flagged(3.0, 8) for _ in range(15)]).sum(axis=0)
+    assert wide[0] <= 2 and wide[1] >= 15  # of 30 random clickers (18 with this seed)
+
+
+def test_self_consistency_rule_flags_a_random_clicker_not_a_slightly_noisy_rater():
+    rng = np.random.default_rng(8)
+    truth = np.linspace(2, -2, 8)  # every pair judged 3 times by each rater
+    df = _round_robin(rng, [f"h{r:02d}" for r in range(12)] + ["click"], truth, clickers={"click"}, reps=3)
+    t = quality.repeat_consistency(df).set_index("rater")
+    assert t.loc["click", "consistency_chance"] == 0.5  # no ties: a random clicker agrees half the time
+    assert t.loc["click", "consistency_p"] < 0.01 and t.drop("click")["consistency_p"].min() > 0.01
+    screen = screen_raters(df)
+    assert "self-consistency" in screen.reasons().get("click", "")
+    assert not any("self-consistency" in r for k, r in screen.reasons().items() if k != "click")

@@ -73,3 +73,71 @@ def test_bootstrap_does_not_depend_on_threads():
     one = bootstrap(df, fit, n_boot=60, rng=np.random.default_rng(1), chunk=16, workers=1)
     two = bootstrap(df, fit, n_boot=60, rng=np.random.default_rng(1), chunk=16, workers=2)
     np.testing.assert_array_equal(one.replicates, two.replicates)
+
+
+def test_rater_bootstrap_needs_two_raters_and_notes_few_resamples():
+    from math import comb
+
+    import pandas as pd
+
+    from eyetest.errors import JudgmentDataError
+
+    df = simulate(TRUE, n=300, rng=np.random.default_rng(10), raters=1)
+    fit = fit_pairwise(df)
+    with pytest.raises(JudgmentDataError, match="at least 2 raters"):
+        bootstrap(df, fit, n_boot=20, rng=np.random.default_rng(0), unit="rater")
+    three = simulate(TRUE, n=300, rng=np.random.default_rng(11), raters=3)
+    boot = bootstrap(three, fit_pairwise(three), n_boot=200, rng=np.random.default_rng(0), unit="rater")
+    # 3 raters have C(5, 3) = 10 distinct resamples (multisets), so at most 10 distinct replicates
+    assert len(np.unique(boot.replicates.round(9), axis=0)) <= comb(5, 3) == 10
+    assert any("only 3 raters: at most 10 distinct resamples" in n for n in boot.info["notes"])
+    many = pd.concat([simulate(TRUE, n=60, rng=np.random.default_rng(k), raters=1).assign(rater=f"r{k}")
+                      for k in range(12)])
+    boot = bootstrap(many, fit_pairwise(many), n_boot=20, rng=np.random.default_rng(0), unit="rater")
+    assert not any("distinct resamples" in n for n in boot.info["notes"])
+
+
+def test_replicates_without_a_finite_mle_get_the_point_fits_fallback_prior():
+    # the MLE exists for the data, but a replicate that loses B's single win over A does not have one
+    import warnings
+
+    from eyetest.errors import ComparisonGraphWarning
+
+    from ._sim import counts_frame
+
+    df = counts_frame({("A", "B"): (4, 1, 0), ("B", "C"): (4, 1, 0), ("A", "C"): (5, 1, 0)})
+    counts = pair_counts(df)
+    fit = fit_pairwise(counts)
+    boot = bootstrap(counts, fit, n_boot=60, rng=np.random.default_rng(0), chunk=60)
+    rep = resample_counts(counts, n_boot=60, rng=np.random.default_rng(0).spawn(1)[0])
+    refs, n_warned = [], 0
+    for b in range(60):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ComparisonGraphWarning)
+            refs.append(fit_pairwise(rep.with_counts(rep.wins_i[b], rep.wins_j[b], rep.ties[b])).scores)
+        n_warned += any(issubclass(w.category, ComparisonGraphWarning) for w in caught)
+    np.testing.assert_allclose(boot.replicates, np.array(refs), atol=1e-7)
+    assert 0 < boot.info["n_fallback_prior"] == n_warned < 60
+    assert np.abs(boot.replicates).max() < 6  # before: replicates ran off to ~37 logits
+    assert any(f"{n_warned} of 60 bootstrap replicates have no finite" in n for n in boot.info["notes"])
+
+
+def test_bootstrap_flags_conditions_whose_cis_rest_on_the_fallback_prior():
+    import warnings
+
+    from eyetest.errors import ComparisonGraphWarning
+
+    from ._sim import counts_frame
+
+    # gt wins every comparison; m1, m2, m3 beat each other both ways
+    df = counts_frame({("gt", "m1"): (10, 0, 0), ("gt", "m2"): (10, 0, 0), ("gt", "m3"): (10, 0, 0),
+                       ("m1", "m2"): (6, 4, 0), ("m2", "m3"): (6, 4, 0), ("m1", "m3"): (7, 3, 0)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ComparisonGraphWarning)
+        fit = fit_pairwise(df)
+    boot = bootstrap(df, fit, n_boot=50, rng=np.random.default_rng(0))
+    assert boot.info["prior_driven"] == ["gt"]
+    assert any(n.startswith("bootstrap CIs of gt rest on the N(0, 3.0^2) fallback prior") for n in boot.info["notes"])
+    ok = bootstrap(df[df["condition_a"] != "gt"], fit_pairwise(df[df["condition_a"] != "gt"]), n_boot=20,
+                   rng=np.random.default_rng(0))
+    assert ok.info["prior_driven"] == [] and ok.info["notes"] == []

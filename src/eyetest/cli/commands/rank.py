@@ -11,27 +11,35 @@ FORMATS = ("auto", "generic", "pwcmp", "arena", "ratings")
 
 
 def _read_exclusion_file(path: Path) -> list[str]:
+    """Rater ids, read as text (``007`` stays ``007``): one per line, or a CSV with a ``rater`` column."""
     import pandas as pd
 
     from eyetest.errors import JudgmentDataError
 
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8-sig")
     first = text.splitlines()[0].strip() if text.strip() else ""
     if "," in first or first == "rater":
-        table = pd.read_csv(path)
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
         if "rater" not in table.columns:
             raise JudgmentDataError("rater", str(path), "exclusion CSV needs a 'rater' column")
         if "excluded" in table.columns:
-            table = table[table["excluded"].astype(str).str.lower().isin(["true", "1"])]
-        return table["rater"].astype(str).tolist()
+            table = table[table["excluded"].str.strip().str.lower().isin(["true", "1"])]
+        return [r.strip() for r in table["rater"] if r.strip()]
     return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
 
 
 def format_table(scale, by: str | None) -> str:
     """Readable fixed-width rendering of a scale table, one block per group."""
+    import pandas as pd
+
     lines = []
-    groups = [(None, scale)] if by is None else list(scale.groupby(by, sort=True))
+    groups = [(None, scale)] if by is None else list(scale.groupby(by, sort=True, dropna=False))
     for key, g in groups:
+        key = "(empty)" if by is not None and not isinstance(key, str) and pd.isna(key) else key
         unit = g["unit"].iloc[0]
         lines.append(f"{by} = {key}" if by else f"model {g['model'].iloc[0]} ({unit})")
         rows = [("rank", "condition", "score", "95% CI", "rank range")]
@@ -68,22 +76,31 @@ def format_table(scale, by: str | None) -> str:
               help="auto (screening recommendations), none, or a FILE of rater ids.")
 @click.option("--per-method", is_flag=True, help="Pool images: one score per method.")
 @click.option("--anchor", default=None, help="Condition fixed at score 0 (default: centred scale).")
+@click.option("--disconnected", type=click.Choice(["prior", "component"]), default="prior", show_default=True,
+              help="When the scale is not finite (disconnected design, a condition that never loses): a weak "
+                   "N(0, 3^2) prior, or scale each connected component on its own (e.g. within-image designs).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Scale table (.csv, .jsonl or .parquet).")
 @click.option("--report", is_flag=True, help="Also write the rater-quality table next to --out (<stem>.raters.csv).")
-def command(judgments, model, fmt, by, n_boot, bootstrap_unit, exclude_raters, per_method, anchor, seed, out, report):
+def command(judgments, model, fmt, by, n_boot, bootstrap_unit, exclude_raters, per_method, anchor, disconnected,
+            seed, out, report):
     """Scale JUDGMENTS (pairwise or ratings) into one row per condition (and group) with CIs and rank intervals."""
     import numpy as np
 
     from eyetest.core.judgments.ranking import is_rating_table, rank
     from eyetest.core.judgments.screening import screen_raters
     from eyetest.errors import JudgmentDataError
-    from eyetest.io.judgments import eyetest_column, read_judgments, write_table
+    from eyetest.io.judgments import check_table_path, eyetest_column, read_judgments, write_table
 
-    table = read_judgments(judgments, format=fmt)
-    if by not in table.columns and eyetest_column(by, format=fmt) in table.columns:
-        by = eyetest_column(by, format=fmt)  # e.g. pwcmp's "scene" is read as "image"
+    check_table_path(out)
+    sidecar = out.with_name(out.stem + ".raters.csv")
+    for target, what in ((out, "--out"), (sidecar, "the rater-quality table (--report)")):
+        if (what == "--out" or report) and _same_file(target, judgments):
+            raise JudgmentDataError(what, str(target), f"is the input file {judgments}; choose another --out")
+    table, fmt_used = read_judgments(judgments, format=fmt, return_format=True)
+    if by not in table.columns and eyetest_column(by, format=fmt_used) in table.columns:
+        by = eyetest_column(by, format=fmt_used)  # e.g. pwcmp's "scene" is read as "image"
     rating = is_rating_table(table)
     model = model or ("mos" if rating else "bradley-terry")
     screen = None
@@ -100,16 +117,21 @@ def command(judgments, model, fmt, by, n_boot, bootstrap_unit, exclude_raters, p
         excluded = _read_exclusion_file(path)
     rng = np.random.default_rng(seed) if n_boot else None
     scale, notes = rank(table, model=model, by=by, n_boot=n_boot, rng=rng, unit=bootstrap_unit,
-                        exclude=excluded, anchor=anchor, per_method=per_method)
+                        exclude=excluded, anchor=anchor, per_method=per_method, disconnected=disconnected)
     write_table(scale, out)
     click.echo(format_table(scale, by))
     for note in notes:
         click.echo(f"note: {note}", err=True)
-    if excluded:
-        click.echo(f"excluded {len(excluded)} rater(s): {', '.join(map(str, excluded))}")
+    applied = [r for r in excluded if r in set(table["rater"])]
+    if applied:
+        click.echo(f"excluded {len(applied)} rater(s): {', '.join(map(str, applied))}")
+        if exclude_raters == "auto":
+            click.echo("  (recommended by the screening heuristics; check the reasons before reporting):")
+            for rater, reason in screen.reasons().items():
+                click.echo(f"  {rater}: {reason}")
     if screen is not None and report:
         t = screen.table.copy()
-        t["applied"] = t["rater"].isin(set(map(str, excluded)))
-        path = write_table(t, out.with_name(out.stem + ".raters.csv"))
+        t["applied"] = t["rater"].isin(set(applied))
+        path = write_table(t, sidecar)
         click.echo(f"rater-quality table: {path}")
     click.echo(f"wrote {out}")

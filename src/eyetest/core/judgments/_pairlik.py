@@ -102,10 +102,13 @@ def _incidence(i, j, n):
     return csr_matrix((vals, (rows, cols)), shape=(p, n))
 
 
-def loglik_and_derivs(model, i, j, n, s, tau, w, l, t, prior_sd, inc=None):
+def loglik_and_derivs(model, i, j, n, s, tau, w, l, t, prior_sd, inc=None, tau_prior_sd=None):
     """Total log-likelihood (B,), gradient (B, K) and negative Hessian (B, K, K).
 
-    ``K = n + 1`` when the model has a tie parameter, else ``n``.
+    ``K = n + 1`` when the model has a tie parameter, else ``n``.  The
+    optional Gaussian priors are ``s ~ N(0, prior_sd^2)`` and ``tau ~ N(0,
+    tau_prior_sd^2)`` (the latter keeps the tie parameter finite when a
+    block has only ties).
     """
     inc = _incidence(i, j, n) if inc is None else inc
     d = s[:, i] - s[:, j]
@@ -135,11 +138,15 @@ def loglik_and_derivs(model, i, j, n, s, tau, w, l, t, prior_sd, inc=None):
         total = total - 0.5 * (s * s).sum(axis=1) / prior_sd**2
         grad[:, :n] -= s / prior_sd**2
         neg_h[:, idx, idx] += 1.0 / prior_sd**2
+    if has_tau and tau_prior_sd is not None:
+        total = total - 0.5 * tau[:, 0] ** 2 / tau_prior_sd**2
+        grad[:, n] -= tau[:, 0] / tau_prior_sd**2
+        neg_h[:, n, n] += 1.0 / tau_prior_sd**2
     return total, grad, neg_h
 
 
 def newton(model, i, j, n, w, l, t, *, s0, tau0, prior_sd, fit_tau=True,
-           max_iter=100, tol=1e-10):
+           max_iter=100, tol=1e-10, tau_prior_sd=None):
     """Maximise the log-likelihood of B count sets at once by damped Newton.
 
     Without a prior the scale is identified only up to a shift; the step is
@@ -161,7 +168,7 @@ def newton(model, i, j, n, w, l, t, *, s0, tau0, prior_sd, fit_tau=True,
         gauge[:n, :n] = 1.0 / n
     active = np.ones(b, bool)
     converged = np.zeros(b, bool)
-    ll, grad, neg_h = loglik_and_derivs(model, i, j, n, s, tau, w, l, t, prior_sd, inc)
+    ll, grad, neg_h = loglik_and_derivs(model, i, j, n, s, tau, w, l, t, prior_sd, inc, tau_prior_sd)
     it = 0
     for it in range(1, max_iter + 1):
         if has_tau and not fit_tau:
@@ -185,7 +192,8 @@ def newton(model, i, j, n, w, l, t, *, s0, tau0, prior_sd, fit_tau=True,
         for _ in range(30):
             s_new = s_a + scale[:, None] * step[:, :n]
             tau_new = tau_a + scale[:, None] * step[:, n:] if has_tau else None
-            ll_new, g_new, h_new = loglik_and_derivs(model, i, j, n, s_new, tau_new, w[a], l[a], t[a], prior_sd, inc)
+            ll_new, g_new, h_new = loglik_and_derivs(model, i, j, n, s_new, tau_new, w[a], l[a], t[a], prior_sd, inc,
+                                                     tau_prior_sd)
             worse = ll_new < ll_a - 1e-12 * np.maximum(1.0, np.abs(ll_a))
             if not worse.any():
                 break
@@ -232,7 +240,7 @@ def _gradient_terms(model, d, tau, prep):
 
 
 def chord(model, i, j, n, w, l, t, *, s0, tau0, neg_h0, prior_sd, fit_tau=True,
-          max_iter=30, tol=1e-8):
+          max_iter=30, tol=1e-8, tau_prior_sd=None):
     """Solve B nearby problems with the fixed Hessian of the point fit (chord method).
 
     Each iteration is ``theta <- theta + M^-1 grad_b(theta)`` with ``M`` the
@@ -268,6 +276,8 @@ def chord(model, i, j, n, w, l, t, *, s0, tau0, neg_h0, prior_sd, fit_tau=True,
             grad[:, :n] -= theta[:, :n] / prior_sd**2
         if has_tau:
             grad[:, n] = g_t.sum(axis=1) if fit_tau else 0.0
+            if fit_tau and tau_prior_sd is not None:
+                grad[:, n] -= theta[:, n] / tau_prior_sd**2
         step = grad @ m_inv_t
         theta += step
         if has_tau and model == "rao-kupper":

@@ -30,6 +30,15 @@ issued and, per ``disconnected``:
   of different components are not comparable; ``component`` says which is
   which), with the fallback prior only in components without a finite MLE;
 * ``"error"``: raise :class:`JudgmentDataError`.
+
+Only ties: when a block's judgments are all ties (no wins at all), the
+scores are equal (``d = 0`` maximises the likelihood for any tie
+parameter) but the tie parameter's MLE is infinite (``nu -> inf``,
+``theta -> inf``), and with it the scores' standard errors.  Then a
+:class:`ComparisonGraphWarning` is issued and the same weak prior
+N(0, ``fallback_prior_sd``^2) is put on ``tau`` (``log nu`` for Davidson,
+``log theta`` for Rao-Kupper), which keeps both finite; ``tie["note"]``
+says so.
 """
 
 from __future__ import annotations
@@ -70,7 +79,7 @@ def _initial_tau(model, counts: PairCounts):
 
 
 def fit_block(model, counts: PairCounts, *, prior_sd, s0=None, tau0=None, fit_tau=True,
-              max_iter=100, tol=1e-10):
+              max_iter=100, tol=1e-10, tau_prior_sd=None):
     """Newton fit of one block on (possibly batched) counts; returns newton()'s tuple."""
     w, l, t = (np.atleast_2d(x) for x in (counts.wins_i, counts.wins_j, counts.ties))
     b = w.shape[0]
@@ -79,7 +88,7 @@ def fit_block(model, counts: PairCounts, *, prior_sd, s0=None, tau0=None, fit_ta
     if model in TIE_MODELS and tau0 is None:
         tau0 = _initial_tau(model, counts) if fit_tau else _NO_TIE_TAU[model]
     return newton(model, counts.i, counts.j, n, w, l, t, s0=s0, tau0=tau0, prior_sd=prior_sd,
-                  fit_tau=fit_tau, max_iter=max_iter, tol=tol)
+                  fit_tau=fit_tau, max_iter=max_iter, tol=tol, tau_prior_sd=tau_prior_sd)
 
 
 def _covariance(neg_h, n, prior_sd):
@@ -152,12 +161,21 @@ def fit_pairwise(judgments, *, model: str = "bradley-terry", prior_sd: float | N
     scores = np.zeros(n)
     cov = np.zeros((n, n))
     taus = []
+    tie_priors = []
     for members, psd in blocks:
+        sub = subset_counts(counts, members)
+        only_ties = fit_tau and sub.ties.sum() > 0 and sub.wins_i.sum() + sub.wins_j.sum() == 0
+        tie_priors.append(fallback_prior_sd if only_ties else None)
+        if only_ties:
+            name = _TIE_NAME[model]
+            msg = (f"only ties among {len(members)} condition(s): the maximum-likelihood tie parameter {name} "
+                   f"is infinite; using a N(0, {fallback_prior_sd}^2) prior on log {name}")
+            warnings.warn(msg, ComparisonGraphWarning, stacklevel=2)
+            info["warnings"].append(msg)
         if len(members) < 2:
             continue
-        sub = subset_counts(counts, members)
         s, tau, ll, neg_h, conv, it = fit_block(model, sub, prior_sd=psd, fit_tau=fit_tau,
-                                                max_iter=max_iter, tol=tol)
+                                                max_iter=max_iter, tol=tol, tau_prior_sd=tie_priors[-1])
         c = _covariance(neg_h[0], len(members), psd)
         scores[members] = s[0]
         cov[np.ix_(members, members)] = c[: len(members), : len(members)]
@@ -167,12 +185,18 @@ def fit_pairwise(judgments, *, model: str = "bradley-terry", prior_sd: float | N
         if model in TIE_MODELS:
             taus.append((float(tau[0]), float(np.sqrt(max(c[-1, -1], 0.0))) if fit_tau else 0.0, sub.total.sum()))
     info["blocks"] = [(m.tolist(), p) for m, p in blocks]
+    info["tie_prior_sd"] = tie_priors
+    info["fit_tau"] = fit_tau
+    info["fallback_prior_sd"] = fallback_prior_sd
     a = gauge_matrix(n, comp if len(blocks) > 1 else np.zeros(n, int), anchor_index)
     scores = a @ scores
     cov = a @ cov @ a.T
     tie = None
     if model in TIE_MODELS:
         tie = _tie_summary(model, taus, fit_tau)
+        if any(p is not None for p in tie_priors):
+            tie["note"] = (f"only ties in (part of) the data: {tie['name']} has no finite maximum-likelihood value; "
+                           f"estimated with a N(0, {fallback_prior_sd}^2) prior on its log")
     return ScaleFit(conditions=counts.conditions, scores=scores, cov=cov, model=model,
                     unit=_UNIT[model], anchor=anchor, tie=tie, component=comp, info=info)
 
@@ -186,14 +210,15 @@ def _tie_summary(model, taus, fitted):
     weights = np.array([w for _, _, w in taus])
     tau = float(np.average([t for t, _, _ in taus], weights=weights))
     se_tau = float(np.sqrt(np.average(np.square([s for _, s, _ in taus]), weights=weights)))
-    if model == "davidson":  # tau = log nu
-        value = np.exp(tau)
-        lo, hi = np.exp(tau - 1.96 * se_tau), np.exp(tau + 1.96 * se_tau)
-        se = value * se_tau
-    else:  # tau = eta = log theta
-        value = np.exp(tau)
-        lo, hi = np.exp(max(tau - 1.96 * se_tau, 0.0)), np.exp(tau + 1.96 * se_tau)
-        se = value * se_tau
+    with np.errstate(over="ignore"):  # a barely identified tie parameter: the CI reaches infinity
+        if model == "davidson":  # tau = log nu
+            value = np.exp(tau)
+            lo, hi = np.exp(tau - 1.96 * se_tau), np.exp(tau + 1.96 * se_tau)
+            se = value * se_tau
+        else:  # tau = eta = log theta
+            value = np.exp(tau)
+            lo, hi = np.exp(max(tau - 1.96 * se_tau, 0.0)), np.exp(tau + 1.96 * se_tau)
+            se = value * se_tau
     return {"name": name, "value": float(value), "se": float(se), "ci_low": float(lo), "ci_high": float(hi)}
 
 

@@ -95,19 +95,28 @@ def _require(df: pd.DataFrame, required, what: str) -> None:
         raise JudgmentDataError("columns", ",".join(missing), f"missing from the {what} table")
 
 
+def _ids(col: pd.Series, name: str) -> pd.Series:
+    """Ids as text without surrounding spaces; a missing or blank id raises."""
+    text = col.map(lambda v: str(v).strip(), na_action="ignore")
+    empty = text.isna() | (text == "")
+    if empty.any():
+        row = int(np.flatnonzero(empty)[0])
+        raise JudgmentDataError(name, "NaN" if pd.isna(text.iloc[row]) else col.iloc[row], f"empty {name} in row {row}")
+    return text.astype(str)
+
+
 def validate_pairwise(df: pd.DataFrame) -> pd.DataFrame:
     """Check and normalise a pairwise judgment table; returns a copy.
 
-    Outcomes are lower-cased; ``condition_a == condition_b``, empty ids,
+    Ids (rater, conditions) are text without surrounding spaces; outcomes
+    are lower-cased; ``condition_a == condition_b``, empty ids,
     unknown outcomes and non-boolean flags raise :class:`JudgmentDataError`
     naming the column and the first offending value.
     """
     _require(df, PAIRWISE_REQUIRED, "pairwise judgment")
     out = df.copy()
     for col in ("rater", "condition_a", "condition_b"):
-        if out[col].isna().any():
-            raise JudgmentDataError(col, "NaN", f"empty {col} in row {int(np.flatnonzero(out[col].isna())[0])}")
-        out[col] = out[col].astype(str)
+        out[col] = _ids(out[col], col)
     out["outcome"] = out["outcome"].astype(str).str.strip().str.lower()
     bad = ~out["outcome"].isin(OUTCOMES)
     if bad.any():
@@ -140,9 +149,7 @@ def validate_ratings(df: pd.DataFrame) -> pd.DataFrame:
     _require(df, RATING_REQUIRED, "rating")
     out = df.copy()
     for col in ("rater", "condition"):
-        if out[col].isna().any():
-            raise JudgmentDataError(col, "NaN", f"empty {col}")
-        out[col] = out[col].astype(str)
+        out[col] = _ids(out[col], col)
     out["scale"] = out["scale"].astype(str).str.strip().str.lower()
     unknown = ~out["scale"].isin(list(RATING_SCALES))
     if unknown.any():
@@ -174,7 +181,7 @@ def method_judgments(df: pd.DataFrame) -> pd.DataFrame:
         col = f"method_{side}"
         if col not in out.columns:
             out[col] = [split_condition_id(c)[1] for c in out[f"condition_{side}"]]
-        out[f"condition_{side}"] = out[col].astype(str)
+        out[f"condition_{side}"] = _ids(out[col], col)
     same = out["condition_a"] == out["condition_b"]
     return out[~same].reset_index(drop=True)
 
@@ -279,6 +286,17 @@ def components(counts: PairCounts) -> np.ndarray:
     return connected_components(g, directed=False)[1]
 
 
+def strong_components(counts: PairCounts) -> np.ndarray:
+    """Strongly connected component per condition of the "beat or tied" graph (edge a->b: a beat or tied b)."""
+    n = counts.n_conditions
+    fwd = (counts.wins_i + counts.ties) > 0
+    bwd = (counts.wins_j + counts.ties) > 0
+    rows = np.concatenate([counts.i[fwd], counts.j[bwd]])
+    cols = np.concatenate([counts.j[fwd], counts.i[bwd]])
+    g = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    return connected_components(g, directed=True, connection="strong")[1]
+
+
 def mle_exists(counts: PairCounts) -> bool:
     """Whether the Bradley-Terry MLE is finite: the win graph is strongly connected.
 
@@ -286,12 +304,6 @@ def mle_exists(counts: PairCounts) -> bool:
     Ford 1957: the MLE exists iff for every split of the conditions into two
     groups some member of each group beat some member of the other).
     """
-    n = counts.n_conditions
-    if n < 2:
+    if counts.n_conditions < 2:
         return True
-    fwd = (counts.wins_i + counts.ties) > 0
-    bwd = (counts.wins_j + counts.ties) > 0
-    rows = np.concatenate([counts.i[fwd], counts.j[bwd]])
-    cols = np.concatenate([counts.j[fwd], counts.i[bwd]])
-    g = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
-    return connected_components(g, directed=True, connection="strong")[0] == 1
+    return int(strong_components(counts).max()) == 0

@@ -18,11 +18,15 @@ z-scored and are dropped (listed in ``info["dropped_raters"]``).
 
 from __future__ import annotations
 
+from dataclasses import replace
+from math import comb
+
 import numpy as np
 import pandas as pd
 
 from eyetest.core.judgments.model import validate_ratings
 from eyetest.core.judgments.scale import ScaleFit
+from eyetest.core.judgments.uncertainty import FEW_RATERS
 from eyetest.errors import JudgmentDataError
 
 
@@ -75,6 +79,8 @@ def bootstrap_mos(ratings: pd.DataFrame, fit: ScaleFit, *, n_boot: int = 1000,
     A replicate's MOS of condition c is ``sum_r m_r S_rc / sum_r m_r N_rc``
     with ``m ~ Multinomial(R, 1/R)`` copies of each rater and ``S, N`` the
     per-rater sums and counts (z-scores are computed once on the data).
+    Needs at least 2 raters; with fewer than 10, ``info["notes"]`` says that
+    R raters give at most ``C(2R - 1, R)`` distinct resamples.
     """
     df = validate_ratings(ratings)
     col = "value"
@@ -88,9 +94,16 @@ def bootstrap_mos(ratings: pd.DataFrame, fit: ScaleFit, *, n_boot: int = 1000,
     r, c = len(raters), len(fit.conditions)
     sums = np.bincount(r_idx * c + c_idx, weights=df[col].to_numpy(float), minlength=r * c).reshape(r, c)
     cnts = np.bincount(r_idx * c + c_idx, minlength=r * c).reshape(r, c).astype(float)
+    if r < 2:
+        raise JudgmentDataError("raters", r, "the rater bootstrap of (z-)MOS needs at least 2 raters (with one, "
+                                "every replicate is the data itself and the CIs have zero width)")
     m = rng.multinomial(r, np.full(r, 1.0 / r), size=n_boot).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         reps = (m @ sums) / (m @ cnts)
     # a condition no resampled rater saw keeps the point estimate in that replicate
     reps = np.where(np.isnan(reps), fit.scores[None, :], reps)
-    return fit.with_replicates(reps)
+    notes = list(fit.info.get("notes", []))
+    if r < FEW_RATERS:
+        notes.append(f"rater bootstrap over only {r} raters: at most {comb(2 * r - 1, r)} distinct resamples, "
+                     "so the CIs and rank ranges are coarse")
+    return replace(fit.with_replicates(reps), info={**fit.info, "notes": notes})

@@ -11,7 +11,8 @@ its own) and each observer o,
    pairs with a condition no other observer saw are skipped);
 
 then ``L_o = sum_g L_og`` and ``dist_L = (Q1 - L_o) / IQR`` when ``L_o < Q1``
-(else 0), Q1 and IQR over observers.  An observer is flagged when
+(else 0), Q1 and IQR over observers.  With fewer than ``min_raters`` (8)
+observers the quartiles are too noisy to fence anyone, and ``dist_L`` is NaN.  An observer is flagged when
 ``dist_L > fence`` (default 1.5, Tukey's outer-fence factor: Tukey 1977,
 "Exploratory Data Analysis").  pwcmp reports the same ``dist_L``.
 
@@ -62,7 +63,7 @@ def _group_loglik(df: pd.DataFrame, fallback_prior_sd: float):
 
 
 def outlier_observers(judgments: pd.DataFrame, *, by: str | None = None, fence: float = 1.5,
-                      fallback_prior_sd: float = 3.0) -> pd.DataFrame:
+                      fallback_prior_sd: float = 3.0, min_raters: int = 8) -> pd.DataFrame:
     """Leave-one-out likelihood per rater (module docstring).
 
     Parameters
@@ -73,6 +74,8 @@ def outlier_observers(judgments: pd.DataFrame, *, by: str | None = None, fence: 
         Column defining the groups scaled separately (e.g. ``"image"`` for
         per-scene scaling); default: the connected components of the
         comparison graph (for within-image designs: one group per image).
+    min_raters : int
+        Fewest observers with a leave-one-out likelihood for which the fence is computed.
 
     Returns
     -------
@@ -104,7 +107,7 @@ def outlier_observers(judgments: pd.DataFrame, *, by: str | None = None, fence: 
     out["loo_n"] = out["rater"].map(count).fillna(0).astype(int)
     out["loo_loglik_per_judgment"] = out["loo_loglik"] / out["loo_n"].replace(0, np.nan)
     vals = out["loo_loglik"].dropna()
-    if len(vals) >= 4:
+    if len(vals) >= max(min_raters, 2):
         q1, q3 = np.quantile(vals, [0.25, 0.75])
         iqr = q3 - q1
         dist = np.where(out["loo_loglik"] < q1, (q1 - out["loo_loglik"]) / (iqr if iqr > 0 else np.nan), 0.0)

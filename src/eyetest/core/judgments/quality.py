@@ -7,17 +7,38 @@
   than once (repeat trials, either side order): for a pair judged m times
   with c_k judgments in each of the three answers (first preferred, second
   preferred, tie), agreement = sum_k c_k (c_k - 1) / (m (m - 1)), averaged
-  over the rater's repeated pairs weighted by m (m - 1).
+  over the rater's repeated pairs weighted by m (m - 1); tested, like the
+  circular triads below, against the agreement an honest rater following
+  the consensus scale would show on the same pairs (Monte Carlo).
 * :func:`transitivity` - circular triads (Kendall & Babington Smith 1940,
   Biometrika 31:324-345): with A[x, y] = 1 when the rater preferred x over y
   (majority over repeats; ties and even splits give no edge) the number of
-  circular triads is trace(A^3) / 3 and the number of triads with three
-  strict preferences is trace(U^3) / 6 (U the symmetrised edge set).  A
-  random rater makes about 1/4 of complete triads circular.
+  circular triads is trace(A^3) / 3 of the trace(U^3) / 6 triads with three
+  strict preferences (U the symmetrised edge set).  A random rater makes
+  about 1/4 of complete triads circular, but so can an honest one when the
+  conditions are close, so the count is tested against the consensus: with
+  ``p_xy = 1 / (1 + exp(s_y - s_x))`` from the Bradley-Terry scale of all
+  raters (per dimension) the rater's own strict judgments are redrawn (same
+  pairs, same counts) and their circular triads counted;
+  ``circular_expected`` is the mean of these counts and ``circular_p`` the
+  one-sided Monte Carlo p-value of the observed count (Davison & Hinkley
+  1997, "Bootstrap Methods and their Application", sec. 4.2).  Redrawing
+  whole tournaments keeps the dependence between triads that share a pair,
+  which a sum of independent triads (Poisson-binomial) ignores: on honest
+  simulated raters the observed variance is about 1.7x that sum's, and a
+  Poisson-binomial test flagged 1.5-2.4 % of them at alpha 0.01, the redraw
+  test 0.2-0.4 %.
 * :func:`too_fast` - share of trials faster than ``min_ms``.
 * :func:`straight_lining` - share of the most common answer and, for
   pairwise data, a two-sided exact binomial test of position bias
-  (A chosen as often as B; sides are randomised in a proper design).
+  (A chosen as often as B; sides are randomised in a proper design), and
+  ``modal_expected``: the share of the rater's trials in which the better
+  stimulus was on the modal side (better = the gold answer, else the
+  majority of the *other* raters for that pair; unknown counts 1/2).  A
+  rater who follows the stimuli answers the modal side about that often, so
+  a high modal rate is evidence of straight-lining only when
+  ``modal_expected`` is well below it (e.g. sides randomised: about 0.5;
+  the reference always shown as A: 1.0, and answering "a" is then accurate).
 * :func:`sprt_random_clicker` - Wald's sequential probability ratio test
   (Wald 1945, Ann. Math. Statist. 16:117-186) of H0 "accuracy p_good" against
   H1 "random clicking, accuracy p_random" over the rater's gold trials in
@@ -38,12 +59,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
+from eyetest.core.judgments.bradley_terry import fit_pairwise
 from eyetest.core.judgments.model import validate_pairwise, validate_ratings
-from eyetest.errors import JudgmentDataError
+from eyetest.errors import ComparisonGraphWarning, JudgmentDataError
 
 
 def _oriented(df: pd.DataFrame) -> pd.DataFrame:
@@ -80,8 +104,21 @@ def gold_accuracy(judgments: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def repeat_consistency(judgments: pd.DataFrame) -> pd.DataFrame:
-    """``rater, n_repeated_pairs, consistency, consistency_chance`` (module docstring)."""
+def repeat_consistency(judgments: pd.DataFrame, *, n_sim: int = 1000,
+                       rng: np.random.Generator | None = None) -> pd.DataFrame:
+    """``rater, n_repeated_pairs, consistency, consistency_chance, consistency_expected, consistency_p``.
+
+    ``consistency`` as in the module docstring; ``consistency_chance`` is the
+    agreement of a random clicker, ``t^2 + (1 - t)^2 / 2`` for a rater who
+    answers "tie" in a share t of trials.
+    ``consistency_expected`` and ``consistency_p`` test it against the
+    consensus, as :func:`transitivity` does: the rater's strict judgments of
+    the repeated pairs are redrawn ``n_sim`` times from the Bradley-Terry
+    probabilities of all raters (ties kept), ``consistency_expected`` is the
+    mean simulated agreement and ``consistency_p = (1 + #{sim <= observed})
+    / (n_sim + 1)`` (one-sided: less self-agreement than an honest rater
+    would show on the same pairs).  ``rng`` defaults to ``default_rng(0)``.
+    """
     df = _oriented(validate_pairwise(judgments))
     counts = df.groupby(["rater", "dim", "lo", "hi", "pref"]).size().rename("c").reset_index()
     counts["cc"] = counts["c"] * (counts["c"] - 1)
@@ -92,36 +129,107 @@ def repeat_consistency(judgments: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({"rater": sorted(df["rater"].unique())})
     out["n_repeated_pairs"] = out["rater"].map(agg["n_repeated_pairs"]).fillna(0).astype(int)
     out["consistency"] = out["rater"].map(agg["agree"] / agg["mm"])
-    shares = df.groupby("rater")["pref"].value_counts(normalize=True)
-    out["consistency_chance"] = out["rater"].map((shares**2).groupby(level=0).sum())
+    # a random clicker (answers independent of the stimuli, at the rater's tie rate t) agrees with
+    # itself with probability t^2 + (1 - t)^2 / 2
+    tie_rate = (df["pref"] == 0).groupby(df["rater"]).mean()
+    out["consistency_chance"] = out["rater"].map(tie_rate**2 + (1 - tie_rate) ** 2 / 2)
+    rng = np.random.default_rng(0) if rng is None else rng
+    consensus = _consensus_scores(df)
+    ties = counts[counts["pref"] == 0].set_index(["rater", "dim", "lo", "hi"])["c"]
+    expected, pvalue = {}, {}
+    for rater, g in per_pair.groupby("rater", sort=True):
+        s_lo = np.array([consensus.get(d, {}).get(c, np.nan) for d, c in zip(g["dim"], g["lo"])])
+        s_hi = np.array([consensus.get(d, {}).get(c, np.nan) for d, c in zip(g["dim"], g["hi"])])
+        if not (np.isfinite(s_lo).all() and np.isfinite(s_hi).all()):
+            continue
+        t = ties.reindex(list(zip(g["rater"], g["dim"], g["lo"], g["hi"]))).fillna(0).to_numpy()
+        strict = g["m"].to_numpy() - t
+        lo_wins = rng.binomial(strict[None, :].astype(int), 1.0 / (1.0 + np.exp(s_hi - s_lo))[None, :],
+                               size=(n_sim, len(g)))
+        hi_wins = strict[None, :] - lo_wins
+        sim = (lo_wins * (lo_wins - 1) + hi_wins * (hi_wins - 1) + t * (t - 1)).sum(axis=1) / g["mm"].sum()
+        observed = g["agree"].sum() / g["mm"].sum()
+        expected[rater] = float(sim.mean())
+        pvalue[rater] = float((1 + (sim <= observed + 1e-12).sum()) / (n_sim + 1))
+    out["consistency_expected"] = out["rater"].map(expected)
+    out["consistency_p"] = out["rater"].map(pvalue)
     return out
 
 
-def transitivity(judgments: pd.DataFrame) -> pd.DataFrame:
-    """``rater, n_triads, circular_triads, circular_rate`` (module docstring)."""
+def _consensus_scores(df: pd.DataFrame) -> dict:
+    """Bradley-Terry score of every condition per dimension, from all raters' judgments."""
+    out = {}
+    for dim, gd in df.groupby("dim"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ComparisonGraphWarning)
+            try:
+                fit = fit_pairwise(gd)
+            except JudgmentDataError:
+                continue
+        out[dim] = dict(zip(fit.conditions, fit.scores))
+    return out
+
+
+def _circular(net: np.ndarray, x, y, z, pair) -> np.ndarray:
+    """Circular triads per row of ``net`` (B, P): x > y > z > x or the reverse (signs of the net preferences)."""
+    e_xy, e_yz, e_xz = np.sign(net[:, pair[x, y]]), np.sign(net[:, pair[y, z]]), np.sign(net[:, pair[x, z]])
+    return ((e_xy != 0) & (e_xy == e_yz) & (e_xz == -e_xy)).sum(axis=1)
+
+
+def transitivity(judgments: pd.DataFrame, *, n_sim: int = 1000,
+                 rng: np.random.Generator | None = None) -> pd.DataFrame:
+    """``rater, n_triads, circular_triads, circular_rate, circular_expected, circular_p`` (module docstring).
+
+    ``circular_p`` is a Monte Carlo test: the rater's strict judgments are
+    redrawn ``n_sim`` times from the consensus probabilities (each pair's
+    judgment count kept, ties kept as ties) and the circular triads counted
+    as for the data; ``p = (1 + #{sim >= observed}) / (n_sim + 1)``.
+    ``rng`` defaults to ``numpy.random.default_rng(0)``, so screening is
+    reproducible.
+    """
     df = _oriented(validate_pairwise(judgments))
+    rng = np.random.default_rng(0) if rng is None else rng
+    consensus = _consensus_scores(df)
     rows = []
     for rater, g in df.groupby("rater", sort=True):
         triads = circular = 0
-        for _, gd in g.groupby("dim"):
-            net = gd.groupby(["lo", "hi"])["pref"].sum()
-            net = net[net != 0]
-            if len(net) < 3:
+        sims = np.zeros(n_sim)
+        tested = True
+        for dim, gd in g.groupby("dim"):
+            strict = gd[gd["pref"] != 0].groupby(["lo", "hi"])["pref"].agg(["sum", "size"])
+            if len(strict) < 3:
                 continue
-            labels = sorted(set(net.index.get_level_values(0)) | set(net.index.get_level_values(1)))
+            labels = sorted(set(strict.index.get_level_values(0)) | set(strict.index.get_level_values(1)))
             pos = {c: k for k, c in enumerate(labels)}
-            lo = np.array([pos[c] for c in net.index.get_level_values(0)])
-            hi = np.array([pos[c] for c in net.index.get_level_values(1)])
+            lo = np.array([pos[c] for c in strict.index.get_level_values(0)])
+            hi = np.array([pos[c] for c in strict.index.get_level_values(1)])
             k = len(labels)
-            a = np.zeros((k, k))
-            win_lo = net.to_numpy() > 0
-            a[lo[win_lo], hi[win_lo]] = 1
-            a[hi[~win_lo], lo[~win_lo]] = 1
-            u = a + a.T
-            circular += int(round(np.trace(a @ a @ a) / 3))
-            triads += int(round(np.trace(u @ u @ u) / 6))
-        rows.append((rater, triads, circular, circular / triads if triads else np.nan))
-    return pd.DataFrame(rows, columns=["rater", "n_triads", "circular_triads", "circular_rate"])
+            pair = np.full((k, k), -1)
+            pair[lo, hi] = pair[hi, lo] = np.arange(len(lo))
+            # every triad x < y < z whose three pairs the rater judged (not only as ties)
+            judged = pair >= 0
+            xs, ys = np.nonzero(np.triu(judged, 1))
+            edge, z = np.nonzero(judged[xs] & judged[ys] & (np.arange(k)[None, :] > ys[:, None]))
+            x, y = xs[edge], ys[edge]
+            net = strict["sum"].to_numpy()[None, :]
+            complete = (net[0, pair[x, y]] != 0) & (net[0, pair[y, z]] != 0) & (net[0, pair[x, z]] != 0)
+            triads += int(complete.sum())
+            circular += int(_circular(net, x, y, z, pair)[0])
+            scores = consensus.get(dim, {})
+            s = np.array([scores.get(c, np.nan) for c in labels])
+            if not np.isfinite(s).all():
+                tested = False
+                continue
+            n = strict["size"].to_numpy()
+            p_lo = 1.0 / (1.0 + np.exp(s[hi] - s[lo]))
+            wins_lo = rng.binomial(n[None, :], p_lo[None, :], size=(n_sim, len(n)))
+            sims += _circular(2 * wins_lo - n[None, :], x, y, z, pair)
+        ok = tested and triads > 0
+        rows.append((rater, triads, circular, circular / triads if triads else np.nan,
+                     float(sims.mean()) if ok else np.nan,
+                     float((1 + (sims >= circular).sum()) / (n_sim + 1)) if ok else np.nan))
+    return pd.DataFrame(rows, columns=["rater", "n_triads", "circular_triads", "circular_rate",
+                                       "circular_expected", "circular_p"])
 
 
 def too_fast(judgments: pd.DataFrame, *, min_ms: float = 1200.0) -> pd.DataFrame:
@@ -141,10 +249,34 @@ def too_fast(judgments: pd.DataFrame, *, min_ms: float = 1200.0) -> pd.DataFrame
     return out
 
 
+def _better_side(df: pd.DataFrame) -> np.ndarray:
+    """Per trial of an oriented pairwise table: the side ("a"/"b") of the better stimulus, or "".
+
+    Gold trials: the expected answer.  Others: the net preference of the
+    *other* raters for the pair (so a rater cannot make their own answers look right).
+    """
+    net = df.groupby(["dim", "lo", "hi"])["pref"].transform("sum")
+    own = df.groupby(["rater", "dim", "lo", "hi"])["pref"].transform("sum")
+    others = (net - own).to_numpy()
+    a_is_lo = (df["condition_a"] == df["lo"]).to_numpy()
+    side = np.where(others == 0, "", np.where((others > 0) == a_is_lo, "a", "b"))
+    if "is_gold" in df.columns and df["is_gold"].any():
+        expected = df["gold_outcome"].fillna("a") if "gold_outcome" in df.columns else pd.Series("a", df.index)
+        expected = expected.where(expected != "tie", "")
+        side = np.where(df["is_gold"].to_numpy(), expected.to_numpy(), side)
+    return side
+
+
 def straight_lining(judgments: pd.DataFrame, *, kind: str = "pairwise") -> pd.DataFrame:
-    """``rater, n, modal_answer, modal_rate[, side_bias_p]`` for pairwise or rating tables."""
+    """``rater, n, modal_answer, modal_rate[, modal_expected, side_bias_p]`` for pairwise or rating tables.
+
+    ``modal_expected`` (pairwise, NaN when the modal answer is "tie"): share
+    of the rater's trials with the better stimulus on the modal side
+    (module docstring); unknown better side counts 1/2.
+    """
     if kind == "pairwise":
-        df = validate_pairwise(judgments)
+        df = _oriented(validate_pairwise(judgments))
+        df["better_side"] = _better_side(df)
         col = "outcome"
     else:
         df = validate_ratings(judgments)
@@ -154,6 +286,10 @@ def straight_lining(judgments: pd.DataFrame, *, kind: str = "pairwise") -> pd.Da
         vc = g[col].value_counts()
         row = {"rater": rater, "n": len(g), "modal_answer": vc.index[0], "modal_rate": vc.iloc[0] / len(g)}
         if kind == "pairwise":
+            side = g["better_side"]
+            modal = row["modal_answer"]
+            row["modal_expected"] = (np.nan if modal == "tie" else
+                                     float(((side == modal) + 0.5 * (side == "")).mean()))
             n_a, n_b = int((g[col] == "a").sum()), int((g[col] == "b").sum())
             row["side_bias_p"] = binomtest(n_a, n_a + n_b, 0.5).pvalue if n_a + n_b else np.nan
         rows.append(row)

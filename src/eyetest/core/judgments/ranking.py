@@ -17,7 +17,9 @@ import pandas as pd
 
 from eyetest.core.judgments.bradley_terry import fit_pairwise
 from eyetest.core.judgments.elo import bootstrap_elo, fit_elo
-from eyetest.core.judgments.model import method_judgments, validate_pairwise, validate_ratings
+from eyetest.core.judgments.model import (
+    CONDITION_SEP, method_judgments, split_condition_id, validate_pairwise, validate_ratings,
+)
 from eyetest.core.judgments.mos import bootstrap_mos, fit_mos
 from eyetest.core.judgments.uncertainty import bootstrap
 from eyetest.errors import ComparisonGraphWarning, JudgmentDataError, UnknownNameError
@@ -32,8 +34,13 @@ def is_rating_table(df: pd.DataFrame) -> bool:
 
 
 def fit_one(df: pd.DataFrame, *, model: str, n_boot: int = 0, rng=None, unit: str = "judgment",
-            anchor: str | None = None):
-    """Fit one slice; returns ``(ScaleFit, warnings list)``."""
+            anchor: str | None = None, disconnected: str = "prior"):
+    """Fit one slice; returns ``(ScaleFit, notes)``.
+
+    ``anchor`` must be a condition of the slice (or None: centred scale); the
+    notes are the fit's :class:`ComparisonGraphWarning` messages and the
+    bootstrap's ``info["notes"]``.
+    """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ComparisonGraphWarning)
         if model in RATING_MODELS:
@@ -45,17 +52,45 @@ def fit_one(df: pd.DataFrame, *, model: str, n_boot: int = 0, rng=None, unit: st
             if n_boot:
                 fit = bootstrap_elo(df, fit, n_boot=n_boot, rng=rng)
         else:
-            anchor_here = anchor if anchor is not None and anchor in set(df["condition_a"]) | set(df["condition_b"]) else None
-            fit = fit_pairwise(df, model=model, anchor=anchor_here)
+            fit = fit_pairwise(df, model=model, anchor=anchor, disconnected=disconnected)
             if n_boot:
                 fit = bootstrap(df, fit, n_boot=n_boot, rng=rng, unit=unit)
-    return fit, [str(w.message) for w in caught if issubclass(w.category, ComparisonGraphWarning)]
+        if anchor is not None and fit.anchor != anchor:
+            fit = fit.anchored(anchor)
+    notes = [str(w.message) for w in caught if issubclass(w.category, ComparisonGraphWarning)]
+    return fit, notes + list(fit.info.get("notes", []))
+
+
+def _conditions(df: pd.DataFrame) -> set:
+    if "condition" in df.columns and "condition_a" not in df.columns:
+        return set(df["condition"])
+    return set(df["condition_a"]) | set(df["condition_b"])
+
+
+def resolve_anchor(conditions, anchor: str):
+    """``(condition, None)`` for the condition ``anchor`` names, else ``(None, why)``.
+
+    ``anchor`` is a condition id, or the method part of exactly one
+    ``image::method`` id (``--anchor bicubic`` with ``--by image``).
+    """
+    if anchor in conditions:
+        return anchor, None
+    hits = sorted(c for c in conditions if CONDITION_SEP in c and split_condition_id(c)[1] == anchor)
+    if len(hits) == 1:
+        return hits[0], None
+    if hits:
+        return None, f"anchor {anchor!r}: matches {len(hits)} conditions ({', '.join(hits[:3])}, ...); scale centred"
+    return None, f"no condition {anchor!r} here; scale centred"
+
+
+def _label(key) -> str:
+    return "(empty)" if not isinstance(key, str) and pd.isna(key) else str(key)
 
 
 def rank(table: pd.DataFrame, *, model: str = "bradley-terry", by: str | None = None, n_boot: int = 0,
          rng: np.random.Generator | None = None, unit: str = "judgment", exclude=(),
          anchor: str | None = None, per_method: bool = False, level: float = 0.95,
-         include_gold: bool = False):
+         include_gold: bool = False, disconnected: str = "prior"):
     """Scale every slice of ``table``; returns ``(scale table, notes)``.
 
     Parameters
@@ -64,18 +99,29 @@ def rank(table: pd.DataFrame, *, model: str = "bradley-terry", by: str | None = 
         Pairwise judgments (models bradley-terry, davidson, rao-kupper,
         thurstone, elo) or ratings (mos, zmos).
     by : str, optional
-        Column to slice by (scenario, dimension, image, ...).
+        Column to slice by (scenario, dimension, image, ...).  Rows with an
+        empty value form their own slice (labelled missing), with a note.
     n_boot : int
         Bootstrap replicates (0: analytic CIs; Elo needs replicates for CIs).
     rng : numpy.random.Generator
         Required when ``n_boot`` > 0.
+    unit : {"judgment", "rater"}
+        Bootstrap unit of the pairwise models (``"rater"`` needs >= 2 raters per slice).
     exclude : iterable of str
         Raters to drop before fitting (e.g. ``screen_raters(...).excluded``).
+    anchor : str, optional
+        Condition scored 0 in every slice that has it: a condition id, or the
+        method part of ``image::method`` ids (one per slice, e.g. with
+        ``by="image"``).  An anchor found in no slice is an error; a slice
+        without it is centred, with a note.  Works for every model.
     per_method : bool
         Pairwise only: pool images and scale methods (:func:`method_judgments`).
     include_gold : bool
         Training trials (``is_training``) are never scaled; gold trials
         (``is_gold``, known-answer checks) are dropped unless this is true.
+    disconnected : {"prior", "component", "error"}
+        Pairwise models: what to do when the MLE is not finite
+        (:func:`eyetest.core.judgments.bradley_terry.fit_pairwise`).
     """
     if model not in ALL_MODELS:
         raise UnknownNameError("scaling model", model, ALL_MODELS)
@@ -86,28 +132,67 @@ def rank(table: pd.DataFrame, *, model: str = "bradley-terry", by: str | None = 
     if n_boot and rng is None:
         raise JudgmentDataError("rng", None, "bootstrap needs a numpy Generator")
     df = validate_ratings(table) if rating else validate_pairwise(table)
-    exclude = {str(r) for r in exclude}
-    df = df[~df["rater"].isin(exclude)]
+    if df.empty:
+        raise JudgmentDataError("judgments", 0, "the table has no judgments")
+    if by is not None and by not in df.columns:
+        raise JudgmentDataError("by", by, f"is not a column; columns: {', '.join(map(str, df.columns))}")
     notes = []
+    if "trial" in df.columns:
+        dup = int(df.duplicated().sum())
+        if dup:
+            notes.append(f"{dup} row(s) repeat another row exactly (same trial, rater, conditions and answer) and are "
+                         "counted again; remove them if the export was duplicated")
+    keys_all = set() if by is None else set(map(_label, df[by].unique()))
+    exclude = {str(r).strip() for r in exclude}
+    unknown = sorted(exclude - set(df["rater"]))
+    if unknown:
+        notes.append(f"{len(unknown)} rater(s) to exclude do not occur in the judgments: {', '.join(unknown[:10])}")
+    df = df[~df["rater"].isin(exclude)]
+    if df.empty:
+        raise JudgmentDataError("raters", len(exclude), "every judgment was excluded")
+    keys_kept = set() if by is None else set(map(_label, df[by].unique()))
     for flag, keep in (("is_training", False), ("is_gold", include_gold)):
         if flag in df.columns and not keep and df[flag].any():
             notes.append(f"{int(df[flag].sum())} {flag[3:]} trial(s) not scaled")
             df = df[~df[flag]]
     if df.empty:
-        raise JudgmentDataError("raters", len(exclude), "every judgment was excluded")
+        raise JudgmentDataError("judgments", 0, "no judgment is left once training and gold trials are dropped")
     if per_method and not rating:
         df = method_judgments(df)
-    if by is not None and by not in df.columns:
-        raise JudgmentDataError("by", by, f"is not a column; columns: {', '.join(map(str, df.columns))}")
-    groups = [(None, df)] if by is None else list(df.groupby(by, sort=True))
+    for key in sorted(keys_all - keys_kept):
+        notes.append(f"{by}={key}: skipped (all its raters were excluded)")
+    if by is not None and df[by].isna().any():
+        notes.append(f"{int(df[by].isna().sum())} judgment(s) with an empty {by} are scaled as their own slice "
+                     f"({by} missing)")
+    groups = [(None, df)] if by is None else list(df.groupby(by, sort=True, dropna=False))
+    anchors = {}
+    if anchor is not None:
+        for key, g in groups:
+            anchors[_label(key)] = resolve_anchor(_conditions(g), anchor)
+        if all(a is None for a, _ in anchors.values()):
+            many = [(k, w) for k, (_, w) in anchors.items() if "matches" in w]
+            if many:
+                k, w = many[0]
+                raise JudgmentDataError("anchor", anchor, f"is ambiguous{' in ' + by + '=' + k if by else ''}: "
+                                        f"{w.split('; ')[0].split(': ', 1)[-1]}; give a full condition id, or "
+                                        "slice by image (--by image)")
+            raise JudgmentDataError("anchor", anchor, "matches no condition (nor the method part of an "
+                                    "image::method id) in any slice")
     frames = []
     for key, g in groups:
+        prefix = f"{by}={_label(key)}: " if by else ""
+        group_anchor, why = anchors.get(_label(key), (None, None))
+        if why:
+            notes.append(prefix + why)
         try:
-            fit, warn = fit_one(g, model=model, n_boot=n_boot, rng=rng, unit=unit, anchor=anchor)
+            fit, warn = fit_one(g, model=model, n_boot=n_boot, rng=rng, unit=unit, anchor=group_anchor,
+                                disconnected=disconnected)
         except JudgmentDataError as exc:
-            notes.append(f"{by}={key}: skipped ({exc})")
+            if by is None:
+                raise
+            notes.append(f"{prefix}skipped ({exc})")
             continue
-        notes += [f"{by}={key}: {w}" if by else w for w in warn]
+        notes += [prefix + w for w in warn]
         t = fit.table(level=level)
         t["n_judgments"] = int(fit.info.get("n_judgments", fit.info.get("n_ratings", len(g))))
         t["model"] = model

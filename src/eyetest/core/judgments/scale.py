@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
+from scipy.stats import norm, rankdata
 from scipy.stats import t as student_t
 
 from eyetest.core.judgments.significance import rank_intervals, significance_matrix
@@ -73,6 +73,17 @@ class ScaleFit:
     def with_replicates(self, replicates) -> "ScaleFit":
         return replace(self, replicates=np.asarray(replicates, dtype=float))
 
+    def anchored(self, anchor: str) -> "ScaleFit":
+        """The scale relative to ``anchor``: ``s - s_anchor`` (covariance ``A V A^T``, replicates shifted)."""
+        if anchor not in self.conditions:
+            raise JudgmentDataError("anchor", anchor, "is not a condition of this scale")
+        k = self.conditions.index(anchor)
+        a = np.eye(len(self.scores))
+        a[:, k] -= 1.0
+        return replace(self, anchor=anchor, scores=a @ self.scores,
+                       cov=None if self.cov is None else a @ self.cov @ a.T,
+                       replicates=None if self.replicates is None else self.replicates - self.replicates[:, [k]])
+
     def significance(self) -> pd.DataFrame:
         """Holm-adjusted pairwise p-values as a labelled DataFrame."""
         if self.replicates is not None:
@@ -102,8 +113,8 @@ class ScaleFit:
         else:
             nan = np.full(len(self.scores), np.nan)
             ci_low, ci_high = nan, nan
-            order = (-self.scores).argsort().argsort() + 1
-            rank_low, rank_high = order, order
+            # no uncertainty at all (e.g. Elo without replicates): equal scores share their ranks
+            rank_low, rank_high = rankdata(-self.scores, method="min"), rankdata(-self.scores, method="max")
         out = pd.DataFrame({
             "condition": list(self.conditions),
             "score": self.scores,

@@ -6,17 +6,34 @@ the list it applied in the report).  Default rules (:class:`ScreeningRules`):
 
 =====================  ==========================================================
 gold accuracy          < 0.70 on >= 5 gold trials
-self-consistency       on >= 10 repeated pairs: below the rater's chance level
-                       (sum of squared answer shares) and below the
-                       population's lower fence Q1 - 1.5 IQR (Tukey 1977),
-                       so that a task that is hard for everyone flags no one
-circular triads        rate > 0.25 on >= 20 complete triads (random: ~1/4)
+self-consistency       on >= 10 repeated pairs: significantly below what an
+                       honest rater following the consensus scale shows on
+                       the same pairs (Monte Carlo p < 0.01) *and* nearer to
+                       random clicking than to that expectation
+circular triads        on >= 10 complete triads: significantly more than the
+                       consensus scale predicts for the rater's triads (Monte
+                       Carlo p < 0.01) *and* a rate nearer to random clicking
+                       (1/4) than to that expectation
 too fast               > 20 % of timed trials under ``min_ms``
-straight-lining        one answer in >= 90 % of >= 20 trials
+straight-lining        one answer in >= 90 % of >= 20 trials, unless the
+                       better stimulus was on that side in > 75 % of them
+                       (sides not randomised: answering "a" is then accurate)
 SPRT (gold)            decision "random" (Wald SPRT on the gold sequence)
-LOO likelihood         pwcmp ``dist_L`` > 1.5 (pairwise, see ``outliers``)
+LOO likelihood         pwcmp ``dist_L`` > 1.5 (pairwise, see ``outliers``),
+                       computed only with >= 8 raters (the quartiles of fewer
+                       are noise)
 BT.500                 observer rejected by the BT.500 kurtosis screening (ratings)
 =====================  ==========================================================
+
+The two tests ("significant" and "nearer to random") together keep a large
+study, where a tiny shortfall is significant, from excluding honest raters
+(the light-field observers agree with themselves 0.59-0.64 where 0.63-0.64
+is expected).  Measured on simulated honest raters (``benchmarks/screening.py``,
+recorded in ``docs/judgments.md``): the triad rule flags 0.2-0.4 % of them
+(the old "rate > 0.25" rule 7.5 %), the self-consistency rule 0.6 % (old
+1.8 %); with 12 raters x 6 conditions the whole screening excludes 0.47
+honest raters per study (before 1.16), nearly all by the leave-one-out fence,
+which is relative and flags the tail of any group of 8 or more raters.
 
 Position (side) bias is reported (``side_bias_p``) but never a reason on its
 own: it is only meaningful when the design randomises sides.
@@ -26,11 +43,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from eyetest.core.judgments import quality
 from eyetest.core.judgments.outliers import outlier_observers
+
+
+#: share of circular triads among the complete triads of a random clicker (Kendall & Babington Smith 1940)
+RANDOM_CIRCULAR_RATE = 0.25
 
 
 @dataclass(frozen=True)
@@ -39,15 +59,17 @@ class ScreeningRules:
 
     min_gold_accuracy: float = 0.70
     min_gold_trials: int = 5
-    consistency_fence: float = 1.5
+    consistency_alpha: float = 0.01
     min_repeated_pairs: int = 10
-    max_circular_rate: float = 0.25
-    min_triads: int = 20
+    circular_alpha: float = 0.01
+    min_triads: int = 10
     min_ms: float = 1200.0
     max_too_fast_rate: float = 0.20
     max_modal_rate: float = 0.90
+    max_modal_expected: float = 0.75
     min_trials_modal: int = 20
     loo_fence: float = 1.5
+    min_raters_fence: int = 8
 
 
 @dataclass(frozen=True)
@@ -90,7 +112,7 @@ def screen_raters(judgments: pd.DataFrame | None = None, ratings: pd.DataFrame |
         parts += [quality.gold_accuracy(judgments), quality.repeat_consistency(judgments),
                   quality.transitivity(judgments), quality.too_fast(judgments, min_ms=rules.min_ms),
                   quality.straight_lining(judgments), quality.sprt_random_clicker(judgments),
-                  outlier_observers(judgments, by=by, fence=rules.loo_fence)]
+                  outlier_observers(judgments, by=by, fence=rules.loo_fence, min_raters=rules.min_raters_fence)]
     if ratings is not None:
         raters |= set(ratings["rater"].astype(str))
         parts += [quality.too_fast(ratings, min_ms=rules.min_ms).add_prefix("rating_").rename(
@@ -102,29 +124,29 @@ def screen_raters(judgments: pd.DataFrame | None = None, ratings: pd.DataFrame |
     for part in parts:
         table = _merge(table, part)
     r = rules
-    if "consistency" in table.columns:
-        ok = table["n_repeated_pairs"] >= r.min_repeated_pairs
-        vals = table.loc[ok, "consistency"].dropna()
-        fence = -np.inf
-        if len(vals) >= 4:
-            q1, q3 = np.quantile(vals, [0.25, 0.75])
-            fence = q1 - r.consistency_fence * (q3 - q1)
-        table["consistency_fence"] = fence
     checks = [
         ("gold_accuracy", lambda t: (t["n_gold"] >= r.min_gold_trials) & (t["gold_accuracy"] < r.min_gold_accuracy),
          lambda t: f"gold accuracy {t['gold_accuracy']:.2f} < {r.min_gold_accuracy:.2f} on {t['n_gold']} gold trials"),
-        ("consistency", lambda t: (t["n_repeated_pairs"] >= r.min_repeated_pairs)
-         & (t["consistency"] < t["consistency_chance"]) & (t["consistency"] < t["consistency_fence"]),
-         lambda t: f"self-consistency {t['consistency']:.2f} on {t['n_repeated_pairs']} repeated pairs, below chance "
-                   f"{t['consistency_chance']:.2f} and the raters' lower fence {t['consistency_fence']:.2f}"),
-        ("circular_rate", lambda t: (t["n_triads"] >= r.min_triads) & (t["circular_rate"] > r.max_circular_rate),
-         lambda t: f"{t['circular_triads']} of {t['n_triads']} triads circular ({t['circular_rate']:.2f} > {r.max_circular_rate:.2f})"),
+        ("consistency_p", lambda t: (t["n_repeated_pairs"] >= r.min_repeated_pairs)
+         & (t["consistency_p"] < r.consistency_alpha)
+         & (t["consistency"] < (t["consistency_chance"] + t["consistency_expected"]) / 2),
+         lambda t: f"self-consistency {t['consistency']:.2f} on {t['n_repeated_pairs']} repeated pairs, nearer to "
+                   f"random clicking ({t['consistency_chance']:.2f}) than to the {t['consistency_expected']:.2f} "
+                   f"expected from the consensus scale (p = {t['consistency_p']:.2g} < {r.consistency_alpha:g})"),
+        ("circular_p", lambda t: (t["n_triads"] >= r.min_triads) & (t["circular_p"] < r.circular_alpha)
+         & (t["circular_rate"] > (t["circular_expected"] / t["n_triads"] + RANDOM_CIRCULAR_RATE) / 2),
+         lambda t: f"{t['circular_triads']} of {t['n_triads']} triads circular, nearer to random clicking "
+                   f"({RANDOM_CIRCULAR_RATE * t['n_triads']:.1f}) than to the {t['circular_expected']:.1f} expected from "
+                   f"the consensus scale (p = {t['circular_p']:.2g} < {r.circular_alpha:g})"),
         ("too_fast_rate", lambda t: t["too_fast_rate"] > r.max_too_fast_rate,
          lambda t: f"{100 * t['too_fast_rate']:.0f}% of trials faster than {r.min_ms:g} ms"),
         ("rating_too_fast_rate", lambda t: t["rating_too_fast_rate"] > r.max_too_fast_rate,
          lambda t: f"{100 * t['rating_too_fast_rate']:.0f}% of ratings faster than {r.min_ms:g} ms"),
-        ("modal_rate", lambda t: (t["n"] >= r.min_trials_modal) & (t["modal_rate"] >= r.max_modal_rate),
-         lambda t: f"straight-lining: answer {t['modal_answer']!r} in {100 * t['modal_rate']:.0f}% of {t['n']} trials"),
+        ("modal_rate", lambda t: (t["n"] >= r.min_trials_modal) & (t["modal_rate"] >= r.max_modal_rate)
+         & ~(t["modal_expected"] > r.max_modal_expected),
+         lambda t: f"straight-lining: answer {t['modal_answer']!r} in {100 * t['modal_rate']:.0f}% of {t['n']} trials"
+                   + ("" if t["modal_expected"] != t["modal_expected"] else
+                      f" (the better stimulus was on that side in {100 * t['modal_expected']:.0f}%)")),
         ("rating_modal_rate", lambda t: (t["rating_n"] >= r.min_trials_modal) & (t["rating_modal_rate"] >= r.max_modal_rate),
          lambda t: f"straight-lining: rating {t['rating_modal_answer']!r} in {100 * t['rating_modal_rate']:.0f}% of {t['rating_n']} ratings"),
         ("sprt_decision", lambda t: t["sprt_decision"] == "random",
