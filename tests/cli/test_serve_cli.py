@@ -79,3 +79,52 @@ def test_study_create_reports_spec_errors(tmp_path):
     bad.write_text('[study]\nname = "x"\nprotocol = "triangle"\n[stimuli]\ndataset = "d"\nmethods = ["a", "b"]\n')
     r = CliRunner().invoke(cli, ["study", "create", str(bad), "--db", str(tmp_path / "d.sqlite")])
     assert r.exit_code == 2 and "study.protocol" in r.output
+
+
+def test_read_only_commands_open_existing_databases_only(tmp_path, monkeypatch):
+    runner = CliRunner()
+    typo = tmp_path / "no_such_dir" / "x.sqlite"
+    for args in (["study", "list"], ["study", "export", "abc"], ["study", "close", "abc"]):
+        r = runner.invoke(cli, [*args, "--db", str(typo)])
+        assert r.exit_code == 2 and "no database" in r.output and str(typo) in r.output, r.output
+    assert not (tmp_path / "no_such_dir").exists()
+    r = runner.invoke(cli, ["study", "list", "--db", str(tmp_path)])
+    assert r.exit_code == 2 and "is a folder" in r.output
+    garbage = tmp_path / "study.toml"
+    garbage.write_text('[study]\nname = "x"\n' * 100)
+    r = runner.invoke(cli, ["study", "export", "abc", "--db", str(garbage)])
+    assert r.exit_code == 2 and "not an eyetest database" in r.output and str(garbage) in r.output
+    assert "Traceback" not in r.output
+    monkeypatch.setenv("EYETEST_ADMIN_TOKEN", "a-long-enough-admin-token")
+    import uvicorn
+
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: served.append(kw))    # never listen in this test
+    for name in ("EYETEST_DB", "EYETEST_INSECURE_LOCAL", "EYETEST_RATE_LIMITS", "EYETEST_FRAME_ANCESTORS"):
+        monkeypatch.setenv(name, "")                      # serve sets them for its workers: undone afterwards
+    r = runner.invoke(cli, ["serve", "--db", str(tmp_path / "typo.sqlite")])
+    assert r.exit_code == 2 and "no database" in r.output and not (tmp_path / "typo.sqlite").exists()
+    assert runner.invoke(cli, ["serve", "--db", str(tmp_path / "new.sqlite"), "--create-db"]).exit_code == 0
+    assert served and (tmp_path / "new.sqlite").exists()
+
+
+@pytest.mark.parametrize("limits", ["100,200,10,0", "100,0.5,10,30", "nan,200,10,30", "100,200,10,inf", "-1,2,3,4"])
+def test_serve_refuses_unusable_rate_limits(limits, monkeypatch, tmp_path):
+    import uvicorn
+
+    monkeypatch.setenv("EYETEST_ADMIN_TOKEN", "a-long-enough-admin-token")
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: None)                 # never listen in this test
+    monkeypatch.setenv("EYETEST_RATE_LIMITS", "")
+    r = CliRunner().invoke(cli, ["serve", "--db", str(tmp_path / "s.sqlite"), "--create-db", "--rate-limits", limits])
+    assert r.exit_code == 2 and "--rate-limits" in r.output, r.output
+
+
+def test_study_create_warns_about_skipped_images_and_short_sessions(tmp_path):
+    data = write_sample_dataset(tmp_path / "data", images=3)
+    (data / "methods" / "beta" / "img02.png").unlink()
+    spec = write_sample_spec(tmp_path / "study.toml", "data", study="judgments_per_session = 60")
+    r = CliRunner().invoke(cli, ["study", "create", str(spec), "--db", str(tmp_path / "db" / "s.sqlite"), "--json"])
+    assert r.exit_code == 0, r.output
+    assert "warning: image 'img02' skipped: method 'beta' has no output" in r.output
+    assert "warning: study.judgments_per_session = 60" in r.output
+    assert json.loads(r.output.strip().splitlines()[-1])["study"]

@@ -116,3 +116,85 @@ def test_concurrent_writers_lose_nothing(db_url):
         n = conn.execute(sa.select(schema.sessions.c.trial_count)).scalar_one()
     assert n == 1 + 8 * 25
     engine.dispose()
+
+
+def test_opening_an_existing_database_only(tmp_path):
+    """Commands that read or manage studies never create a database (nor its folders) from a typo."""
+    from eyetest.store.migrate import open_store
+
+    missing = tmp_path / "no_such_dir" / "x.sqlite"
+    with pytest.raises(StoreError, match="no database") as err:
+        open_store(missing)
+    assert str(missing) in str(err.value) and not (tmp_path / "no_such_dir").exists()
+    with pytest.raises(StoreError, match="is a folder") as err:
+        open_store(tmp_path)
+    assert str(tmp_path) in str(err.value)
+    engine = open_store(tmp_path / "new" / "db.sqlite", create=True)       # study create
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+    open_store(tmp_path / "new" / "db.sqlite").dispose()
+
+
+def test_files_that_are_not_eyetest_databases(tmp_path):
+    import sqlite3
+
+    garbage = tmp_path / "spec.sqlite"
+    garbage.write_text('[study]\nname = "not a database"\n' * 50)
+    with pytest.raises(StoreError, match="not an eyetest database") as err:
+        upgrade(make_engine(garbage, create=False))
+    assert str(garbage) in str(err.value)
+
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE notes (x)")
+    with pytest.raises(StoreError, match="not an eyetest database.*notes"):
+        upgrade(make_engine(other, create=False))
+
+    future = tmp_path / "future.sqlite"
+    engine = make_engine(future)
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0099_future'")
+    with pytest.raises(StoreError, match="newer eyetest") as err:
+        upgrade(engine)
+    assert str(future) in str(err.value) and "0099_future" in str(err.value)
+    engine.dispose()
+
+
+def test_check_writable(db_url, tmp_path):
+    """A database the server cannot write is found at startup, with its name."""
+    import os
+    import subprocess
+
+    from eyetest.store.engine import check_writable
+
+    engine = make_engine(db_url)
+    upgrade(engine)
+    check_writable(engine)
+    engine.dispose()
+    if engine.dialect.name == "postgresql":
+        import psycopg
+
+        name = engine.url.database
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+        undo = None
+    else:
+        path = engine.url.database
+        if os.geteuid() != 0:
+            os.chmod(path, 0o444)
+            undo = ["chmod", "644", path]
+        elif subprocess.run(["chattr", "+i", path], capture_output=True).returncode == 0:
+            undo = ["chattr", "-i", path]
+        else:
+            pytest.skip("cannot make a file read-only for root here (chattr +i failed)")
+        name = path
+    try:
+        engine = make_engine(db_url)
+        with pytest.raises(StoreError, match="not writable") as err:
+            check_writable(engine)
+        assert name in str(err.value)
+        engine.dispose()
+    finally:
+        if undo:
+            subprocess.run(undo, check=True)

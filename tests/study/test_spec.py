@@ -127,3 +127,36 @@ def test_missing_required_and_bad_files(tmp_path):
     assert err.value.key == str(bad)
     with pytest.raises(SpecError, match="cannot read"):
         load_spec(tmp_path / "missing.toml")
+
+
+def test_dimension_names_fit_the_rater_api():
+    """The API takes at most 32 answers with keys of at most 64 characters: the spec says so up front."""
+    long = "x" * 65
+    with pytest.raises(SpecError) as err:
+        parse_spec(FULL.replace('name = "hallucination"', f'name = "{long}"'))
+    assert err.value.key == "dimensions[1].name" and "65 characters" in str(err.value)
+    assert parse_spec(FULL.replace('name = "hallucination"', f'name = "{"x" * 64}"')).dimensions[1].name == "x" * 64
+    with pytest.raises(SpecError) as err:
+        parse_spec(FULL.replace('name = "hallucination"', 'name = "hallu cination"'))
+    assert err.value.key == "dimensions[1].name" and "only letters" in str(err.value)
+    many = "".join(f'[[dimensions]]\nname = "d{k}"\nprompt = "Which?"\n' for k in range(33))
+    with pytest.raises(SpecError) as err:
+        parse_spec(MINIMAL + many)
+    assert err.value.key == "dimensions" and "at most 32" in str(err.value) and "33" in str(err.value)
+    assert len(parse_spec(MINIMAL + many.rsplit("[[dimensions]]", 1)[0]).dimensions) == 32
+
+
+@pytest.mark.parametrize("key", ["gold_fraction", "attention_fraction"])
+def test_pairwise_quality_controls_are_refused_for_ratings(key):
+    rating = MINIMAL.replace('name = "sr-x4"', 'name = "mos"\nprotocol = "rating"')
+    with pytest.raises(SpecError) as err:
+        parse_spec(rating + f"[quality]\n{key} = 0.1\n")
+    assert err.value.key == f"quality.{key}" and "pairwise" in str(err.value)
+    assert parse_spec(rating + "[quality]\nrepeat_fraction = 0.1\n").quality.repeat_fraction == 0.1
+
+
+def test_completion_code_is_url_safe():
+    with pytest.raises(SpecError) as err:
+        parse_spec(FULL.replace('completion_code = "C1A2B3"', 'completion_code = "AB 12&x=1#y"'))
+    assert err.value.key == "crowd.completion_code" and "AB 12&x=1#y" in str(err.value)
+    assert parse_spec(FULL.replace('"C1A2B3"', '"DONE-12_a"')).crowd.completion_code == "DONE-12_a"

@@ -288,3 +288,49 @@ def test_admin_leaderboard_and_rater_table(api):
     raters = api.get(f"/api/v1/admin/studies/{api.study}/raters", headers=ADMIN).json()["raters"]
     assert sorted(r["participant"] for r in raters) == [f"w{p}" for p in range(6)]
     assert all(r["gold_accuracy"] == 1.0 for r in raters)
+
+
+def test_answers_in_any_order_finish_the_session(api):
+    """A custom client may answer the trials in any order: the session still finishes, /done does not loop."""
+    token = api.post(f"/api/v1/studies/{api.study}/sessions", json={"participant": "rev"}).json()["session"]
+    t = schema.trials.c
+    with api.app.state.engine.connect() as conn:
+        ids = conn.execute(sa.select(t.id).where(t.session_token == token).order_by(t.position.desc())).scalars().all()
+    finished = []
+    for tid in ids:
+        r = _judge(api, token, {"trial": tid, "questions": [{"dimension": "overall"}]})
+        assert r.status_code == 201, r.text
+        finished.append(r.json()["finished"])
+    assert finished == [False] * (len(ids) - 1) + [True]
+    info = api.get(f"/api/v1/sessions/{token}").json()
+    assert info["finished"] and info["answered"] == len(ids) and info["completion_code"] == "DONE-1234"
+    assert api.get(f"/api/v1/sessions/{token}/next").status_code == 204
+    assert api.get(f"/s/{token}/done").status_code == 200
+    assert api.get(f"/s/{token}").headers["location"] == f"/s/{token}/done"
+
+
+def test_rater_table_reasons_are_lists(api):
+    for p in range(2):
+        token = api.post(f"/api/v1/studies/{api.study}/sessions", json={"participant": f"r{p}"}).json()["session"]
+        while (r := api.get(f"/api/v1/sessions/{token}/next")).status_code == 200:
+            assert _judge(api, token, r.json(), answer="A").status_code == 201
+    raters = api.get(f"/api/v1/admin/studies/{api.study}/raters", headers=ADMIN).json()["raters"]
+    assert len(raters) == 2
+    for row in raters:
+        assert isinstance(row["reasons"], list) and all(row["reasons"])
+        assert bool(row["reasons"]) == row["excluded"] and not any("; " in x for x in row["reasons"])
+
+
+def test_server_refuses_a_database_it_cannot_write(pg_url, tmp_path):
+    """Found at startup with the database's name, not as 503s on every judgment later."""
+    import psycopg
+
+    from eyetest.store.engine import StoreError
+
+    create_sample_study(pg_url, tmp_path / "study")
+    name = pg_url.rsplit("/", 1)[1]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    with pytest.raises(StoreError, match="not writable") as err:
+        create_app(pg_url, admin_token="test-admin-token")
+    assert name in str(err.value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import uuid
 
 import httpx
@@ -186,3 +187,34 @@ def test_control_characters_never_reach_the_database(db_url, tmp_path):
         assert r.status_code in (201, 422), r.text[:200]
     finally:
         c.close()
+
+
+@pytest.mark.parametrize("stored", ["s3cret-admin\r", "s3cret-admin\n ", "  s3cret-admin"])
+def test_admin_token_with_surrounding_whitespace_still_works(study_db, stored, monkeypatch):
+    """A token from a CRLF .env file or docker --env-file: stripped, as `eyetest serve` checks it."""
+    url, _ = study_db
+    monkeypatch.setenv("EYETEST_DB", url)
+    monkeypatch.setenv("EYETEST_ADMIN_TOKEN", stored)
+    monkeypatch.setenv("EYETEST_RATE_LIMITS", "0,0,0,0")
+    monkeypatch.setenv("EYETEST_SWITCH_INTERVAL", str(sys.getswitchinterval()))     # left as it is
+    from eyetest.web import app as webapp
+
+    monkeypatch.setattr(webapp, "freeze_startup_heap", lambda: None)            # a server's, not a test's
+    app_from_env = webapp.app_from_env
+
+    for app in (create_app(url, admin_token=stored, rate_per_address=(0, 0), rate_per_session=(0, 0)),
+                app_from_env()):
+        c = Client(app)
+        try:
+            assert c.get("/api/v1/admin/studies", headers=ADMIN).status_code == 200
+            assert c.get("/api/v1/admin/studies", headers={"Authorization": f"Bearer {stored}"}).status_code == 200
+            assert c.get("/api/v1/admin/studies", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        finally:
+            c.close()
+
+
+def test_unusable_rate_limits_are_refused(study_db):
+    url, _ = study_db
+    for per_address, per_session in (((100, 200), (10, 0)), ((5, 0.5), (10, 30)), ((float("nan"), 1), (0, 0))):
+        with pytest.raises(EyetestError, match="rate limit"):
+            create_app(url, admin_token="s3cret-admin", rate_per_address=per_address, rate_per_session=per_session)

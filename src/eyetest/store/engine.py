@@ -40,19 +40,28 @@ def normalise_url(url: str | os.PathLike) -> str:
 
 
 def make_engine(url: str | os.PathLike, *, pool_size: int = 10, echo: bool = False,
-                pre_ping: bool = True) -> Engine:
+                pre_ping: bool = True, create: bool = True) -> Engine:
     """Create an engine with the concurrency settings described above.
 
     ``pre_ping=False`` skips the liveness check of a PostgreSQL connection at
     checkout (one round trip per transaction); the caller must then retry a
     transaction that fails on a dropped connection (the study server does).
+    ``create=False`` opens an existing SQLite file only (a mistyped path is a
+    :class:`StoreError`, not a new empty database); with ``create`` its folder
+    is made when missing.
     """
     sa_url = make_url(normalise_url(url))
     backend = sa_url.get_backend_name()
     if backend == "sqlite":
         if sa_url.database in (None, "", ":memory:"):
             raise StoreError("an in-memory SQLite database cannot hold a study; give a file path")
-        Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(sa_url.database)
+        if path.is_dir():
+            raise StoreError(f"{str(path)!r} is a folder; give the path of a database file")
+        if not create and not path.exists():
+            raise StoreError(f"no database {str(path)!r}; check the path (eyetest study create makes one)")
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             sa_url,
             echo=echo,
@@ -111,3 +120,28 @@ def read_only(engine: Engine) -> Engine:
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def describe(engine: Engine) -> str:
+    """The database for messages: the SQLite file path, or the URL without its password."""
+    if is_sqlite(engine):
+        return repr(engine.url.database)
+    return repr(engine.url.render_as_string(hide_password=True))
+
+
+def check_writable(engine: Engine) -> None:
+    """Raise :class:`StoreError` unless a write transaction can change the database.
+
+    Writes one row in a transaction that is rolled back, so a read-only file or
+    folder, a read-only PostgreSQL database or missing privileges are found at
+    startup rather than at the first judgment.
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with engine.connect() as conn:
+            with conn.begin() as tx:
+                conn.exec_driver_sql("UPDATE alembic_version SET version_num = version_num")
+                tx.rollback()
+    except DBAPIError as exc:
+        raise StoreError(f"the database {describe(engine)} is not writable: {exc.orig}") from None

@@ -2,7 +2,8 @@
 
 One record per judgment: its ``client_id``, the session (token and
 participant), the trial (id, position, kind, quality flags, expected answer,
-the trial it repeats), the stimuli (image, conditions and methods in the order
+``repeat_of``: the id of the trial it repeats, in the same key space as
+``trial``), the stimuli (image, conditions and methods in the order
 shown: ``a`` left, ``b`` right; their opaque tokens), the answers per
 dimension and the timings (``elapsed_ms`` measured by the client,
 ``created_at`` the commit time on the server).
@@ -40,13 +41,18 @@ def _method(condition):
 def iter_records(conn, study_id: str) -> Iterator[dict]:
     """Judgment records of a study in commit (id) order, read in batches."""
     j, t, s = schema.judgments.c, schema.trials.c, schema.sessions.c
+    # a trial's payload names the trial it repeats by its position in the session: export its id
+    original = schema.trials.alias("original")
     last = 0
     while True:
         rows = conn.execute(
             sa.select(j.id, j.client_id, j.answers, j.elapsed_ms, j.created_at, j.session_token,
                       s.participant, s.platform, t.id.label("trial"), t.position, t.kind, t.is_gold,
-                      t.is_repeat, t.is_attention, t.is_training, t.condition_a, t.condition_b, t.payload)
+                      t.is_repeat, t.is_attention, t.is_training, t.condition_a, t.condition_b, t.payload,
+                      original.c.id.label("repeat_of"))
             .join(schema.trials, t.id == j.trial_id).join(schema.sessions, s.token == j.session_token)
+            .outerjoin(original, sa.and_(original.c.session_token == t.session_token, t.is_repeat.is_(True),
+                                         original.c.position == t.payload["repeat_of"].as_integer()))
             .where(j.study_id == study_id, j.id > last).order_by(j.id).limit(BATCH)).all()
         if not rows:
             return
@@ -59,7 +65,7 @@ def iter_records(conn, study_id: str) -> Iterator[dict]:
                 "position": r.position, "kind": r.kind, "is_gold": bool(r.is_gold),
                 "is_repeat": bool(r.is_repeat), "is_attention": bool(r.is_attention),
                 "is_training": bool(r.is_training), "expected": r.payload.get("expected"),
-                "repeat_of": r.payload.get("repeat_of"),
+                "repeat_of": r.repeat_of,
                 "image": split_condition_id(r.condition_a)[0],
                 "condition_a": r.condition_a, "condition_b": r.condition_b,
                 "method_a": _method(r.condition_a), "method_b": _method(r.condition_b),
@@ -82,7 +88,13 @@ def to_jsonl(records) -> Iterator[bytes]:
 
 
 def to_csv(records, dimensions) -> Iterator[str]:
-    """CSV text chunks; answers become one ``answer_<dimension>`` column each."""
+    """CSV text chunks; answers become one ``answer_<dimension>`` column each.
+
+    A text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+    return gets a leading ``'`` so that a spreadsheet shows it rather than
+    running it as a formula (the participant id comes from the rater's URL).
+    JSON Lines keep every value verbatim.
+    """
     header = list(FIELDS) + [f"answer_{d}" for d in dimensions]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -97,11 +109,17 @@ def to_csv(records, dimensions) -> Iterator[str]:
     yield buf.getvalue()
 
 
+#: first characters that make a spreadsheet read a cell as a formula (CSV injection)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value):
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
     return value
 
 

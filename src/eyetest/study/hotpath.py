@@ -9,7 +9,7 @@ Everything else uses SQLAlchemy Core.
 :class:`SQLiteReader` (a plain ``sqlite3`` connection per thread, no explicit
 transaction, no pool).
 
-A judgment differs.  SQLite stores it with four short statements inside the
+A judgment differs.  SQLite stores it with five short statements inside the
 group-commit transaction (``BEGIN IMMEDIATE`` already serialises writers, and
 a statement there costs microseconds).  On PostgreSQL every statement is a
 network round trip, so a judgment is two statements that are each atomic on
@@ -54,6 +54,9 @@ _SQL = {
     "insert": "INSERT INTO judgments (client_id, trial_id, session_token, study_id, answers, elapsed_ms, "
               "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
     "answered": "UPDATE trials SET answered = ? WHERE id = ?",
+    # the session is finished when its last unanswered trial is answered, in whatever order
+    "left": "SELECT count(*) FROM trials WHERE session_token = ? AND answered = ?",
+    "finish": "UPDATE sessions SET finished_at = ? WHERE token = ?",
 }
 
 
@@ -66,8 +69,9 @@ PG_JUDGMENT = {
              "st.status FROM (SELECT %s::varchar AS cid, %s::bigint AS tid) p "
              "LEFT JOIN judgments j ON j.client_id = p.cid LEFT JOIN trials t ON t.id = p.tid "
              "LEFT JOIN sessions s ON s.token = t.session_token LEFT JOIN studies st ON st.id = t.study_id",
-    # params: client_id, answers (JSON text), elapsed_ms, now, trial, token, now, last?, token, trial
-    # -> (stored 0|1, finished 0|1)
+    # params: client_id, answers (JSON text), elapsed_ms, now, trial, token, now, token, trial
+    # -> (stored 0|1, finished 0|1); finished when no other trial of the session is unanswered, whatever
+    # the order the trials were answered in
     "store": "WITH ins AS (INSERT INTO judgments (client_id, trial_id, session_token, study_id, answers, "
              "elapsed_ms, created_at) SELECT %s::varchar, t.id, t.session_token, t.study_id, %s::json, "
              "%s::integer, %s::timestamptz FROM trials t JOIN studies st ON st.id = t.study_id "
@@ -76,7 +80,7 @@ PG_JUDGMENT = {
              "upd AS (UPDATE trials SET answered = TRUE WHERE id IN (SELECT trial_id FROM ins) "
              "RETURNING session_token), "
              "fin AS (UPDATE sessions SET finished_at = %s::timestamptz WHERE token IN "
-             "(SELECT session_token FROM upd) AND %s::boolean AND NOT EXISTS (SELECT 1 FROM trials "
+             "(SELECT session_token FROM upd) AND NOT EXISTS (SELECT 1 FROM trials "
              "WHERE session_token = %s::varchar AND NOT answered AND id <> %s::bigint) RETURNING 1) "
              "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM fin)",
 }

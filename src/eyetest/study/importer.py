@@ -17,12 +17,22 @@ Quality-control stimuli are made here too: for gold (and training) trials, a
 reference (the ground truth, else the first method's output) against a heavily
 blurred copy of it (Gaussian, sigma = 2 % of the longer side, at least 4 px);
 for attention checks, an output against a flat mid-grey image of its size.
+
+A human study needs no ground truth unless it is shown (``context = "gt"``),
+so an output without a reference in ``gt/`` is kept (scoring skips it).
+Images left out of the default selection are reported with the reason, and an
+image the spec lists that cannot be used is an error saying why.
+
+Every image is read, converted and blurred *before* the write transaction
+opens; the transaction only inserts the prepared rows, so a server on the
+same database waits for its writes only that long.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import math
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path
@@ -114,72 +124,139 @@ def _decode8(content: bytes) -> np.ndarray:
         return np.asarray(im.convert("RGB") if im.mode not in ("L", "RGB") else im)
 
 
-class _ImageStore:
-    """Collects images and stimuli of one study and writes them in one transaction."""
+class _Stimuli:
+    """The images and stimuli of one study, prepared in memory, then written in one go."""
 
-    def __init__(self, conn, study_id: str):
-        self.conn, self.study_id = conn, study_id
-        self.known = set()
+    def __init__(self, study_id: str):
+        self.study_id = study_id
+        self.images: dict[str, dict] = {}        # sha256 -> images row
         self.stimuli: list[dict] = []
 
-    def put(self, content: bytes, media: str, width: int, height: int) -> str:
+    def add(self, image: str, method: str, role: str, content: bytes, media: str, width: int, height: int):
         sha = hashlib.sha256(content).hexdigest()
-        if sha not in self.known:
-            exists = self.conn.execute(
-                sa.select(schema.images.c.sha256).where(schema.images.c.sha256 == sha)).first()
-            if exists is None:
-                self.conn.execute(sa.insert(schema.images).values(
-                    sha256=sha, media_type=media, width=int(width), height=int(height), content=content))
-            self.known.add(sha)
-        return sha
+        self.images.setdefault(sha, dict(sha256=sha, media_type=media, width=int(width), height=int(height),
+                                         content=content))
+        self.stimuli.append(dict(study_id=self.study_id, image=image, method=method, role=role, sha256=sha,
+                                 token=new_token()))
 
-    def stimulus(self, image: str, method: str, role: str, sha: str) -> str:
-        token = new_token()
-        self.stimuli.append(dict(study_id=self.study_id, image=image, method=method, role=role,
-                                 sha256=sha, token=token))
-        return token
-
-    def flush(self) -> None:
+    def write(self, conn) -> None:
+        """Insert the images not stored yet (content-addressed), then the stimuli."""
+        im = schema.images.c
+        shas, stored = list(self.images), set()
+        for k in range(0, len(shas), 500):
+            stored.update(conn.execute(sa.select(im.sha256).where(im.sha256.in_(shas[k:k + 500]))).scalars())
+        new = [row for sha, row in self.images.items() if sha not in stored]
+        if new:
+            conn.execute(sa.insert(schema.images), new)
         if self.stimuli:
-            self.conn.execute(sa.insert(schema.stimuli), self.stimuli)
+            conn.execute(sa.insert(schema.stimuli), self.stimuli)
 
 
-def _select_images(plan, dataset) -> list[str]:
-    by_method: dict[str, set[str]] = {}
-    for item in dataset.items:
-        by_method.setdefault(item.method, set()).add(item.image)
-    missing = [m for m in plan.methods if m not in by_method]
+def _outputs(plan, dataset, root: Path) -> tuple[dict[str, dict[str, Path]], list]:
+    """Method -> image -> output file, for the plan's methods, and the problems met listing them.
+
+    The method folders are listed here rather than taken from ``dataset.items``,
+    which leaves out every output without a reference in ``gt/``.
+    """
+    from eyetest.io.dataset import list_images
+
+    problems: list = []
+    outputs = {m: list_images(root / "methods" / m, problems, method=m)
+               for m in plan.methods if (root / "methods" / m).is_dir()}
+    missing = [m for m in plan.methods if not outputs.get(m)]
     if missing:
-        raise SpecError("stimuli.methods", f"method {missing[0]!r} has no outputs in {str(dataset.root)!r} "
-                                           f"(methods there: {', '.join(sorted(by_method)) or 'none'})")
-    common = set.intersection(*(by_method[m] for m in plan.methods))
-    if plan.images is None:
-        images = sorted(common)
-        if not images:
-            raise SpecError("stimuli.methods", "no image has an output from every listed method")
-        return images
-    absent = [(i, m) for i in plan.images for m in plan.methods if i not in by_method[m]]
-    if absent:
-        i, m = absent[0]
-        raise SpecError("stimuli.images", f"image {i!r} has no output of method {m!r}")
-    return list(plan.images)
+        raise SpecError("stimuli.methods", f"method {missing[0]!r} has no outputs in {str(root)!r} "
+                                           f"(methods there: {', '.join(dataset.methods) or 'none'})")
+    return outputs, problems
 
 
-def create_study(engine, plan, *, base_dir=None, study_id: str | None = None) -> str:
+def select_images(plan, dataset, root: Path, notes: list) -> tuple[list[str], dict[str, dict[str, Path]]]:
+    """The study's images and their outputs; images left out of the default selection go to ``notes``."""
+    outputs, problems = _outputs(plan, dataset, root)
+
+    def why_not(image: str) -> str | None:
+        for m in plan.methods:
+            if image not in outputs[m]:
+                known = [p.reason for p in problems if p.image == image and p.method == m]
+                return (f"method {m!r} has no output of it in {str(root / 'methods' / m)!r}"
+                        + (f" ({known[0]})" if known else ""))
+        if plan.context == "gt" and image not in dataset.references:
+            return f"it has no reference in {str(root / 'gt')!r}, which stimuli.context = 'gt' shows"
+        return None
+
+    if plan.images is not None:
+        for image in plan.images:
+            reason = why_not(image)
+            if reason:
+                raise SpecError("stimuli.images", f"image {image!r} cannot be used: {reason}")
+        return list(plan.images), outputs
+    images, skipped = [], []
+    for image in sorted(set().union(*outputs.values())):
+        reason = why_not(image)
+        if reason:
+            skipped.append(f"image {image!r} skipped: {reason}")
+        else:
+            images.append(image)
+    if not images:
+        raise SpecError("stimuli.images", "no image can be used; " + (skipped[0] if skipped else "none found"))
+    notes.extend(skipped)
+    return images, outputs
+
+
+def _check_taxonomy(plan, dataset, images, root: Path) -> None:
+    allowed = set(plan.scenarios)
+    for image in images:
+        for tag in dataset.scenarios.get(image, ()):
+            if tag not in allowed:
+                raise SpecError("scenarios.taxonomy", f"image {image!r} is tagged {tag!r} in "
+                                                      f"{str(root / 'scenarios.csv')!r}, which the taxonomy does "
+                                                      f"not list ({', '.join(plan.scenarios)}); add the tag to "
+                                                      "[scenarios] taxonomy or fix scenarios.csv")
+
+
+def _session_note(plan, images, scenarios) -> str | None:
+    """A note when ``judgments_per_session`` asks for more trials than there are to show."""
+    q, n_methods = plan.quality, len(plan.methods)
+    if plan.protocol == "pairwise":
+        f = q.gold_fraction + q.repeat_fraction + q.attention_fraction
+        wanted = max(1, int(round(plan.judgments_per_session * (1.0 - f))))
+        if plan.blocks == "none":
+            groups = [len(images) * n_methods]
+        elif plan.blocks == "image":
+            groups = [n_methods] * len(images)
+        else:
+            tags = [(scenarios.get(i) or ["untagged"])[0] for i in images]
+            groups = [tags.count(t) * n_methods for t in set(tags)]
+        available = sum(math.comb(g, 2) for g in groups)
+        what = f"{available} pairs can be compared (blocks = {plan.blocks!r}); a rater never gets a pair twice"
+    else:
+        wanted = max(1, int(round(plan.judgments_per_session * (1.0 - q.repeat_fraction))))
+        available = len(images) * n_methods
+        what = f"there are {available} stimuli; a session rates each at most once"
+    if available >= wanted:
+        return None
+    return (f"study.judgments_per_session = {plan.judgments_per_session} asks for {wanted} regular trials per "
+            f"session, but {what}: sessions get {available} (plus training and quality-control trials)")
+
+
+def create_study(engine, plan, *, base_dir=None, study_id: str | None = None, notes: list | None = None) -> str:
     """Import the stimuli of ``plan`` (a :class:`~eyetest.study.spec.StudyPlan`) and store the study.
 
     ``plan.dataset`` is resolved against ``base_dir`` (the spec's folder) when
-    relative.  Returns the new study id.  Everything is written in one
-    transaction: a failed import leaves nothing behind.
+    relative.  Returns the new study id.  Every image is prepared first; then
+    everything is written in one short transaction: a failed import leaves
+    nothing behind.  What the caller should know (images left out and why,
+    sessions shorter than ``judgments_per_session``) is appended to ``notes``.
     """
     from eyetest.io.dataset import discover, list_images
 
+    notes = [] if notes is None else notes
     root = Path(plan.dataset)
     if not root.is_absolute() and base_dir is not None:
         root = Path(base_dir) / root
     dataset = discover(root)
-    images = _select_images(plan, dataset)
-    wanted = {(i.image, i.method): i for i in dataset.items if i.method in plan.methods}
+    images, outputs = select_images(plan, dataset, root, notes)
+    _check_taxonomy(plan, dataset, images, root)
     context_files: dict[str, Path] = {}
     if plan.context == "gt":
         context_files = dict(dataset.references)
@@ -198,6 +275,9 @@ def create_study(engine, plan, *, base_dir=None, study_id: str | None = None) ->
     control_images = images[:MAX_CONTROL_IMAGES]
     want_gold = pairwise and (q.gold_fraction > 0 or TRAINING_TRIALS > 0)
     want_attention = pairwise and q.attention_fraction > 0
+    note = _session_note(plan, images, dataset.scenarios)
+    if note:
+        notes.append(note)
 
     study_id = study_id or secrets.token_hex(6)
     spec = {
@@ -209,41 +289,38 @@ def create_study(engine, plan, *, base_dir=None, study_id: str | None = None) ->
         "attention_images": control_images if want_attention else [],
         "training_trials": TRAINING_TRIALS if want_gold else 0,
     }
+    store = _Stimuli(study_id)
+    arrays: dict[tuple[str, str], np.ndarray | bytes] = {}
+    for image in images:
+        for method in plan.methods:
+            content, media, w, h, arr8 = display_encoding(outputs[method][image])
+            store.add(image, method, "method", content, media, w, h)
+            if image in control_images and method == plan.methods[0]:
+                arrays[(image, method)] = arr8 if arr8 is not None else content
+        if plan.context != "none":
+            store.add(image, plan.context, plan.context, *display_encoding(context_files[image])[:4])
+    for image in control_images if (want_gold or want_attention) else ():
+        if want_gold:
+            ref_path = dataset.references.get(image)
+            if ref_path is not None:
+                content, media, w, h, arr8 = display_encoding(ref_path)
+                base = arr8 if arr8 is not None else _decode8(content)
+            else:
+                got = arrays[(image, plan.methods[0])]
+                base = got if isinstance(got, np.ndarray) else _decode8(got)
+                content = encode_png(base)
+                media, h, w = "image/png", base.shape[0], base.shape[1]
+            store.add(image, GOLD_BETTER, "gold", content, media, w, h)
+            store.add(image, GOLD_WORSE, "gold", encode_png(_blurred(base)), "image/png", w, h)
+        if want_attention:
+            got = arrays[(image, plan.methods[0])]
+            base = got if isinstance(got, np.ndarray) else _decode8(got)
+            store.add(image, ATTENTION_BLANK, "attention", encode_png(np.full_like(base, 128)), "image/png",
+                      base.shape[1], base.shape[0])
     with engine.begin() as conn:
         conn.execute(sa.insert(schema.studies).values(
             id=study_id, name=plan.name, spec=spec, status="open", created_at=_now()))
-        store = _ImageStore(conn, study_id)
-        arrays: dict[tuple[str, str], np.ndarray | bytes] = {}
-        for image in images:
-            for method in plan.methods:
-                content, media, w, h, arr8 = display_encoding(wanted[(image, method)].distorted)
-                store.stimulus(image, method, "method", store.put(content, media, w, h))
-                if image in control_images and method == plan.methods[0]:
-                    arrays[(image, method)] = arr8 if arr8 is not None else content
-            if plan.context != "none":
-                content, media, w, h, _ = display_encoding(context_files[image])
-                store.stimulus(image, plan.context, plan.context, store.put(content, media, w, h))
-        for image in control_images if (want_gold or want_attention) else ():
-            if want_gold:
-                ref_path = dataset.references.get(image)
-                if ref_path is not None:
-                    content, media, w, h, arr8 = display_encoding(ref_path)
-                    base = arr8 if arr8 is not None else _decode8(content)
-                else:
-                    got = arrays[(image, plan.methods[0])]
-                    base = got if isinstance(got, np.ndarray) else _decode8(got)
-                    content = encode_png(base)
-                    media, h, w = "image/png", base.shape[0], base.shape[1]
-                store.stimulus(image, GOLD_BETTER, "gold", store.put(content, media, w, h))
-                worse = encode_png(_blurred(base))
-                store.stimulus(image, GOLD_WORSE, "gold", store.put(worse, "image/png", w, h))
-            if want_attention:
-                got = arrays[(image, plan.methods[0])]
-                base = got if isinstance(got, np.ndarray) else _decode8(got)
-                blank = np.full_like(base, 128)
-                store.stimulus(image, ATTENTION_BLANK, "attention",
-                               store.put(encode_png(blank), "image/png", base.shape[1], base.shape[0]))
-        store.flush()
+        store.write(conn)
     return study_id
 
 

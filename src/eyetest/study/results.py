@@ -45,6 +45,15 @@ def _clean(rows: list[dict]) -> list[dict]:
     return out
 
 
+def _reasons(value) -> list[str]:
+    """Screening's exclusion reasons as a list: ``[]`` for none (screening joins them with ``"; "``)."""
+    if isinstance(value, (list, tuple)):
+        return [str(r) for r in value if r]
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    return [r for r in str(value).split("; ") if r]
+
+
 def _cached(key, compute):
     now = time.monotonic()
     with _lock:
@@ -128,9 +137,7 @@ def rater_quality(service, study_id: str) -> dict:
         table = screen.table.copy()
         table.insert(1, "participant", table["rater"].map(who))
         table.insert(2, "judgments", table["rater"].map(flat.groupby("rater").size()).fillna(0).astype(int))
-        table["reasons"] = table["reasons"].map(lambda r: list(r) if isinstance(r, (list, tuple)) else
-                                                ([] if r is None or (isinstance(r, float) and math.isnan(r))
-                                                 else [str(r)]))
+        table["reasons"] = table["reasons"].map(_reasons)
         out["raters"] = _clean(table.to_dict("records"))
         return out
 

@@ -24,18 +24,21 @@ Busy/locked databases and dropped PostgreSQL connections are retried
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import sqlite3
 import threading
 import time
 from datetime import datetime, timezone
+from urllib.parse import quote
 
 import orjson
 import sqlalchemy as sa
 
 from eyetest.errors import EyetestError
 from eyetest.store import schema
-from eyetest.store.engine import is_sqlite, read_only
+from eyetest.store.engine import describe, is_sqlite, read_only
 from eyetest.study.hotpath import HotPath, SQLiteReader
 from eyetest.study.planning import StudyState, load_state, plan_session, sync, validate_answers
 
@@ -46,6 +49,7 @@ _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _PARTICIPANT = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 PROLIFIC_COMPLETE = "https://app.prolific.com/submissions/complete?cc="
 MTURK_HOSTS = ("https://www.mturk.com", "https://workersandbox.mturk.com")
+log = logging.getLogger("eyetest.study")
 
 
 class ServiceError(EyetestError):
@@ -98,6 +102,15 @@ def _check_judgment(trial, client_id, elapsed_ms) -> None:
         raise Invalid("elapsed_ms must be an integer from 0 to 86400000")
 
 
+def _file_id(path) -> tuple[int, int] | None:
+    """``(device, inode)`` of a file, None when it does not exist."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def drive(steps, execute):
     """Run a statement generator with ``execute(name, params) -> rows``; its return value.
 
@@ -124,25 +137,57 @@ class StudyService:
         self.sqlite = is_sqlite(engine)
         self.hot = HotPath(self.sqlite)
         self._fast = SQLiteReader(engine.url.database) if self.sqlite else None
+        # (device, inode) of the SQLite file written to: a write is refused once it was deleted or replaced
+        self._file = _file_id(engine.url.database) if self.sqlite else None
         self._states: dict[str, StudyState] = {}
         self._states_lock = threading.Lock()
 
     # ------------------------------------------------------------ plumbing
     def write(self, fn):
-        """Run ``fn(conn)`` in a write transaction, retrying busy/locked/disconnected databases."""
+        """Run ``fn(conn)`` in a write transaction, retrying busy/locked/disconnected databases.
+
+        A busy database that stays busy is :class:`Unavailable` (503); any other
+        ``OperationalError`` (a read-only file, a full disk) is raised as it is,
+        so the server answers 500 and logs it.  Both are logged.
+        """
         delay = 0.02
         for attempt in range(WRITE_ATTEMPTS):
             try:
                 with self.engine.begin() as conn:
-                    return fn(conn)
+                    result = fn(conn)
+                    self._check_file()             # before the commit: refused, the transaction rolls back
+                    return result
             except sa.exc.OperationalError as exc:
                 # SQLite has already waited busy_timeout for the lock: one more try is enough
                 attempts = 2 if self.sqlite else WRITE_ATTEMPTS
                 transient = not self.sqlite or "locked" in str(exc.orig).lower() or "busy" in str(exc.orig).lower()
-                if not transient or attempt >= attempts - 1:
+                if not transient:
+                    log.error("database write failed on %s: %s", describe(self.engine), exc.orig)
+                    raise
+                if attempt >= attempts - 1:
+                    log.warning("database %s still unavailable after %d attempts: %s", describe(self.engine),
+                                attempts, exc.orig)
                     raise Unavailable("the database is unavailable; try again") from exc
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
+
+    def _check_file(self) -> None:
+        """Refuse to commit when the SQLite file was deleted or replaced since the service opened it.
+
+        The open connections would go on writing to the unlinked file, and every
+        acknowledged judgment would be lost when the process exits.
+        """
+        if not self.sqlite:
+            return
+        path = self.engine.url.database
+        current = _file_id(path)
+        if self._file is None:              # the service was made before the first connection made the file
+            self._file = current
+        if current is None or current != self._file:
+            log.error("the database file %s was deleted or replaced while the server was running; refusing "
+                      "to store anything (restart the server on the right file)", path)
+            raise ServiceError("the server's database file was removed or replaced; nothing was stored",
+                               status=500)
 
     def read(self, fn):
         """Run ``fn(conn)`` in a read-only transaction (retried on a dropped connection)."""
@@ -152,6 +197,7 @@ class StudyService:
                     return fn(conn)
             except sa.exc.OperationalError as exc:
                 if attempt == 2:
+                    log.warning("database read failed on %s: %s", describe(self.engine), exc.orig)
                     raise Unavailable("the database is unavailable; try again") from exc
                 time.sleep(0.05)
 
@@ -285,13 +331,16 @@ class StudyService:
             return row
 
         row = self.read(q)
+        # every trial answered is finished, also where finished_at was not set (concurrent last answers
+        # on PostgreSQL, each of which saw the other's trial still open)
+        finished = row.finished_at is not None or row.answered >= row.trial_count
         out = {"study": row.study_id, "trial_count": row.trial_count, "answered": row.answered,
-               "finished": row.finished_at is not None, "status": row.status, "platform": row.platform}
+               "finished": finished, "status": row.status, "platform": row.platform}
         if out["finished"]:
             code = row.spec["plan"]["crowd"].get("completion_code")
             out["completion_code"] = code
             if row.platform == "prolific" and code:
-                out["redirect"] = PROLIFIC_COMPLETE + code
+                out["redirect"] = PROLIFIC_COMPLETE + quote(code, safe="")
             elif row.platform == "mturk":
                 target = str(row.meta.get("turkSubmitTo", "")).rstrip("/")
                 if target in MTURK_HOSTS and row.meta.get("assignmentId"):
@@ -311,6 +360,7 @@ class StudyService:
             try:
                 rows = self._fast.fetchall(self.hot.sql["next"], (token, False, token))
             except sqlite3.OperationalError as exc:
+                log.warning("database read failed on %s: %s", describe(self.engine), exc)
                 raise Unavailable("the database is unavailable; try again") from exc
             return self._next_from_rows(rows)
         return self.read(lambda conn: drive(self.next_steps(token), self._executor(conn)))
@@ -458,8 +508,8 @@ class StudyService:
         """
         for _ in range(2):
             rows = yield "probe", (client_id, trial)
-            (seen_session, seen_trial, session, answered, position, training, questions, expected, _study,
-             trial_count, status) = rows[0]
+            (seen_session, seen_trial, session, answered, _position, training, questions, expected, _study,
+             _trial_count, status) = rows[0]
             if seen_session is not None:
                 if seen_session != token or seen_trial != trial:
                     raise Conflict("client_id was already used for another judgment")
@@ -476,7 +526,7 @@ class StudyService:
                 raise Invalid(clean)
             now = _now()
             rows = yield "store", (client_id, orjson.dumps(clean).decode(), elapsed_ms, now, trial, token, now,
-                                   position == trial_count - 1, token, trial)
+                                   token, trial)
             stored, finished = rows[0]
             if stored:
                 receipt = {"trial": trial, "client_id": client_id, "stored": True, "finished": bool(finished)}
@@ -511,14 +561,10 @@ class StudyService:
         hot.run(conn, "insert", (client_id, trial, token, row.study_id, orjson.dumps(clean).decode(), elapsed_ms,
                                  hot.now()))
         hot.run(conn, "answered", (True, trial))
-        t, s = schema.trials.c, schema.sessions.c
-        finished = False
-        if row.position == row.trial_count - 1:
-            left = conn.execute(sa.select(sa.func.count()).where(
-                t.session_token == token, t.answered.is_(False))).scalar()
-            if left == 0:
-                conn.execute(sa.update(schema.sessions).where(s.token == token).values(finished_at=_now()))
-                finished = True
+        # trials may be answered in any order: the session is finished when none is left
+        finished = hot.run(conn, "left", (token, False)).scalar() == 0
+        if finished:
+            hot.run(conn, "finish", (hot.now(), token))
         receipt = {"trial": trial, "client_id": client_id, "stored": True, "finished": finished}
         if row.is_training:
             expected = payload.get("expected")

@@ -19,20 +19,20 @@ A spec file (sketch in ``docs/study-design.md``)::
     methods = ["hat", "supir", "bicubic"]
     images = ["0801", "0802"]          # optional; default: every image of the dataset
     context = "lq"                     # none | lq | gt
-    [[dimensions]]                     # omitted: overall preference only
-    name = "naturalness"               # a known dimension, or any name with a prompt
+    [[dimensions]]                     # omitted: overall preference only; at most 32
+    name = "naturalness"               # a known dimension, or any name with a prompt (<= 64 of A-Za-z0-9_.-)
     prompt = "Which image looks more natural?"
     [scenarios]
-    taxonomy = ["text", "food"]        # optional; default: the DOMAIN taxonomy
+    taxonomy = ["text", "food"]        # optional; default: the DOMAIN taxonomy; scenarios.csv tags must be in it
     [quality]
-    gold_fraction = 0.08
+    gold_fraction = 0.08               # pairwise only
     repeat_fraction = 0.05
-    attention_fraction = 0.0
+    attention_fraction = 0.0           # pairwise only
     repeat_min_gap = 5
     min_ms_per_trial = 1200
     [crowd]
     platform = "prolific"              # prolific | mturk | link
-    completion_code = "C1A2B3"
+    completion_code = "C1A2B3"         # 1-64 of A-Za-z0-9_- (it goes into the platform's URL)
 
 Every error is a :class:`~eyetest.errors.SpecError` whose ``key`` is the
 dotted path of the offending key (``study.design``, ``dimensions[1].name``)
@@ -89,6 +89,10 @@ _KEYS = {
     "crowd": ("platform", "completion_code"),
 }
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+#: the rater API takes at most this many answers per judgment, with keys of at most this length
+MAX_DIMENSIONS, MAX_DIMENSION_NAME = 32, 64
+#: completion codes go into the crowd platform's URL as they are
+_CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -248,6 +252,9 @@ def parse_spec(raw: dict | str) -> StudyPlan:
     dims_raw = raw.get("dimensions", [])
     if not isinstance(dims_raw, list):
         raise SpecError("dimensions", "must be an array of tables ([[dimensions]])")
+    if len(dims_raw) > MAX_DIMENSIONS:
+        raise SpecError("dimensions", f"at most {MAX_DIMENSIONS} dimensions (one answer each per judgment), "
+                                      f"got {len(dims_raw)}")
     dims = []
     for k, d in enumerate(dims_raw):
         key = f"dimensions[{k}]"
@@ -257,6 +264,10 @@ def parse_spec(raw: dict | str) -> StudyPlan:
         if "name" not in d:
             raise SpecError(f"{key}.name", f"is required; known: {', '.join(DIMENSIONS)} (others need a prompt)")
         dname = _str(d["name"], f"{key}.name")
+        if len(dname) > MAX_DIMENSION_NAME:
+            raise SpecError(f"{key}.name", f"{dname!r} has {len(dname)} characters; at most {MAX_DIMENSION_NAME}")
+        if not _NAME.match(dname):
+            raise SpecError(f"{key}.name", f"{dname!r} may contain only letters, digits, '_', '.', '-'")
         if dname in (x.name for x in dims):
             raise SpecError(f"{key}.name", f"{dname!r} is listed twice")
         if "prompt" in d:
@@ -274,10 +285,17 @@ def parse_spec(raw: dict | str) -> StudyPlan:
             raise SpecError(f"quality.{k}", f"must be a number between 0 and 0.5, got {v!r}")
     if sum(fractions.values()) > 0.5:
         raise SpecError("quality", "gold_fraction + repeat_fraction + attention_fraction must be <= 0.5")
+    for k in ("gold_fraction", "attention_fraction"):
+        if not pairwise and fractions[k]:
+            raise SpecError(f"quality.{k}", "applies to protocol 'pairwise' only (rating studies have repeats "
+                                            "only: quality.repeat_fraction)")
     platform = _choice(crowd.get("platform", "link"), PLATFORMS, "crowd.platform")
     code = crowd.get("completion_code")
     if code is not None:
         code = _str(code, "crowd.completion_code")
+        if not _CODE.match(code):
+            raise SpecError("crowd.completion_code", f"{code!r}: 1-64 letters, digits, '_' or '-' (it becomes "
+                                                     "part of the platform's completion URL)")
     if platform == "prolific" and code is None:
         raise SpecError("crowd.completion_code", "is required for platform 'prolific'")
 

@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 
 from eyetest.study import export
 from eyetest.study.service import Invalid, StudyService
+from eyetest.study.spec import MAX_DIMENSION_NAME, MAX_DIMENSIONS
 
 router = APIRouter()
 
@@ -53,8 +54,9 @@ class SessionOut(BaseModel):
 class JudgmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     trial: StrictInt
-    answers: Annotated[dict[Annotated[str, Field(max_length=64)], StrictStr | StrictInt | StrictFloat],
-                       Field(max_length=32)]
+    # the spec's limits on dimensions (eyetest.study.spec), so every valid study can be answered
+    answers: Annotated[dict[Annotated[str, Field(max_length=MAX_DIMENSION_NAME)],
+                            StrictStr | StrictInt | StrictFloat], Field(max_length=MAX_DIMENSIONS)]
     client_id: Annotated[str, Field(min_length=8, max_length=64)]
     elapsed_ms: StrictInt | None = None
 

@@ -37,11 +37,11 @@ from sqlalchemy import event as sa_event
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from eyetest.errors import EyetestError
-from eyetest.store.engine import make_engine
+from eyetest.store.engine import check_writable, make_engine
 from eyetest.store.migrate import upgrade
 from eyetest.study.service import ServiceError, StudyService
 from eyetest.web.groupcommit import GroupCommit
-from eyetest.web.guard import Guard
+from eyetest.web.guard import Guard, check_rate
 from eyetest.web.hotroutes import HotRoutes
 
 API_PREFIX = "/api/v1"
@@ -108,14 +108,29 @@ def create_app(db_url, *, admin_token: str | None, insecure_local: bool = False,
     """The study server application (see the module docstring).
 
     ``admin_token`` is required unless ``insecure_local`` (admin endpoints
-    then need no token: only for a server on 127.0.0.1).  Rates are
-    ``(requests per second, burst)``; 0 disables a limit.
+    then need no token: only for a server on 127.0.0.1); surrounding
+    whitespace (a CRLF ``.env`` file) is dropped, as clients' tokens are
+    compared stripped.  Rates are ``(requests per second, burst)``; 0
+    disables a limit.  A database the server cannot write is a
+    :class:`~eyetest.store.engine.StoreError` here, not a 500 at the first
+    judgment.
     """
+    admin_token = (admin_token or "").strip() or None
     if not admin_token and not insecure_local:
         raise EyetestError("an admin token is required (set EYETEST_ADMIN_TOKEN) unless insecure_local=True")
+    for name, (rate, burst) in (("per-address", rate_per_address), ("per-session", rate_per_session)):
+        try:
+            check_rate(name, rate, burst)
+        except ValueError as exc:
+            raise EyetestError(str(exc)) from None
     # no pre-ping round trip per request: StudyService retries a transaction on a dropped connection
     engine = make_engine(db_url, pool_size=pool_size, pre_ping=False)
-    upgrade(engine)
+    try:
+        upgrade(engine)
+        check_writable(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     service = StudyService(engine)
 
     @contextlib.asynccontextmanager
@@ -133,7 +148,7 @@ def create_app(db_url, *, admin_token: str | None, insecure_local: bool = False,
                   default_response_class=FastJSON, lifespan=lifespan)
     app.state.service = service
     app.state.engine = engine
-    app.state.admin_token = admin_token or None
+    app.state.admin_token = admin_token
     app.state.insecure_local = bool(insecure_local)
     app.state.images = ImageCache()
     app.state.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eyetest-writer")

@@ -42,6 +42,15 @@ def csp_header(frame_ancestors=()) -> str:
             f"frame-ancestors {ancestors}")
 
 
+def check_rate(name: str, rate: float, burst: float) -> None:
+    """Raise ValueError unless ``rate`` per second with ``burst`` is a usable limit (rate 0: no limit)."""
+    if not (math.isfinite(rate) and math.isfinite(burst) and rate >= 0 and burst >= 0):
+        raise ValueError(f"{name} rate limit: rate {rate} and burst {burst} must be finite numbers >= 0")
+    if rate > 0 and burst < 1:
+        raise ValueError(f"{name} rate limit: burst {burst} with rate {rate}/s would refuse every request; "
+                         "the burst must be >= 1 (or the rate 0 for no limit)")
+
+
 class TokenBuckets:
     """Token buckets (``rate`` per second, capacity ``burst``) keyed by a string."""
 

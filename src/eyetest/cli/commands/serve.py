@@ -4,7 +4,9 @@ Refuses to start without ``EYETEST_ADMIN_TOKEN`` unless ``--insecure-local``
 (admin pages and endpoints then need no token, so it is allowed only on a
 loopback address).  The default database is ``eyetest.sqlite`` in the
 current folder; ``--db postgresql://...`` uses PostgreSQL, which several
-worker processes (``--workers``) or machines can share.
+worker processes (``--workers``) or machines can share.  The database must
+exist (``eyetest study create`` makes it; ``--create-db`` serves a new, empty
+one) and be writable.
 """
 
 from __future__ import annotations
@@ -39,12 +41,15 @@ def is_loopback(host: str) -> bool:
               help="Requests per second and burst, per address then per session; 0 disables.")
 @click.option("--frame-ancestor", "frame_ancestors", multiple=True,
               help="Origin allowed to embed the pages (e.g. https://www.mturk.com); default: none.")
-def command(db, host, port, workers, insecure_local, rate_limits, frame_ancestors):
+@click.option("--create-db", is_flag=True,
+              help="Create the SQLite database when it does not exist (default: it must exist).")
+def command(db, host, port, workers, insecure_local, rate_limits, frame_ancestors, create_db):
     """Serve the studies in a database to raters and admins."""
     from eyetest.errors import EyetestError
-    from eyetest.store.engine import make_engine
-    from eyetest.store.migrate import upgrade
+    from eyetest.store.engine import check_writable
+    from eyetest.store.migrate import open_store
     from eyetest.web import app as webapp
+    from eyetest.web.guard import check_rate
 
     token = os.environ.get(webapp.ENV_TOKEN, "").strip()
     if not token and not insecure_local:
@@ -59,12 +64,20 @@ def command(db, host, port, workers, insecure_local, rate_limits, frame_ancestor
         rates = [float(x) for x in rate_limits.split(",")]
     except ValueError:
         rates = []
-    if len(rates) != 4 or min(rates) < 0:
+    if len(rates) != 4:
         raise click.BadParameter("give 4 non-negative numbers: addr_rate,addr_burst,session_rate,session_burst",
                                  param_hint="--rate-limits")
-    engine = make_engine(db)                      # fail early, with a clear message, on a bad URL
-    upgrade(engine)
-    engine.dispose()
+    try:
+        check_rate("per-address", rates[0], rates[1])
+        check_rate("per-session", rates[2], rates[3])
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--rate-limits") from None
+    # fail early, with a clear message, on a bad URL, a mistyped path or a database it cannot write
+    engine = open_store(db, create=create_db)
+    try:
+        check_writable(engine)
+    finally:
+        engine.dispose()
     os.environ[webapp.ENV_DB] = db
     os.environ[webapp.ENV_INSECURE] = "1" if insecure_local else "0"
     os.environ[webapp.ENV_RATES] = ",".join(str(r) for r in rates)

@@ -2,7 +2,9 @@
 
 ``eyetest study create SPEC.toml --db URL [--json]`` imports the stimuli into
 the content-addressed image store and prints the study id (with ``--json``,
-``{"study": "<id>"}`` as the last line).
+``{"study": "<id>"}`` as the last line); images left out and sessions shorter
+than asked for are warnings on standard error.  The other commands open an
+existing database only.
 """
 
 from __future__ import annotations
@@ -16,14 +18,12 @@ db_option = click.option("--db", "db", default=DEFAULT_DB, show_default=True,
                          help="SQLite file path or postgresql:// URL.")
 
 
-def _service(db):
-    from eyetest.store.engine import make_engine
-    from eyetest.store.migrate import upgrade
+def _service(db, *, create: bool = False):
+    """The service on ``db``; only ``study create`` may make a new SQLite file."""
+    from eyetest.store.migrate import open_store
     from eyetest.study.service import StudyService
 
-    engine = make_engine(db)
-    upgrade(engine)
-    return StudyService(engine)
+    return StudyService(open_store(db, create=create))
 
 
 @click.group("study")
@@ -43,11 +43,14 @@ def create(spec, db, as_json):
     from eyetest.study.spec import load_spec
 
     plan = load_spec(spec)
-    service = _service(db)
+    service = _service(db, create=True)
+    notes: list[str] = []
     try:
-        study = create_study(service.engine, plan, base_dir=Path(spec).resolve().parent)
+        study = create_study(service.engine, plan, base_dir=Path(spec).resolve().parent, notes=notes)
     finally:
         service.engine.dispose()
+    for note in notes:
+        click.secho(f"warning: {note}", fg="yellow", err=True)
     if as_json:
         click.echo(json.dumps({"study": study}))
     else:
