@@ -6,7 +6,8 @@
 >>> s.observe(*pairs[0], "A")          # "A", "B" or "tie"
 
 ``make_scheduler(design, conditions, *, seed, ties=True, blocks=None)``
-    ``design`` is one of ``full``, ``random``, ``swiss``, ``active``.
+    ``design`` is one of ``full``, ``random``, ``swiss``, ``active``;
+    ``conditions`` are distinct string ids; ``seed`` is an integer >= 0.
     ``blocks`` restricts comparisons to conditions of the same block:
     ``"image"`` (the image part of ``image::method`` condition ids), a mapping
     ``condition -> block`` (e.g. the scenario of each image) or a list of
@@ -23,8 +24,9 @@
     The schedule is a function of the seed and of the sequence of calls only.
 
 ``assign_ratings(stimuli, *, raters, per_rater, seed)``
-    Balanced incomplete-block assignment of stimuli to raters for rating
-    (ACR / DCR / continuous) studies.
+    Incomplete-block assignment of stimuli to raters for rating (ACR / DCR /
+    continuous) studies: every stimulus shown equally often (within one),
+    co-occurrence of pairs greedily evened out (not an exact BIBD).
 
 ``insert_quality_trials(...)``
     Gold, repeat and attention-check trials mixed into a rater's session.

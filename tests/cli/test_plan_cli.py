@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
 from click.testing import CliRunner
 
 from eyetest.cli.main import cli
@@ -91,6 +92,55 @@ def test_errors_are_one_line(tmp_path):
     res = CliRunner().invoke(cli, ["plan", "--designs", "swiss:eig", *FAST])
     assert res.exit_code == 2 and "only 'active' takes a utility" in res.output
     spec = tmp_path / "r.toml"
-    spec.write_text(SPEC.replace('design = "active"', 'protocol = "rating"'))
+    spec.write_text(SPEC.replace('design = "active"', 'protocol = "rating"').replace("gold_fraction = 0.1\n", ""))
     res = CliRunner().invoke(cli, ["plan", "--spec", str(spec), *FAST])
     assert res.exit_code == 2 and "study.protocol" in res.output
+
+
+def test_spec_without_images_counts_the_dataset(tmp_path):
+    from eyetest.study.sample import write_sample_dataset
+
+    write_sample_dataset(tmp_path / "ds", images=4, methods=("a", "b", "c"), mixed_formats=False)
+    spec = tmp_path / "s.toml"
+    # relative to the spec's folder, as `eyetest study create` reads it; no `images =`: every image
+    spec.write_text(SPEC.replace('"data/none"', '"ds"').replace('["a", "b", "c", "d", "e"]', '["a", "b", "c"]')
+                    .replace('images = ["i1", "i2"]\n', ""))
+    res = CliRunner().invoke(cli, ["plan", "--spec", str(spec), "--designs", "random", "--json", *FAST])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["images"] == 4 and data["conditions"] == 12 and data["pairs"] == 12
+    res = CliRunner().invoke(cli, ["plan", "--spec", str(spec), "--images", "2", "--designs", "random", "--json",
+                                   *FAST])
+    assert json.loads(res.output)["images"] == 2                 # --images still overrides
+    spec.write_text(SPEC.replace('images = ["i1", "i2"]\n', ""))  # data/none does not exist
+    res = CliRunner().invoke(cli, ["plan", "--spec", str(spec), "--designs", "random", *FAST])
+    assert res.exit_code == 2 and "--images" in res.output and "data/none" in res.output
+
+
+def test_blocks_none_counts_pairs_across_images(tmp_path):
+    spec = tmp_path / "s.toml"
+    spec.write_text(SPEC.replace('seed = 3', 'seed = 3\nblocks = "none"'))
+    res = CliRunner().invoke(cli, ["plan", "--spec", str(spec), "--designs", "random", "--json", "--studies", "1",
+                                   "--step", "40"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    # 2 images x 5 methods compared freely: C(10, 2) = 45 pairs, default budget 8 per pair
+    assert data["pairs"] == 45 and data["budget"] == 360
+
+
+@pytest.mark.parametrize("option,value", [
+    ("--concurrent", "0"), ("--concurrent", "-3"), ("--spread", "-1"), ("--spread", "nan"),
+    ("--random-share", "1.5"), ("--trials-per-rater", "0"), ("--images", "0"), ("--studies", "0"),
+    ("--budget", "0"), ("--step", "0"), ("--step", "500"), ("--seed", "-1"), ("--target-tau", "1.5"),
+    ("--target-ci", "0"), ("--ties", "0.95"),
+])
+def test_bad_options_name_the_flag(option, value):
+    res = CliRunner().invoke(cli, ["plan", "--conditions", "4", "--designs", "random", *FAST, option, value])
+    assert res.exit_code == 2 and f"error: {option}: must be" in res.output, res.output
+
+
+def test_small_studies_get_a_note():
+    res = CliRunner().invoke(cli, ["plan", "--conditions", "4", "--designs", "random", "--json", *FAST])
+    assert any("small study (6 comparable pairs)" in n for n in json.loads(res.output)["notes"])
+    res = CliRunner().invoke(cli, ["plan", "--conditions", "8", "--designs", "random", "--json", *FAST])
+    assert not any("small study" in n for n in json.loads(res.output)["notes"])

@@ -145,6 +145,32 @@ def test_two_processes_share_scheduler_state(db_url, tmp_path):
     engine_b.dispose()
 
 
+def test_full_design_shows_every_pair_once_across_processes_and_restarts(db_url, tmp_path):
+    """Two services on one database, and a cache reset (a restart), keep "every pair once per replicate"."""
+    engine_a, engine_b = _engine(db_url), make_engine(db_url)
+    methods = tuple(f"m{k}" for k in range(6))                                   # 15 pairs
+    ds = write_sample_dataset(tmp_path / "ds", images=1, methods=methods, mixed_formats=False)
+    spec = load_spec(write_sample_spec(
+        tmp_path / "s.toml", ds, methods=methods, study='design = "full"\njudgments_per_session = 8',
+        quality="gold_fraction = 0.0\nrepeat_fraction = 0.0\nattention_fraction = 0.0"))
+    study = create_study(engine_a, spec)
+    a, b = StudyService(engine_a), StudyService(engine_b)
+    for k in range(5):                      # sessions alternate between the two "processes"
+        if k == 4:
+            a.state(study).reset()          # ... and the first one restarts before the last session
+        (a, b)[k % 2].start_session(study, f"p{k}")
+    t = schema.trials.c
+    with engine_a.connect() as conn:
+        rows = conn.execute(sa.select(t.condition_a, t.condition_b).where(
+            t.study_id == study, t.is_gold.is_(False), t.is_repeat.is_(False), t.is_training.is_(False),
+            t.is_attention.is_(False)).order_by(t.id)).all()
+    pairs = [frozenset(r) for r in rows]
+    assert len(pairs) == 40
+    assert len(set(pairs[:15])) == 15 and len(set(pairs[15:30])) == 15     # two full replicates
+    engine_a.dispose()
+    engine_b.dispose()
+
+
 def test_spec_active_utility_reaches_the_scheduler(tmp_path):
     from eyetest.study.planning import design_options, sync
 
@@ -286,4 +312,178 @@ def test_judgment_outcomes_and_session_finish(db_url, tmp_path):
         answered = conn.execute(sa.select(sa.func.count()).where(schema.trials.c.answered.is_(True))).scalar()
     assert len(stored) == answered == len(finished) + 1
     assert {s for _, s, _ in stored} == {a} and {e for *_, e in stored} == {1500}
+    engine.dispose()
+
+
+def _session_trials(engine, token):
+    t = schema.trials.c
+    with engine.connect() as conn:
+        return conn.execute(sa.select(t.id, t.position).where(t.session_token == token).order_by(t.position)).all()
+
+
+def test_session_finishes_in_any_answer_order(db_url, tmp_path):
+    """The API accepts a session's trials in any order: the last one answered finishes it (both hot paths)."""
+    engine = _engine(db_url)
+    ds = write_sample_dataset(tmp_path / "ds", images=2)
+    spec = write_sample_spec(tmp_path / "s.toml", ds, study="judgments_per_session = 4")
+    study = create_study(engine, load_spec(spec))
+    svc = StudyService(engine)
+    token = svc.start_session(study, "backwards")[0]["session"]
+    trials = _session_trials(engine, token)
+    finished = [svc.record_judgment(token, trial=tid, answers={"overall": "A"}, client_id=uuid.uuid4().hex)[0]
+                ["finished"] for tid, _ in reversed(trials)]
+    assert finished == [False] * (len(trials) - 1) + [True]
+    info = svc.session_info(token)
+    assert info["finished"] and info["answered"] == len(trials) and info["completion_code"] == "DONE-1234"
+    assert svc.next_trial(token) is None
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(schema.sessions.c.finished_at)).scalar() is not None
+        # every trial answered counts as finished even without finished_at (concurrent last answers)
+        conn.execute(sa.update(schema.sessions).values(finished_at=None))
+        conn.commit()
+    assert svc.session_info(token)["finished"]
+    engine.dispose()
+
+
+def test_prolific_redirect_quotes_the_completion_code(tmp_path):
+    """A code stored before codes were restricted still reaches Prolific whole."""
+    from eyetest.study.service import PROLIFIC_COMPLETE
+    from eyetest.study.spec import Crowd
+
+    engine = _engine(str(tmp_path / "c.sqlite"))
+    ds = write_sample_dataset(tmp_path / "ds", images=2)
+    plan = load_spec(write_sample_spec(tmp_path / "s.toml", ds, study="judgments_per_session = 2"))
+    study = create_study(engine, dataclasses.replace(plan, crowd=Crowd("prolific", "AB 12&x=1#y")))
+    svc = StudyService(engine)
+    token = svc.start_session(study, "pid")[0]["session"]
+    _judge_all(svc, token)
+    assert svc.session_info(token)["redirect"] == PROLIFIC_COMPLETE + "AB%2012%26x%3D1%23y"
+    engine.dispose()
+
+
+def test_create_study_keeps_outputs_without_reference_unless_shown(tmp_path):
+    """A human study needs gt/ only as context; otherwise skipped images are named with the reason."""
+    engine = _engine(str(tmp_path / "g.sqlite"))
+    ds = write_sample_dataset(tmp_path / "ds", images=3)
+    (ds / "gt" / "img01.png").unlink()
+
+    def images_of(study):
+        with engine.connect() as conn:
+            return conn.execute(sa.select(schema.studies.c.spec).where(schema.studies.c.id == study)).scalar()["images"]
+
+    notes = []
+    lq = load_spec(write_sample_spec(tmp_path / "lq.toml", ds, context="lq", study="judgments_per_session = 4"))
+    assert images_of(create_study(engine, lq, notes=notes)) == ["img00", "img01", "img02"] and notes == []
+    assert create_study(engine, dataclasses.replace(lq, images=("img00", "img01")))
+    gt = dataclasses.replace(lq, context="gt")
+    assert images_of(create_study(engine, gt, notes=notes)) == ["img00", "img02"]
+    assert len(notes) == 1 and "img01" in notes[0] and "no reference" in notes[0] and "gt" in notes[0]
+    with pytest.raises(SpecError) as err:
+        create_study(engine, dataclasses.replace(gt, images=("img00", "img01")))
+    assert err.value.key == "stimuli.images" and "'img01'" in str(err.value) and "no reference" in str(err.value)
+    (ds / "methods" / "beta" / "img02.png").unlink()
+    with pytest.raises(SpecError) as err:
+        create_study(engine, dataclasses.replace(lq, images=("img02",)))
+    assert "method 'beta' has no output" in str(err.value) and str(ds / "methods" / "beta") in str(err.value)
+    notes.clear()
+    assert images_of(create_study(engine, lq, notes=notes)) == ["img00", "img01"]
+    assert any("img02" in n and "'beta'" in n for n in notes)
+    engine.dispose()
+
+
+def test_create_study_prepares_images_outside_the_write_transaction(tmp_path, monkeypatch):
+    """Reading and converting images never holds the database's write lock (a live server keeps writing)."""
+    import sqlite3
+
+    from eyetest.study import importer
+
+    path = tmp_path / "live.sqlite"
+    engine = _engine(str(path))
+    ds = write_sample_dataset(tmp_path / "ds", images=2)
+    calls = []
+
+    def encode_while_others_write(p):
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")          # 'database is locked' inside the import's transaction
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        calls.append(p)
+        return display_encoding(p)
+
+    monkeypatch.setattr(importer, "display_encoding", encode_while_others_write)
+    study = create_study(engine, load_spec(write_sample_spec(tmp_path / "s.toml", ds)))
+    assert len(calls) >= 2 * 3
+    with engine.connect() as conn:
+        stim = conn.execute(sa.select(sa.func.count()).where(schema.stimuli.c.study_id == study)).scalar()
+    assert stim == 2 * 3 + 2 + 2 * 2                        # outputs, lq context, gold pairs
+    engine.dispose()
+
+
+def test_create_study_notes_short_sessions_and_checks_the_taxonomy(tmp_path):
+    engine = _engine(str(tmp_path / "n.sqlite"))
+    ds = write_sample_dataset(tmp_path / "ds", images=4)
+    notes = []
+    create_study(engine, load_spec(write_sample_spec(tmp_path / "a.toml", ds, study="judgments_per_session = 60")),
+                 notes=notes)
+    # blocks = "image": 4 images x 3 pairs of methods
+    assert len(notes) == 1 and "judgments_per_session = 60" in notes[0] and "sessions get 12" in notes[0]
+    notes.clear()
+    create_study(engine, load_spec(write_sample_spec(tmp_path / "b.toml", ds, study="judgments_per_session = 12")),
+                 notes=notes)
+    assert notes == []
+    create_study(engine, load_spec(write_sample_spec(tmp_path / "c.toml", ds, protocol="rating",
+                                                     study="judgments_per_session = 20")), notes=notes)
+    assert len(notes) == 1 and "12 stimuli" in notes[0]
+    spec = write_sample_spec(tmp_path / "d.toml", ds, extra='[scenarios]\ntaxonomy = ["text", "food"]')
+    with pytest.raises(SpecError) as err:
+        create_study(engine, load_spec(spec))
+    assert err.value.key == "scenarios.taxonomy" and "'img02'" in str(err.value) and "'architecture'" in str(err.value)
+    engine.dispose()
+
+
+def test_write_errors_are_logged_and_only_busy_ones_are_retryable(tmp_path, caplog):
+    import sqlite3
+
+    from eyetest.study.service import Unavailable
+
+    engine = _engine(str(tmp_path / "w.sqlite"))
+    svc = StudyService(engine)
+
+    def failing(message):
+        def fn(conn):
+            raise sa.exc.OperationalError("UPDATE sessions", {}, sqlite3.OperationalError(message))
+        return fn
+
+    with pytest.raises(sa.exc.OperationalError):           # not transient: a 500, in the log
+        svc.write(failing("attempt to write a readonly database"))
+    assert "attempt to write a readonly database" in caplog.text and "w.sqlite" in caplog.text
+    caplog.clear()
+    with pytest.raises(Unavailable):                        # busy: 503, try again
+        svc.write(failing("database is locked"))
+    assert "database is locked" in caplog.text
+    engine.dispose()
+
+
+def test_writes_are_refused_once_the_sqlite_file_is_replaced(tmp_path, caplog):
+    """rm study.sqlite && study create ... under a running server: nothing is acknowledged into the old file."""
+    import os
+
+    from eyetest.study.service import ServiceError
+
+    path = tmp_path / "del.sqlite"
+    engine = _engine(str(path))
+    ds = write_sample_dataset(tmp_path / "ds", images=2)
+    study = create_study(engine, load_spec(write_sample_spec(tmp_path / "s.toml", ds)))
+    svc = StudyService(engine)
+    token = svc.start_session(study, "p")[0]["session"]
+    trial = svc.next_trial(token)["trial"]
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(f"{path}{suffix}"):
+            os.unlink(f"{path}{suffix}")
+    with pytest.raises(ServiceError) as err:
+        svc.record_judgment(token, trial=trial, answers={"overall": "A"}, client_id=uuid.uuid4().hex)
+    assert err.value.status == 500 and "removed or replaced" in err.value.message
+    assert str(path) in caplog.text and "deleted or replaced" in caplog.text
     engine.dispose()

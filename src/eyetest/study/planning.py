@@ -13,7 +13,14 @@ in-process cache per study (:class:`StudyState`).  Before planning, the cache
 is brought up to date from the database: trials planned since its watermark
 (by this or any other process) are booked as pending with the session as
 rater, and judgments are observed.  The active design therefore adapts between
-sessions, with every judgment committed before the session started.
+sessions, with every judgment committed before the session started.  A fresh
+cache (process start, :meth:`StudyState.reset`) replays every planned trial the
+same way; booking also takes the pair out of the design's own plan (the
+``full`` design's queue), so ``full`` still shows every pair once per
+replicate across restarts and processes.  The adaptive designs get their
+counts and posterior back but not their random stream: after a restart their
+choices are a function of the database, not necessarily those an
+uninterrupted process would have made.
 Judgment ids from a PostgreSQL sequence may commit out of order, so judgments
 are read from ``watermark - JUDGMENT_LOOKBACK`` on and de-duplicated by id.
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
-from scipy.stats import kendalltau
+from scipy.stats import kendalltau, somersd
 
-from eyetest.core.design.evaluate import ci_width_jod, first_reaching, kendall_tau_b, simulate_study
+from eyetest.core.design.evaluate import (
+    _needed, ci_width_jod, first_reaching, kendall_tau_b, ranking_tau_given_truth, simulate_study,
+)
 from eyetest.core.design.posterior import JOD
 from eyetest.core.design.simulator import make_truth, truth_from_scores
 
@@ -18,6 +20,48 @@ def test_tau_b_matches_scipy(pairs):
     x, y = map(np.array, zip(*pairs))
     ref = kendalltau(x, y).statistic
     assert kendall_tau_b(x, y) == pytest.approx(0.0 if np.isnan(ref) else ref, abs=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=2, max_size=30))
+def test_ranking_tau_is_somers_d_of_the_estimate_given_the_truth(pairs):
+    est, truth = map(np.array, zip(*pairs))
+    ref = somersd(truth, est).statistic                  # d(est | truth); nan if either side is constant
+    ref = 0.0 if np.isnan(ref) else ref
+    assert ranking_tau_given_truth(est, truth) == pytest.approx(ref, abs=1e-12)
+    if len(set(est.tolist())) == len(est) and len(set(truth.tolist())) == len(truth):
+        # without ties on either side it is Kendall's tau (a = b)
+        assert ranking_tau_given_truth(est, truth) == pytest.approx(kendalltau(est, truth).statistic, abs=1e-12)
+
+
+def test_ties_of_the_estimate_earn_nothing():
+    truth = np.array([4.0, 1.0, 2.0, 3.0])
+    # after one judgment (condition 0 beat 1) the posterior means are (+m, -m, 0, 0): 5 pairs ordered
+    # right, 1 tied; tau-b drops the tie from its denominator and reads 5/sqrt(5*6) = 0.913 >= 0.9
+    est = np.array([0.3, -0.3, 0.0, 0.0])
+    assert kendall_tau_b(est, truth) == pytest.approx(5 / np.sqrt(30))
+    assert ranking_tau_given_truth(est, truth) == pytest.approx(5 / 6)
+    assert ranking_tau_given_truth(np.zeros(4), truth) == 0.0
+    assert ranking_tau_given_truth(truth, truth) == 1.0
+
+
+def test_one_judgment_never_reaches_tau_09_in_a_small_study():
+    # at most 5 of the 6 pairs of 4 conditions can be ordered after one judgment: tau <= 5/6 < 0.9
+    # (with tau-b, 18 % of such studies read >= 0.9 after one judgment)
+    for k in range(40):
+        rng = np.random.default_rng([0, k])
+        truth = make_truth(images=["img000"], methods=[f"m{i:02d}" for i in range(4)], rng=rng)
+        trace = simulate_study("random", truth, tie_share=0.2, rng=rng, seed=k, budget=1, checkpoints=[1])
+        assert trace.tau[0] <= 5 / 6 + 1e-12
+
+
+def test_needed_rounds_judgments_up_and_raters_follow():
+    # two studies first reach the target at 16 and 17 judgments: median 16.5 -> 17, i.e. 2 raters of 16
+    cps = np.arange(1, 21)
+    values = np.array([(cps >= 16).astype(float), (cps >= 17).astype(float)])
+    assert _needed(cps, values, 0.9, True, 16) == (17.0, 2.0)
+    assert _needed(cps, values, 0.9, True, 17) == (17.0, 1.0)
+    assert _needed(cps, np.zeros((2, 20)), 0.9, True, 16) == (float("inf"), float("inf"))
 
 
 def test_ci_width_closed_form():

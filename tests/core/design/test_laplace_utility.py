@@ -99,6 +99,76 @@ def test_fisher_information_closed_forms():
         assert fisher_information(np.array([d]), eps)[0] == pytest.approx((dp**2 / probs(d)).sum(), rel=1e-6)
 
 
+def _fisher_mp(d, eps):
+    """Three-outcome Fisher information sum_o (dP_o/dd)^2 / P_o at 60 digits (mpmath)."""
+    mp = pytest.importorskip("mpmath")
+    with mp.workdps(60):
+        d, eps = mp.mpf(d), mp.mpf(eps)
+        pa, pb = mp.npdf(d - eps), mp.npdf(d + eps)
+        out = pa**2 / mp.ncdf(d - eps) + pb**2 / mp.ncdf(-d - eps)
+        if eps > 0:
+            out += (pa - pb) ** 2 / (mp.ncdf(eps - d) - mp.ncdf(-eps - d))
+        return out
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.25, 1.0])
+def test_fisher_information_matches_mpmath_in_the_tails(eps):
+    # 1 - P(A) - P(B) cancels once Phi(|d| - eps) rounds to 1 (|d| > ~8.3): the tie term then exploded
+    d = np.array([0.0, 0.5, 2.0, 5.0, 7.0, 7.5, 8.0, 8.5, 9.0, 10.0, 12.0, 15.0, 20.0, 25.0, 30.0, 35.0, 40.0])
+    for sign in (1.0, -1.0):
+        got = fisher_information(sign * d, eps)
+        for x, g in zip(d, got):
+            ref = _fisher_mp(x, eps)
+            if ref > 1e-300:
+                assert g == pytest.approx(float(ref), rel=1e-9, abs=0), (x, eps)
+            else:                                    # below the double range: 0 (or a subnormal)
+                assert 0.0 <= g <= 1e-300
+    # the per-pair form used by the ranking utility (array eps) agrees with the scalar one
+    np.testing.assert_array_equal(fisher_information(d, np.full(len(d), eps)), fisher_information(d, eps))
+
+
+def test_tie_probabilities_do_not_cancel_for_far_pairs():
+    from eyetest.core.design.posterior import outcome_probabilities
+    from eyetest.core.design.simulator import tie_probability
+
+    mp = pytest.importorskip("mpmath")
+    for delta in (-30.0, -12.0, -9.0, 9.0, 12.0, 30.0):
+        with mp.workdps(250):                        # 1 - 1e-194 needs ~200 digits
+            exact = float(mp.ncdf(mp.mpf(0.3) - delta) - mp.ncdf(mp.mpf(-0.3) - delta))
+            # predictive with var_d = 3: c = 2
+            exact_c = float(mp.ncdf((mp.mpf(0.3) - delta) / 2) - mp.ncdf((mp.mpf(-0.3) - delta) / 2))
+        assert tie_probability(delta, threshold=0.3) == pytest.approx(exact, rel=1e-9, abs=0)
+        p_tie = outcome_probabilities(np.array(delta), np.array(3.0), 0.3)[2]
+        assert p_tie == pytest.approx(exact_c, rel=1e-9, abs=0)
+
+
+def test_ranking_utility_gives_far_pairs_nearly_nothing():
+    # two close conditions and one 12 units away: judging the far pairs cannot change the ranking
+    mean = np.array([0.0, 0.3, 12.0])
+    cov = np.diag([0.3, 0.3, 0.3])
+    util = ranking_utility(mean, cov, np.array([0, 0, 1]), np.array([1, 2, 2]), 0.25)
+    assert np.argmax(util) == 0
+    assert util[1] < 1e-12 * util[0] and util[2] < 1e-12 * util[0]
+
+
+def test_ranking_sampler_stops_judging_obvious_pairs():
+    # 8 conditions 2 units apart (14 units end to end): once the order is clear, the unweighted ranking
+    # utility must not pour judgments into pairs whose answer is certain (it used to give 175 of
+    # judgments 400-600 to them, once their Fisher information had overflowed to ~1e268)
+    conds = [f"c{k}" for k in range(8)]
+    q = np.linspace(-7, 7, 8)
+    s = make_scheduler("active", conds, seed=0, utility="ranking")
+    rng = np.random.default_rng(0)
+    far = 0
+    for t in range(600):
+        (a, b), = s.propose(1)
+        i, j = int(a[1:]), int(b[1:])
+        far += t >= 400 and abs(i - j) >= 4           # pairs >= 8 units apart
+        x = q[i] - q[j] + rng.normal()
+        s.observe(a, b, "tie" if abs(x) < 0.25 else ("A" if x > 0 else "B"))
+    assert far <= 5
+
+
 @pytest.mark.parametrize("mu,var", [(0.0, 1.0), (0.7, 0.3), (-2.0, 0.5)])
 def test_misorder_weight_matches_quadrature(mu, var):
     s = np.sqrt(var)

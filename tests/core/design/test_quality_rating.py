@@ -84,3 +84,10 @@ def test_pair_concurrence_better_than_random_assignment():
 def test_bad_rating_design_args():
     with pytest.raises(SpecError, match="per_rater"):
         balanced_incomplete_blocks(["a", "b"], raters=2, per_rater=3, rng=np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("min_gap", [-2, 1.5, None, "3"])
+def test_bad_min_gap_names_the_parameter(min_gap):
+    with pytest.raises(SpecError, match="^min_gap: must be a non-negative integer"):
+        insert_quality_trials([("a", "b")] * 3, rng=np.random.default_rng(0), repeat_fraction=0.3,
+                              min_gap=min_gap)

@@ -248,3 +248,83 @@ def test_book_counts_a_pair_handed_out_elsewhere_as_pending():
     assert s.pending[s.pair_id("i::a", "i::b")] == 1
     offered = s.propose(3, rater="r1")
     assert {frozenset(p) for p in offered}.isdisjoint({frozenset(("i::a", "i::b"))})
+
+
+@pytest.mark.parametrize("blocks", [None, "image"])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_full_rebuilt_by_book_gives_the_same_pairs(seed, blocks):
+    # A restarted (or second) server process rebuilds the scheduler by booking the pairs already handed
+    # out (study.planning.sync); the full design must go on with the same replicate, not restart it.
+    conds = [f"i{k}::m{m}" for k in range(2 if blocks else 1) for m in range(6 if blocks else 7)]
+    live = make_scheduler("full", conds, seed=seed, blocks=blocks)
+    sessions = [live.propose(5, rater=f"s{k}") for k in range(8)]
+    for cut in (1, 3, 5):                     # restart after `cut` sessions
+        rebuilt = make_scheduler("full", conds, seed=seed, blocks=blocks)
+        for k in range(cut):
+            for a, b in sessions[k]:
+                rebuilt.book(a, b, rater=f"s{k}")
+        assert [rebuilt.propose(5, rater=f"s{k}") for k in range(cut, 8)] == sessions[cut:]
+    # and every pair is shown once before any pair is shown twice
+    flat = [frozenset(p) for s in sessions for p in s]
+    assert len(set(flat[:live.n_pairs])) == live.n_pairs
+
+
+def test_book_takes_the_pair_out_of_swiss_rounds_and_active_batches():
+    # a pair another process handed out is no longer waiting in this process's round / batch
+    conds = [f"m{k}" for k in range(8)]
+    for design in ("swiss", "active"):
+        s = make_scheduler(design, conds, seed=3)
+        s.propose(1)                          # draws a round / batch of 4 pairs, serves the first
+        waiting = list(s._queue)
+        pid = waiting[0]
+        s.book(conds[s.pair_i[pid]], conds[s.pair_j[pid]], rater="elsewhere")
+        assert pid not in s._queue and len(s._queue) == len(waiting) - 1, design
+        assert s.pending[pid] == 1
+
+
+def test_book_rejects_pairs_that_cannot_be_compared():
+    s = make_scheduler("full", ["i::a", "i::b", "j::a", "j::b"], seed=0, blocks="image")
+    with pytest.raises(SpecError, match="different blocks"):
+        s.book("i::a", "j::b")
+    with pytest.raises(SpecError, match="itself"):
+        s.book("i::a", "i::a")
+    assert s.pending.sum() == 0
+
+
+@pytest.mark.parametrize("design", sorted(DESIGNS))
+def test_non_string_condition_ids_are_refused(design):
+    with pytest.raises(SpecError, match="conditions: condition ids must be strings, got 1 \\(int\\)"):
+        make_scheduler(design, [1, 2, 3], seed=0)
+    s = make_scheduler(design, ["1", "2", "3"], seed=0)
+    with pytest.raises(SpecError, match="condition: condition ids are strings, got 1 \\(int\\)"):
+        s.observe(1, 2, "A")
+
+
+@pytest.mark.parametrize("seed", [-1, "x", None, 1.5, True])
+def test_bad_seed_names_the_parameter(seed):
+    with pytest.raises(SpecError, match="^seed: must be a non-negative integer"):
+        make_scheduler("random", ["a", "b"], seed=seed)
+
+
+@pytest.mark.parametrize("k", [None, -1, 1.5, "2"])
+def test_bad_k_names_the_parameter(k):
+    with pytest.raises(SpecError, match="^k: must be a non-negative integer"):
+        make_scheduler("random", ["a", "b"], seed=0).propose(k)
+
+
+@pytest.mark.parametrize("prior_sd", [0, -1.0, float("nan"), float("inf"), "1"])
+def test_bad_prior_sd_names_the_parameter(prior_sd):
+    with pytest.raises(SpecError, match="^prior_sd: must be a positive, finite number"):
+        make_scheduler("active", ["a", "b", "c"], seed=0, prior_sd=prior_sd)
+
+
+def test_block_groups_must_name_conditions_and_lonely_conditions_are_reported():
+    from eyetest.errors import ComparisonGraphWarning
+
+    with pytest.raises(SpecError, match="blocks: group 0 lists 'zz', which is not one of the conditions"):
+        make_scheduler("random", ["a", "b"], seed=0, blocks=[["a", "b", "zz"]])
+    with pytest.warns(ComparisonGraphWarning, match="1 condition\\(s\\) alone in their block.*'a'"):
+        s = make_scheduler("random", ["a", "b", "c"], seed=0, blocks=[["a"], ["b", "c"]])
+    assert {c for p in s.propose(20) for c in p} == {"b", "c"}
+    with pytest.warns(ComparisonGraphWarning, match="'x::only'"):
+        make_scheduler("full", ["x::only", "y::a", "y::b"], seed=0, blocks="image")

@@ -53,6 +53,57 @@ def parse_designs(text: str, active_utility: str) -> list[tuple[str, str, dict |
     return out
 
 
+#: studies with at most this many comparable pairs (6 conditions) get a note that first-passage counts
+#: are unstable: the block-averaged tau moves in steps of about 2 / pairs
+SMALL_STUDY_PAIRS = 15
+
+
+def _check_options(*, tie_share, target_tau, target_ci, studies, budget, step, spread, random_share, concurrent,
+                   trials_per_rater, images, seed) -> None:
+    """Refuse option values the simulation cannot use, naming the option."""
+    import math
+
+    from eyetest.errors import SpecError
+
+    checks = [
+        ("--ties", tie_share, 0.0 <= tie_share < 0.9, "a share in [0, 0.9)"),
+        ("--target-tau", target_tau, 0.0 < target_tau <= 1.0, "in (0, 1]"),
+        ("--target-ci", target_ci, target_ci > 0.0, "positive (JOD)"),
+        ("--spread", spread, math.isfinite(spread) and spread >= 0.0, "a finite SD >= 0"),
+        ("--random-share", random_share, 0.0 <= random_share <= 1.0, "a share in [0, 1]"),
+        ("--studies", studies, studies >= 1, "at least 1"),
+        ("--concurrent", concurrent, concurrent >= 1, "at least 1"),
+        ("--budget", budget, budget is None or budget >= 1, "at least 1"),
+        ("--step", step, step is None or step >= 1, "at least 1"),
+        ("--trials-per-rater", trials_per_rater, trials_per_rater is None or trials_per_rater >= 1, "at least 1"),
+        ("--images", images, images is None or images >= 1, "at least 1"),
+        ("--seed", seed, seed is None or seed >= 0, "a non-negative integer"),
+    ]
+    for flag, value, ok, what in checks:
+        if not ok:
+            raise SpecError(flag, f"must be {what}, got {value}")
+
+
+def _spec_images(plan, spec_path) -> int:
+    """Images of a study made from the spec: its list, else the dataset's images (as the importer counts)."""
+    from pathlib import Path
+
+    from eyetest.errors import DatasetError, SpecError
+    from eyetest.io.dataset import discover
+    from eyetest.study.importer import select_images
+
+    if plan.images:
+        return len(plan.images)
+    root = Path(plan.dataset)
+    if not root.is_absolute():                    # as `eyetest study create`: relative to the spec's folder
+        root = Path(spec_path).resolve().parent / root
+    try:
+        return len(select_images(plan, discover(root), root, [])[0])
+    except (DatasetError, SpecError, OSError) as exc:
+        raise SpecError("--images", f"the spec lists no images and its dataset {plan.dataset!r} cannot be "
+                                    f"read to count them ({exc}); give the number with --images N") from None
+
+
 def _fmt(x: float) -> str:
     return "not reached" if x == float("inf") else f"{x:.0f}"
 
@@ -98,7 +149,8 @@ def _save_plot(results, path, *, target_tau: float, target_ci: float) -> None:
               help="Study spec (TOML); its methods, images, ties, seed and session length are used.")
 @click.option("--conditions", type=int, default=None, help="Conditions to compare (without a spec; default 20).")
 @click.option("--images", type=int, default=None,
-              help="Images, each compared within itself (default: the spec's images, else 1).")
+              help="Images, each compared within itself (default: the spec's images, else the images of its "
+                   "dataset; without a spec 1).")
 @click.option("--ties", "tie_share", type=float, default=0.2, show_default=True,
               help="Share of tie answers to simulate (0: no ties).")
 @click.option("--designs", default=",".join(DEFAULT_DESIGNS), show_default=True,
@@ -125,14 +177,19 @@ def command(spec_path, conditions, images, tie_share, designs, target_tau, targe
     import json
     import math
 
+    import numpy as np
+
     from eyetest.core.design.active import DEFAULT_UTILITY
+    from eyetest.core.design.base import block_labels
     from eyetest.core.design.evaluate import plan_designs
     from eyetest.core.design.simulator import RaterModel, make_truth
+    from eyetest.core.judgments.model import condition_id
     from eyetest.errors import SpecError
 
     active_utility = DEFAULT_UTILITY
-    if not 0.0 <= tie_share < 0.9:
-        raise SpecError("--ties", f"must be in [0, 0.9), got {tie_share}")
+    _check_options(tie_share=tie_share, target_tau=target_tau, target_ci=target_ci, studies=studies,
+                   budget=budget, step=step, spread=spread, random_share=random_share, concurrent=concurrent,
+                   trials_per_rater=trials_per_rater, images=images, seed=seed)
     if spec_path is not None:
         from eyetest.study.spec import load_spec
 
@@ -143,11 +200,11 @@ def command(spec_path, conditions, images, tie_share, designs, target_tau, targe
         if conditions is not None:
             raise SpecError("--conditions", "give either --spec or --conditions, not both")
         methods = list(plan.methods)
-        n_images = images or (len(plan.images) if plan.images else 1)
+        n_images = images if images is not None else _spec_images(plan, spec_path)
         blocks = None if plan.blocks == "none" else "image"
         tie_share = tie_share if plan.ties else 0.0
         seed = plan.seed if seed is None else seed
-        trials_per_rater = trials_per_rater or plan.judgments_per_session
+        trials_per_rater = plan.judgments_per_session if trials_per_rater is None else trials_per_rater
         q = plan.quality
         qc_share = q.gold_fraction + q.repeat_fraction + q.attention_fraction
         notes = []
@@ -158,10 +215,10 @@ def command(spec_path, conditions, images, tie_share, designs, target_tau, targe
         if n < 2:
             raise SpecError("--conditions", f"need at least 2, got {n}")
         methods = [f"m{k:02d}" for k in range(n)]
-        n_images = images or 1
+        n_images = 1 if images is None else images
         blocks = "image" if n_images > 1 else None
         seed = 0 if seed is None else seed
-        trials_per_rater = trials_per_rater or 60
+        trials_per_rater = 60 if trials_per_rater is None else trials_per_rater
         qc_share = 0.0
         notes = []
     entries = parse_designs(designs, active_utility)
@@ -174,9 +231,17 @@ def command(spec_path, conditions, images, tie_share, designs, target_tau, targe
         notes.append(f"{qc_share:.0%} of each session are quality-control trials: "
                      f"{regular_per_rater} regular judgments per rater")
     image_names = [f"img{k:03d}" for k in range(n_images)]
-    n_pairs = n_images * len(methods) * (len(methods) - 1) // 2
-    budget = budget or 8 * n_pairs
-    step = step or max(1, budget // 80)
+    # comparable pairs and block sizes as the scheduler sees them (blocks = "none": across images too)
+    block_size = np.bincount(block_labels([condition_id(i, m) for i in image_names for m in methods], blocks))
+    n_pairs = int((block_size * (block_size - 1) // 2).sum())
+    if n_pairs <= SMALL_STUDY_PAIRS:
+        notes.append(f"a small study ({n_pairs} comparable pairs): tau moves in steps of about 2/{n_pairs}, so the "
+                     "judgments at which it first reaches the target vary a lot between studies and it may fall "
+                     "back below it later; treat the numbers as rough and check --plot")
+    budget = 8 * n_pairs if budget is None else budget
+    step = max(1, budget // 80) if step is None else step
+    if step > budget:
+        raise SpecError("--step", f"must be at most the budget ({budget}), got {step}")
 
     def truth(rng):
         return make_truth(images=image_names, methods=methods, rng=rng, method_sd=spread)

@@ -52,6 +52,8 @@ not do better.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import minimum_spanning_tree
@@ -59,7 +61,7 @@ from scipy.sparse.csgraph import minimum_spanning_tree
 from eyetest.core.design.base import PairScheduler
 from eyetest.core.design.posterior import ThurstonePosterior
 from eyetest.core.design.utility import ranking_utility
-from eyetest.errors import UnknownNameError
+from eyetest.errors import SpecError, UnknownNameError
 
 BATCHES = ("matching", "mst")
 INFERENCES = ("laplace", "adf")
@@ -91,6 +93,8 @@ class ActiveScheduler(PairScheduler):
                  prior_sd: float = 1.0, batch: str = "matching", inference: str = "laplace",
                  utility: str = DEFAULT_UTILITY):
         super().__init__(conditions, seed=seed, ties=ties, blocks=blocks)
+        if isinstance(prior_sd, bool) or not isinstance(prior_sd, numbers.Real) or not 0 < prior_sd < np.inf:
+            raise SpecError("prior_sd", f"must be a positive, finite number, got {prior_sd!r}")
         if batch not in BATCHES:
             raise UnknownNameError("batch mode", batch, BATCHES)
         if inference not in INFERENCES:
@@ -173,6 +177,11 @@ class ActiveScheduler(PairScheduler):
                 return self._orient(pid)
         util = np.where(self._available(exclude), self.utility(), -np.inf)
         return self._orient(int(np.argmax(util)))
+
+    def _booked(self, pid):
+        """A pair handed out elsewhere is taken out of the current batch."""
+        if pid in self._queue:
+            self._queue.remove(pid)
 
     def _observe(self, i: int, j: int, sign: int) -> None:
         self.posterior.update(i, j, sign)

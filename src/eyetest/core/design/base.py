@@ -21,12 +21,14 @@ image, or the same scenario); see :func:`block_labels`.
 from __future__ import annotations
 
 import abc
+import numbers
+import warnings
 from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 
 from eyetest.core.judgments.model import CONDITION_SEP, split_condition_id
-from eyetest.errors import SpecError, UnknownNameError
+from eyetest.errors import ComparisonGraphWarning, SpecError, UnknownNameError
 
 #: outcome labels accepted by ``observe`` and their sign (+1: first condition preferred)
 OUTCOME_SIGN = {"A": 1, "B": -1, "tie": 0}
@@ -38,7 +40,9 @@ def block_labels(conditions: Sequence[str], blocks) -> np.ndarray:
     ``blocks`` may be ``None`` (one block), ``"image"`` (the image part of
     ``image::method`` condition ids), a mapping ``condition -> block label``
     covering every condition, or a sequence of groups of conditions that
-    partitions them.
+    partitions them (a group member that is not a condition is an error).
+    A condition alone in its block can never be compared: a
+    :class:`~eyetest.errors.ComparisonGraphWarning` names it.
     """
     n = len(conditions)
     if blocks is None:
@@ -59,10 +63,13 @@ def block_labels(conditions: Sequence[str], blocks) -> np.ndarray:
         labels = [blocks[c] for c in conditions]
     else:
         where: dict[str, int] = {}
+        known = set(conditions)
         for g, group in enumerate(blocks):
             if isinstance(group, str):
                 raise SpecError("blocks", f"group {g} is a string ({group!r}); give a list of conditions")
             for c in group:
+                if c not in known:
+                    raise SpecError("blocks", f"group {g} lists {c!r}, which is not one of the conditions")
                 if c in where:
                     raise SpecError("blocks", f"condition {c!r} is in groups {where[c]} and {g}")
                 where[c] = g
@@ -71,7 +78,21 @@ def block_labels(conditions: Sequence[str], blocks) -> np.ndarray:
             raise SpecError("blocks", f"condition {missing[0]!r} is in no group")
         labels = [where[c] for c in conditions]
     order: dict[Hashable, int] = {}
-    return np.array([order.setdefault(lab, len(order)) for lab in labels], dtype=np.int64)
+    out = np.array([order.setdefault(lab, len(order)) for lab in labels], dtype=np.int64)
+    alone = [c for c, b in zip(conditions, np.bincount(out)[out]) if b == 1]
+    if alone and len(alone) < n:           # (no block of two at all is the scheduler's error)
+        warnings.warn(f"blocks: {len(alone)} condition(s) alone in their block can never be compared "
+                      f"(e.g. {alone[0]!r})", ComparisonGraphWarning, stacklevel=2)
+    return out
+
+
+def _non_negative_int(key: str, value) -> int:
+    """``value`` as an int, or a :class:`SpecError` naming ``key`` (bools and non-integers refused)."""
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    ok = ok or (isinstance(value, float) and value.is_integer())
+    if not ok or value < 0:
+        raise SpecError(key, f"must be a non-negative integer, got {value!r}")
+    return int(value)
 
 
 class PairScheduler(abc.ABC):
@@ -80,9 +101,10 @@ class PairScheduler(abc.ABC):
     Parameters
     ----------
     conditions : sequence of str
-        Distinct condition ids (at least two per usable block).
+        Distinct condition ids (at least two per usable block); ids must be
+        strings (e.g. ``"image::method"``), other types are refused.
     seed : int
-        Seed of the scheduler's own random generator.
+        Seed (>= 0) of the scheduler's own random generator.
     ties : bool
         Whether "tie" is an allowed answer.
     blocks : see :func:`block_labels`.
@@ -91,17 +113,19 @@ class PairScheduler(abc.ABC):
     design = "base"
 
     def __init__(self, conditions, *, seed: int, ties: bool = True, blocks=None):
-        conditions = [str(c) for c in conditions]
+        conditions = list(conditions)
+        bad = next((c for c in conditions if not isinstance(c, str)), None)
+        if bad is not None:
+            raise SpecError("conditions", f"condition ids must be strings, got {bad!r} "
+                                          f"({type(bad).__name__}); pass e.g. [str(c) for c in ids]")
         if len(set(conditions)) != len(conditions):
             dup = next(c for c in conditions if conditions.count(c) > 1)
             raise SpecError("conditions", f"condition {dup!r} is listed twice")
         if len(conditions) < 2:
             raise SpecError("conditions", f"need at least 2 conditions, got {len(conditions)}")
-        if seed is None or int(seed) != seed:
-            raise SpecError("seed", f"must be an integer, got {seed!r}")
         self.conditions = tuple(conditions)
         self.ties = bool(ties)
-        self.seed = int(seed)
+        self.seed = _non_negative_int("seed", seed)
         self._rng = np.random.default_rng(self.seed)
         self._index = {c: k for k, c in enumerate(self.conditions)}
         self.block = block_labels(self.conditions, blocks)
@@ -129,7 +153,10 @@ class PairScheduler(abc.ABC):
     def _idx(self, condition: str) -> int:
         try:
             return self._index[condition]
-        except KeyError:
+        except (KeyError, TypeError):
+            if not isinstance(condition, str):
+                raise SpecError("condition", f"condition ids are strings, got {condition!r} "
+                                             f"({type(condition).__name__})") from None
             raise UnknownNameError("condition", condition, self.conditions) from None
 
     def pair_id(self, a: str, b: str) -> int:
@@ -183,11 +210,10 @@ class PairScheduler(abc.ABC):
         they are also new to that rater, and fewer than ``k`` are returned
         only when the rater has seen every comparable pair.
         """
-        if int(k) != k or k < 0:
-            raise SpecError("k", f"must be a non-negative integer, got {k!r}")
+        k = _non_negative_int("k", k)
         out: list[tuple[str, str]] = []
         taken = set(self.seen_by(rater))
-        for _ in range(int(k)):
+        for _ in range(k):
             pair = self._next(taken)
             if pair is None and rater is None and taken:
                 taken = set()          # anonymous: pairs repeat once all were given in this call
@@ -211,11 +237,16 @@ class PairScheduler(abc.ABC):
     def book(self, a: str, b: str, *, rater=None) -> None:
         """Record that the pair (``a`` left, ``b`` right) was handed out elsewhere.
 
-        For schedulers that share state across processes: a pair another
-        process proposed counts as pending here too, exactly as if
-        :meth:`propose` had returned it.
+        For schedulers that share state across processes, and for rebuilding
+        one (e.g. after a restart) from the pairs already handed out: the
+        pair counts as pending here too, exactly as if :meth:`propose` had
+        returned it, and the design's own plan forgets it
+        (:meth:`_booked`; e.g. ``full`` takes it out of its queue, so every
+        pair is still given once per replicate).
         """
-        self._book(self._idx(a), self._idx(b), rater)
+        pid = self.pair_id(a, b)
+        self._book(self._index[a], self._index[b], rater)
+        self._booked(pid)
 
     def release(self, a: str, b: str) -> None:
         """Forget a proposed pair that will not be answered (e.g. an abandoned session)."""
@@ -241,6 +272,9 @@ class PairScheduler(abc.ABC):
         if rater is not None:
             self._seen.setdefault(str(rater), set()).add(pid)
         self._observe(i, j, sign)
+
+    def _booked(self, pid: int) -> None:
+        """Design-specific bookkeeping of a pair handed out elsewhere (:meth:`book`; default: nothing)."""
 
     def _observe(self, i: int, j: int, sign: int) -> None:
         """Design-specific bookkeeping of one judgment (default: nothing)."""

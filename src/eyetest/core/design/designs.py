@@ -17,8 +17,12 @@
     Swiss-system rounds (as in chess tournaments, FIDE Handbook C.04): the
     conditions of each block are ranked by score (wins + ties/2 per judgment,
     ties of the score broken by a seeded random key) and paired top-down,
-    each with the nearest-ranked unpaired opponent it has met least often,
-    so nobody meets the same opponent twice until it has met all of them.
+    each with the nearest-ranked unpaired opponent it has met least often.
+    This greedy pairing avoids most rematches but does not exclude them: a
+    condition paired late in a round may find only opponents it has met,
+    while an unmet one was taken earlier (with 6-10 conditions about 10 % of
+    the first ``C(n, 2)`` proposals are such rematches; FIDE's pairing rules
+    backtrack to avoid them, this does not).
     A new round is drawn once the previous round's pairs are given out.
 """
 
@@ -104,6 +108,21 @@ class FullScheduler(PairScheduler):
             self._extend()
         return None  # pragma: no cover - a fresh replicate holds every pair
 
+    def _booked(self, pid):
+        """A pair handed out elsewhere leaves the queue: its first queued occurrence is removed.
+
+        :meth:`_next` always takes the first queued occurrence of the pair it
+        serves, and the queue is a fixed, seeded sequence of replicates
+        (extended lazily), so a scheduler rebuilt by booking the pairs already
+        handed out holds the same queue as the one that proposed them.
+        """
+        for attempt in range(2):
+            for pos, (a, b) in enumerate(self._queue):
+                if int(self._pair_id[a, b]) == pid:
+                    del self._queue[pos]
+                    return
+            self._extend()
+
 
 class RandomScheduler(PairScheduler):
     """Uniformly random comparable pairs."""
@@ -173,6 +192,11 @@ class SwissScheduler(PairScheduler):
         gap = np.abs(score[self.pair_i[free]] - score[self.pair_j[free]])
         met = (self.observed + self.pending)[free]
         return self._take(int(free[np.lexsort((met, gap))[0]]))
+
+    def _booked(self, pid):
+        """A pair handed out elsewhere is no longer waiting in the current round."""
+        if pid in self._queue:
+            self._queue.remove(pid)
 
     def _take(self, pid: int) -> tuple[int, int]:
         a, b = self._orient(pid)

@@ -16,8 +16,22 @@ Estimator (the same for every design, so designs are compared fairly)
     condition's score relative to the mean of its block, in JOD
     (``2 * 1.96 * sd / JOD``).
 Accuracy
-    Kendall's tau-b between estimated and true scores, within each
-    block, averaged over blocks.
+    Kendall's tau between estimated and true scores, within each block,
+    averaged over blocks, with the truth's ties as in tau-b (Kendall, "The
+    treatment of ties in ranking problems", Biometrika 1945) but ties of the
+    *estimate* counted as not concordant (:func:`ranking_tau_given_truth`):
+
+        tau = (C - D) / (n0 - n_truth),
+
+    ``C``/``D`` the pairs ordered the same/opposite way by both, ``n0 = n(n-1)/2``
+    and ``n_truth`` the pairs tied in the truth.  This is Somers' d of the
+    estimate given the truth (Somers, Am. Sociol. Rev. 1962); for an untied
+    truth it is Kendall's tau-a, and without ties on either side it equals
+    tau-b.  Tau-b itself also drops the *estimate's* ties from its
+    denominator, ``sqrt((n0 - n_est)(n0 - n_truth))``, which rewards an
+    uninformative estimate: after one judgment of four conditions the
+    posterior means are ``(+m, -m, 0, 0)`` and tau-b is ``5 / sqrt(5 * 6) =
+    0.91`` if that one judgment went the right way; here it is ``5 / 6``.
 """
 
 from __future__ import annotations
@@ -66,9 +80,23 @@ def kendall_tau_b(x, y) -> float:
     return float((sx * sy).sum() / denom) if denom > 0 else 0.0
 
 
+def ranking_tau_given_truth(estimate, truth) -> float:
+    """``(C - D) / (n0 - n_truth)``: Kendall's tau with the estimate's ties counted as not concordant.
+
+    See the module docstring (Somers' d of ``estimate`` given ``truth``);
+    0 if the truth is constant.
+    """
+    x = np.asarray(estimate, float)
+    y = np.asarray(truth, float)
+    i, j = np.triu_indices(len(x), 1)
+    sx, sy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
+    denom = np.count_nonzero(sy)
+    return float((sx * sy).sum() / denom) if denom > 0 else 0.0
+
+
 def ranking_tau(estimate, truth, block) -> float:
-    """Kendall tau-b between ``estimate`` and ``truth`` within blocks, averaged over blocks."""
-    taus = [kendall_tau_b(estimate[block == b], truth[block == b])
+    """:func:`ranking_tau_given_truth` of ``estimate`` vs ``truth`` within blocks, averaged over blocks."""
+    taus = [ranking_tau_given_truth(estimate[block == b], truth[block == b])
             for b in np.unique(block) if np.count_nonzero(block == b) >= 2]
     return float(np.mean(taus))
 
@@ -110,6 +138,9 @@ def simulate_study(design: str, truth: LatentTruth, *, tie_share: float, rng: np
     checkpoints = np.unique(np.asarray(checkpoints, dtype=np.int64))
     if budget < 1 or len(checkpoints) == 0 or checkpoints[0] < 1:
         raise SpecError("checkpoints", "need a positive budget and positive checkpoints")
+    for key, value in (("concurrent", concurrent), ("trials_per_rater", trials_per_rater)):
+        if value < 1:
+            raise SpecError(key, f"must be at least 1, got {value!r}")
     ii, jj = np.triu_indices(len(conditions), 1)
     same = block[ii] == block[jj]
     threshold = calibrate_tie_threshold(true_q[ii[same]] - true_q[jj[same]], tie_share,
@@ -195,7 +226,7 @@ class DesignPlan:
     tau: np.ndarray              # (studies, checkpoints)
     ci_width: np.ndarray         # (studies, checkpoints), JOD
     raters: np.ndarray           # (studies, checkpoints): raters who had started by then
-    judgments_for_tau: float     # median first checkpoint with tau >= target (inf: not reached)
+    judgments_for_tau: float     # median first checkpoint with tau >= target, rounded up (inf: not reached)
     raters_for_tau: float
     judgments_for_ci: float      # median first checkpoint with CI width <= target
     raters_for_ci: float
@@ -204,7 +235,7 @@ class DesignPlan:
 
 def _needed(checkpoints, values, target, above, trials_per_rater):
     hits = np.array([first_reaching(checkpoints, v, target, above=above) for v in values])
-    judgments = float(np.median(hits))
+    judgments = float(np.ceil(np.median(hits)))    # a median between two checkpoints is rounded up
     return judgments, float(np.ceil(judgments / trials_per_rater)) if np.isfinite(judgments) else np.inf
 
 
@@ -224,11 +255,13 @@ def plan_designs(designs, *, make_truth, n_studies: int, tie_share: float, budge
     the median over studies of the judgments (and raters) at the first
     checkpoint where Kendall tau >= ``target_tau`` and where the mean 95 %
     CI width <= ``target_ci`` JOD (inf when the median study does not reach
-    it within ``budget``); raters are full sessions of ``trials_per_rater``
-    judgments, ``ceil(judgments / trials_per_rater)``.
+    it within ``budget``), rounded up to a whole judgment; raters are full
+    sessions of ``trials_per_rater`` judgments, ``ceil(judgments / trials_per_rater)``.
     """
-    if n_studies < 1 or step < 1 or budget < step:
-        raise SpecError("plan", "need n_studies >= 1 and 1 <= step <= budget")
+    if n_studies < 1:
+        raise SpecError("n_studies", f"must be at least 1, got {n_studies!r}")
+    if step < 1 or budget < step:
+        raise SpecError("step", f"must be in 1..budget ({budget}), got {step!r}")
     checkpoints = np.arange(step, budget + 1, step)
     out = []
     for entry in designs:

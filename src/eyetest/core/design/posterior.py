@@ -72,7 +72,8 @@ the marginal of ``d``.  The expected information gain of asking ``(i, j)`` is
     KL(N(m1, v1) || N(m0, v0)) = (log(v0 / v1) + (v1 + (m1 - m0)^2) / v0 - 1) / 2
 
 over the outcomes ``o`` in {i, j, tie}; ``P(i) = Phi((mu_d - eps) / c)``,
-``P(j) = Phi((-mu_d - eps) / c)``, ``P(tie) = 1 - P(i) - P(j)``.  This is the
+``P(j) = Phi((-mu_d - eps) / c)``, ``P(tie) = 1 - P(i) - P(j)`` (computed as
+``Phi((eps - |mu_d|) / c) - Phi((-eps - |mu_d|) / c)``, which does not cancel).  This is the
 ASAP criterion (expected KL between posterior and prior) made tie-aware.
 """
 
@@ -87,6 +88,7 @@ from eyetest.errors import SpecError
 JOD = float(ndtri(0.75))
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 _W_MIN, _W_MAX = 1e-12, 1.0 - 1e-9
+_LOG2 = float(np.log(2.0))
 
 
 def _log_phi(x):
@@ -120,12 +122,31 @@ def draw_correction(x, e):
     return np.sign(x) * v_abs, w
 
 
+def log1mexp(r):
+    """``log(1 - exp(r))`` for ``r <= 0`` (``-inf`` at 0), accurate near 0 and far below it.
+
+    ``log(-expm1(r))`` for ``r > -log 2``, ``log1p(-exp(r))`` below (Maechler,
+    "Accurately computing log(1 - exp(-|a|))", Rmpfr package vignette, 2012).
+    With ``r = log Phi(lo) - log Phi(hi)`` it gives ``log(Phi(hi) - Phi(lo))``
+    from log-CDFs, which keep full relative accuracy in the lower tail.
+    """
+    r = np.minimum(np.asarray(r, float), 0.0)
+    with np.errstate(divide="ignore"):
+        return np.where(r > -_LOG2, np.log(-np.expm1(r)), np.log1p(-np.exp(np.minimum(r, -_LOG2))))
+
+
 def outcome_probabilities(mu_d, var_d, eps):
-    """``(P(i preferred), P(j preferred), P(tie))`` under the predictive of ``d``."""
+    """``(P(i preferred), P(j preferred), P(tie))`` under the predictive of ``d``.
+
+    ``P(tie) = Phi(e - |x|) - Phi(-e - |x|)`` (``x = mu_d / c``, ``e = eps / c``):
+    a difference of two lower-tail CDFs, accurate where ``1 - P(i) - P(j)``
+    would cancel.
+    """
     c = np.sqrt(np.asarray(var_d, float) + 1.0)
     p_i = ndtr((mu_d - eps) / c)
     p_j = ndtr((-mu_d - eps) / c)
-    return p_i, p_j, np.maximum(1.0 - p_i - p_j, 0.0)
+    ax, e = np.abs(np.asarray(mu_d, float)) / c, eps / c
+    return p_i, p_j, ndtr(e - ax) - ndtr(-e - ax)
 
 
 def _gauss_kl(m1, v1, m0, v0):

@@ -21,6 +21,7 @@ so it is indistinguishable to the rater; :class:`Trial` flags it in the data.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,6 +92,9 @@ def insert_quality_trials(pairs, *, rng: np.random.Generator, gold=(), attention
     a = _fraction("attention_fraction", attention_fraction)
     if g + r + a > 0.5:
         raise SpecError("quality", f"gold + repeat + attention fractions must be <= 0.5, got {g + r + a:g}")
+    if isinstance(min_gap, bool) or not isinstance(min_gap, numbers.Integral) or min_gap < 0:
+        raise SpecError("min_gap", f"must be a non-negative integer (spec: quality.repeat_min_gap), "
+                                   f"got {min_gap!r}")
     gold = list(gold)
     attention = list(attention)
     if g > 0 and not gold:

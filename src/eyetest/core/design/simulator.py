@@ -122,9 +122,13 @@ def truth_from_scores(scores: dict, *, image: str = "image") -> LatentTruth:
 
 
 def tie_probability(delta, *, threshold: float, noise_sd: float = 1.0, bias: float = 0.0):
-    """P(tie) of a pair with quality difference ``delta`` (see module docstring)."""
-    delta = np.asarray(delta, float) + bias
-    return ndtr((threshold - delta) / noise_sd) - ndtr((-threshold - delta) / noise_sd)
+    """P(tie) of a pair with quality difference ``delta`` (see module docstring).
+
+    Even in ``delta + b``, so computed at ``|delta + b|``: both CDFs then lie
+    in the lower tail and their difference does not cancel for far-apart pairs.
+    """
+    m = np.abs(np.asarray(delta, float) + bias)
+    return ndtr((threshold - m) / noise_sd) - ndtr((-threshold - m) / noise_sd)
 
 
 def calibrate_tie_threshold(deltas, share: float, *, noise_sd: float = 1.0) -> float:

@@ -52,8 +52,13 @@ Fisher information of one judgment
 
         I(d) = phi(d - eps)^2 / Phi(d - eps) + phi(d + eps)^2 / Phi(-d - eps)
                + (phi(d - eps) - phi(d + eps))^2 / P(tie),
+        P(tie) = Phi(eps - |d|) - Phi(-eps - |d|)
 
-    taken at the predictive (``d = mu_q``, noise sd ``sqrt(1 + v_q)``):
+    (the sum over outcomes of ``(dP_o / dd)^2 / P_o``).  ``I`` is even in ``d``
+    and falls to 0 as ``|d|`` grows; it is computed at ``|d|`` with ``P(tie)``
+    in log space, because ``1 - P(A) - P(B)`` cancels to 0 (or to a floor,
+    making the tie term explode) once ``Phi(|d| - eps)`` rounds to 1.
+    It is taken at the predictive (``d = mu_q``, noise sd ``sqrt(1 + v_q)``):
     ``I_q = I(mu_q / c; eps / c) / c^2`` with ``c^2 = 1 + v_q``.
 """
 
@@ -62,18 +67,37 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import log_ndtr, ndtr
 
+from eyetest.core.design.posterior import _log_phi, log1mexp
+
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 
 
 def fisher_information(d, eps):
-    """Fisher information about ``d`` of one three-outcome judgment (module docstring)."""
-    d = np.asarray(d, float)
-    lp_a, lp_b = log_ndtr(d - eps), log_ndtr(-d - eps)
-    phi_a = np.exp(-0.5 * (d - eps) ** 2 - _LOG_SQRT_2PI)
-    phi_b = np.exp(-0.5 * (d + eps) ** 2 - _LOG_SQRT_2PI)
-    p_tie = np.maximum(1.0 - np.exp(lp_a) - np.exp(lp_b), 1e-300)
-    info = np.exp(2.0 * np.log(phi_a + 1e-300) - lp_a) + np.exp(2.0 * np.log(phi_b + 1e-300) - lp_b)
-    return info + (phi_a - phi_b) ** 2 / p_tie      # the tie term is 0 when eps = 0
+    """Fisher information about ``d`` of one three-outcome judgment (module docstring).
+
+    ``I`` is even in ``d`` (swapping ``A`` and ``B``), so it is computed at
+    ``a = |d|``, where both normal CDFs of the tie probability lie in the
+    lower tail: ``P(tie) = Phi(eps - a) - Phi(-eps - a)`` is taken in log
+    space, ``log Phi(eps - a) + log(1 - exp(log Phi(-eps - a) - log Phi(eps - a)))``
+    (:func:`~eyetest.core.design.posterior.log1mexp`), and
+    the tie term's numerator as ``phi(a - eps)^2 (1 - exp(-2 a eps))^2``
+    (``phi(a + eps) = phi(a - eps) exp(-2 a eps)``).  Nothing cancels, so
+    ``I(d)`` stays accurate to the last digits and falls smoothly to 0 as
+    ``|d|`` grows (underflowing to 0 once below ~1e-308, near ``|d| = 37``).
+    """
+    a, eps = np.broadcast_arrays(np.abs(np.asarray(d, float)), np.asarray(eps, float))
+    log_phi_lo = _log_phi(a - eps)
+    log_cdf_lo = log_ndtr(-a - eps)                    # P(B), and the lower end of P(tie)
+    info = np.exp(2.0 * log_phi_lo - log_ndtr(a - eps)) + np.exp(2.0 * _log_phi(a + eps) - log_cdf_lo)
+    if not np.any(eps > 0):
+        return info                                    # the tie term is 0 when eps = 0
+    log_cdf_hi = log_ndtr(eps - a)
+    log_tie = log_cdf_hi + log1mexp(log_cdf_lo - log_cdf_hi)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # log 0 = -inf at a = 0 (numerator) and at eps = 0 (both): the term is 0 there
+        log_num = 2.0 * (log_phi_lo + np.log(-np.expm1(-2.0 * a * eps)))
+        tie = np.exp(log_num - log_tie)
+    return info + np.where(eps > 0, tie, 0.0)
 
 
 def misorder_weight(mu, var):
