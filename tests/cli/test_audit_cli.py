@@ -225,3 +225,38 @@ def test_import_option_errors(toys, folder, tmp_path):
     assert r.exit_code == 2 and "both --higher-is-better and --lower-is-better" in r.output
     r = CliRunner().invoke(cli, ["audit", "--import-scores", str(scores), "--higher-is-better", "x"])
     assert r.exit_code == 2 and "index.csv" in r.output and "does not exist" in r.output
+
+
+def test_bad_out_fails_before_anything_is_scored(toys, folder, tmp_path, monkeypatch):
+    d, _ = folder
+    calls = []
+    monkeypatch.setattr("eyetest.run.audit.run_audit", lambda *a, **k: calls.append(1))
+    (tmp_path / "afile").write_text("")
+    for out, msg in ((tmp_path / "aout" / "audit.txt", "unknown table file extension '.txt'"),
+                     (tmp_path / "aout" / "audit", "unknown table file extension"),
+                     (tmp_path / "afile" / "audit.csv", "afile' is a file, not a folder")):
+        r = CliRunner().invoke(cli, ["audit", str(d), "--metrics", "cli-hf", "--manipulations", "usm",
+                                     "--out", str(out), "--workers", "1", "-q"])
+        assert r.exit_code == 2 and msg in r.output, r.output
+        assert "Traceback" not in r.output
+    r = CliRunner().invoke(cli, ["audit", str(d), "--metrics", "cli-hf", "--manipulations", "usm",
+                                 "--out", str(tmp_path / "a.csv"), "--plots", str(tmp_path / "afile" / "p"),
+                                 "--workers", "1", "-q"])
+    assert r.exit_code == 2 and "afile' is a file, not a folder" in r.output, r.output
+    assert not calls and not (tmp_path / "aout").exists()
+
+
+def test_write_failure_is_one_line_and_few_images_warn(toys, folder, tmp_path, monkeypatch):
+    d, _ = folder
+
+    def full(path, data, **kw):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr("eyetest.io.tables.atomic_write_bytes", full)
+    r = CliRunner().invoke(cli, ["audit", str(d / "img0.png"), "--metrics", "cli-hf", "--manipulations", "usm",
+                                 "--strengths", "usm=0.5", "--out", str(tmp_path / "a.csv"), "--workers", "1",
+                                 "-q", "--no-cache"])
+    assert r.exit_code == 2 and "No space left on device" in r.output and "a.csv" in r.output, r.output
+    assert not isinstance(r.exception, OSError)
+    # one image: the audit says its shares are coarse and that there is no interval
+    assert "warning: only 1 image(s) audited" in r.output and "no interval" in r.output

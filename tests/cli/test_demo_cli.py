@@ -74,3 +74,39 @@ def test_demo_cli_full(tmp_path):
 
     assert set(t.image) == {i.name for i in BENCH_IMAGES}
     assert "results:" in r.output and "bicubic-usm" in r.output
+
+
+def test_demo_out_errors_are_one_line(tmp_path, monkeypatch):
+    (tmp_path / "afile").write_text("")
+    r = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "afile" / "sub")])
+    assert r.exit_code == 2 and "afile' is a file, not a folder" in r.output and "Traceback" not in r.output
+
+    def full(out, **kw):
+        raise OSError(28, "No space left on device", str(out) + "/results.csv")
+
+    monkeypatch.setattr("eyetest.run.pipeline.run_pipeline", full)
+    r = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "d")])
+    assert r.exit_code == 2 and "No space left on device" in r.output and "results.csv" in r.output
+    assert not isinstance(r.exception, OSError)
+
+
+def test_demo_run_starts_by_removing_an_earlier_runs_outputs(tmp_path, monkeypatch):
+    """Interrupted right after it starts, a rerun leaves no stale report or judgments to mix with its own."""
+    from eyetest.run import pipeline
+
+    out = tmp_path / "demo"
+    out.mkdir()
+    stale = ("report.html", "report.md", "report.tex", "card.json", "judgments.csv", "about.json",
+             "results.csv", "audit.csv", "audit.gameability.csv")
+    for name in stale + ("study.sqlite", "study.toml", "notes.txt"):
+        (out / name).write_text("old")
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "build_benchmark", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run_pipeline(out, workers=1)
+    assert not [n for n in stale if (out / n).exists()]
+    # the study a --serve run made (your own judgments) and unrelated files are kept
+    assert all((out / n).read_text() == "old" for n in ("study.sqlite", "study.toml", "notes.txt"))

@@ -99,7 +99,7 @@ def test_demo_study_is_served_and_reported(tmp_path):
     res = CliRunner().invoke(cli, ["report", str(tmp_path), "--study-db", str(db), "--study", study,
                                    "--exclude-raters", "none", "--out", str(tmp_path / "mine.html")])
     assert res.exit_code == 0, res.output
-    card = json.loads((tmp_path / "card.json").read_text())
+    card = json.loads((tmp_path / "mine.card.json").read_text())   # the card of mine.html
     assert card["human_study"]["simulated"] is False and card["human_study"]["raters"] == 1
     html = (tmp_path / "mine.html").read_text()
     assert '<section id="human" data-present="yes">' in html and '<section id="raters" data-present="yes">' in html

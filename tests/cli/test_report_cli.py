@@ -52,7 +52,7 @@ def test_report_cli_explicit_files(tmp_path):
                                    "--scenarios", str(d / "scenarios.csv"), "--regime", "fidelity-first",
                                    "--compare", "a,c", "--n-boot", "20", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    for name in ("r.html", "r.md", "r.tex", "card.json"):
+    for name in ("r.html", "r.md", "r.tex", "r.card.json"):
         assert (out.parent / name).is_file(), name
     html = out.read_text()
     present = dict(re.findall(r'<section id="([a-z]+)" data-present="(yes|no)"', html))
@@ -60,7 +60,7 @@ def test_report_cli_explicit_files(tmp_path):
     assert present["families"] == "yes"
     assert present["audit"] == "no" and "omitted Metric audit" in res.output
     assert "Fidelity-first regime" in html
-    card = json.loads((out.parent / "card.json").read_text())
+    card = json.loads((out.parent / "r.card.json").read_text())
     assert card["regime"]["declared"] == "fidelity-first"
     assert card["human_study"]["simulated"] is False   # no source column: not labelled simulated
     md = (out.parent / "r.md").read_text()
@@ -102,3 +102,92 @@ def test_report_cli_adoption_table(tmp_path):
     html = (tmp_path / "r" / "report.html").read_text()
     assert '<section id="adoption" data-present="yes">' in html
     assert '<section id="metrics" data-present="no">' in html
+
+
+def _sha(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_report_cli_never_writes_over_its_inputs(tmp_path):
+    d = _inputs(tmp_path)
+    runner = CliRunner()
+    before = _sha(d / "judgments.csv")
+    for out in ("judgments.csv", "report.md"):
+        res = runner.invoke(cli, ["report", "--judgments", str(d / "judgments.csv"), "--out", str(d / out)])
+        assert res.exit_code == 2 and "ending in .html" in res.output, res.output
+    assert _sha(d / "judgments.csv") == before and not (d / "report.md").exists()
+    (d / "x.card.json").write_text("{}")
+    res = runner.invoke(cli, ["report", "--judgments", str(d / "judgments.csv"), "--about", str(d / "x.card.json"),
+                              "--out", str(d / "x.html")])
+    assert res.exit_code == 2 and "would overwrite the about file" in res.output
+    assert (d / "x.card.json").read_text() == "{}" and not (d / "x.html").exists()
+    # a name without a suffix becomes an HTML page, its companions beside it, each printed once
+    res = runner.invoke(cli, ["report", "--judgments", str(d / "judgments.csv"), "--n-boot", "20",
+                              "--out", str(d / "mine")])
+    assert res.exit_code == 0, res.output
+    wrote = [ln.split(" ", 1)[1] for ln in res.output.splitlines() if ln.startswith("wrote ")]
+    assert wrote == [str(d / n) for n in ("mine.html", "mine.md", "mine.tex", "mine.card.json")]
+    assert all((d / n).is_file() for n in ("mine.html", "mine.md", "mine.tex", "mine.card.json"))
+    assert (d / "mine.html").read_text().lstrip().lower().startswith("<!doctype html")
+
+
+def test_report_cli_second_report_keeps_the_first_card(tmp_path):
+    d = _inputs(tmp_path)
+    runner = CliRunner()
+    args = ["report", "--judgments", str(d / "judgments.csv"), "--n-boot", "20"]
+    assert runner.invoke(cli, args + ["--title", "first", "--out", str(d / "report.html")]).exit_code == 0
+    res = runner.invoke(cli, args + ["--title", "second", "--exclude-raters", "none", "--out", str(d / "mine.html")])
+    assert res.exit_code == 0, res.output
+    assert json.loads((d / "card.json").read_text())["title"] == "first"
+    second = json.loads((d / "mine.card.json").read_text())
+    assert second["title"] == "second" and second["human_study"]["exclusion"] == "none"
+
+
+def test_report_cli_bad_inputs_and_outputs_are_one_line_errors(tmp_path, monkeypatch):
+    d = _inputs(tmp_path)
+    runner = CliRunner()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    for opt in ("--scores", "--audit"):
+        res = runner.invoke(cli, ["report", opt, str(bad), "--out", str(tmp_path / "o" / "r.html")])
+        assert res.exit_code == 2 and "bad.csv" in res.output and "lacks column" in res.output, res.output
+        assert "Traceback" not in res.output
+    (tmp_path / "afile").write_text("")
+    called = []
+    monkeypatch.setattr("eyetest.report.build.build_report", lambda *a, **k: called.append(1))
+    res = runner.invoke(cli, ["report", "--scores", str(d / "scores.csv"), "--out", str(tmp_path / "afile" / "r.html")])
+    assert res.exit_code == 2 and "afile' is a file, not a folder" in res.output and not called
+    monkeypatch.undo()
+
+    def full(path, data, **kw):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr("eyetest.io.tables.atomic_write_bytes", full)
+    res = runner.invoke(cli, ["report", "--scores", str(d / "scores.csv"), "--out", str(tmp_path / "o" / "r.html")])
+    assert res.exit_code == 2 and "No space left on device" in res.output and "r.html" in res.output
+    assert res.output.count("\n") == 1 and not isinstance(res.exception, OSError)
+
+
+def test_report_cli_study_db_must_exist(tmp_path):
+    db = tmp_path / "nonexist.sqlite"
+    res = CliRunner().invoke(cli, ["report", "--study", "abc", "--study-db", str(db),
+                                   "--out", str(tmp_path / "s" / "r.html")])
+    assert res.exit_code == 2 and "nonexist.sqlite' does not exist" in res.output
+    assert not db.exists() and "Traceback" not in res.output
+
+
+def test_report_cli_directions_for_unregistered_metrics(tmp_path):
+    scores = tmp_path / "s.csv"
+    scores.write_text("image,method,metric,value\nx,m,mymetric,3\ny,m,mymetric,4\n")
+    runner = CliRunner()
+    res = runner.invoke(cli, ["report", "--scores", str(scores), "--out", str(tmp_path / "a.html")])
+    assert res.exit_code == 0 and "'mymetric' left out: no known direction" in res.output
+    res = runner.invoke(cli, ["report", "--scores", str(scores), "--higher-is-better", "mymetric",
+                              "--out", str(tmp_path / "b.html")])
+    assert res.exit_code == 0, res.output
+    assert "mymetric ↑" in (tmp_path / "b.md").read_text()
+    res = runner.invoke(cli, ["report", "--scores", str(scores), "--higher-is-better", "mymetric",
+                              "--lower-is-better", "mymetric", "--out", str(tmp_path / "c.html")])
+    assert res.exit_code == 2 and "both" in res.output

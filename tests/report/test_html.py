@@ -173,3 +173,107 @@ def test_ratings_give_mos_scales_and_alignment(tmp_path):
     # MOS of method a = mean of its ratings (independent computation)
     mos_a = ratings[ratings["method"] == "a"]["value"].mean()
     assert f"{mos_a:.2f}" in present["human"].html
+    # ratings are labelled as ratings scaled by MOS, not as pairwise Bradley-Terry
+    hs = report.card["human_study"]
+    assert (hs["scaling_model"], hs["protocol"], hs["judgments"]) == ("mos", "rating", len(ratings))
+    header = report.html.split("<section", 1)[0]
+    assert f"{len(ratings)} ratings" in header and "pairwise" not in header
+
+
+def test_gallery_and_markdown_escape_method_names(tmp_path, small_study):
+    """User strings (method names) never reach the page as markup, nor the Markdown as HTML or math."""
+    names = ("<b>x</b>", "A&B <i>y</i>", "$x^2$|#1")
+    d = small_study(tmp_path / "s", names=names)
+    report = build_report(collect(scores=d / "scores.csv", judgments=d / "judgments.csv",
+                                  methods=d / "methods.csv", scenarios=d / "scenarios.csv"), n_boot=20)
+    gallery = next(s for s in report.sections if s.id == "gallery")
+    assert gallery.present and " gives " in gallery.html
+    for name in names[:2]:
+        assert name not in report.html, name
+    assert "&lt;b&gt;x&lt;/b&gt;" in gallery.html and "A&amp;B &lt;i&gt;y&lt;/i&gt;" in gallery.html
+    md = report.markdown
+    assert "<b>" not in md and "<i>" not in md and "$x^2$" not in md
+    assert r"\<b\>x\</b\>" in md and r"\$x^2\$\|\#1" in md
+
+
+def test_metric_table_marks_scores_left_out(tmp_path, demo_results):
+    """One non-finite PSNR: that cell says so and is not bold, and the best complete mean is."""
+    scores = pd.read_csv(demo_results.out / "results.csv")
+    psnr = scores["metric"] == "psnr"
+    best = scores[psnr].groupby("method")["value"].mean().idxmax()
+    hit = scores.index[psnr & (scores["method"] == best)][0]
+    scores.loc[hit, "value"] = np.inf
+    scores.to_csv(tmp_path / "results.csv", index=False)
+    md = build_report(collect(scores=tmp_path / "results.csv")).markdown
+    complete = scores[psnr & np.isfinite(scores["value"])]
+    means = complete.groupby("method")["value"].mean()
+    full = complete.groupby("method").size()
+    runner_up = means[full == full.max()].idxmax()          # independent: best over all images
+    rows = {ln.split(" | ")[0].strip("| "): ln for ln in md.splitlines() if ln.startswith("| ") and "[" in ln}
+    col = next(ln for ln in md.splitlines() if ln.startswith("| method |") and "psnr" in ln).split(" | ").index("psnr ↑")
+    assert rows[best].split(" | ")[col].endswith("†") and "**" not in rows[best].split(" | ")[col]
+    assert rows[runner_up].split(" | ")[col].startswith("**")
+    assert f"{best} psnr: mean over {full[best]} of {full.max()} images (1 non-finite value left out)" in md
+
+
+def test_header_and_card_count_judgments_read_and_used(demo_results):
+    out = demo_results.out
+    card = json.loads((out / "card.json").read_text())
+    hs = card["human_study"]
+    j = pd.read_csv(out / "judgments.csv")
+    used = j[~j["is_gold"] & ~j["rater"].isin(hs["excluded_raters"])]
+    assert hs["judgments"] == len(j) and hs["judgments_used"] == len(used)
+    assert hs["raters"] == j["rater"].nunique() and hs["raters_used"] == used["rater"].nunique()
+    html = demo_results.report.read_text()
+    assert f"{len(used)} pairwise judgments used of {len(j)} read" in html
+    if hs["excluded_raters"]:
+        assert f"{used['rater'].nunique()} of {j['rater'].nunique()} ({len(hs['excluded_raters'])} excluded)" in html
+    # the head-to-head table names the method its share is about; rater rates read alike
+    a, _ = json.loads((out / "about.json").read_text())["compare"]
+    md = (out / "report.md").read_text()
+    assert f"share {a} better or same" in md and "A better or same" not in md
+    raters = [ln.split(" | ") for ln in md.splitlines() if re.match(r"\| sim\d+ \(simulated\) \|", ln)]
+    assert raters and all(re.fullmatch(r"\d\.\d\d", r[2]) for r in raters), raters[:3]   # gold accuracy
+
+
+def test_scenarios_come_from_the_judgments_when_no_table_has_them(tmp_path, small_study):
+    d = small_study(tmp_path / "s", scenario_column=True)
+    j = pd.read_csv(d / "judgments.csv")
+    inputs = collect(judgments=d / "judgments.csv")
+    assert inputs.scenarios == {i: (t,) for i, t in j.drop_duplicates("image")[["image", "scenario"]].values}
+    report = build_report(inputs, n_boot=20)
+    human = next(s for s in report.sections if s.id == "human")
+    assert "per scenario" in human.html
+    assert "| faces |" in report.markdown and "| text |" in report.markdown
+    # without any tags the report says why the per-scenario views are missing
+    j.drop(columns=["scenario"]).to_csv(tmp_path / "plain.csv", index=False)
+    report = build_report(collect(judgments=tmp_path / "plain.csv"), n_boot=20)
+    human = next(s for s in report.sections if s.id == "human")
+    assert "per scenario" not in human.html and "No scenario tags" in human.html
+
+
+def test_single_image_audit_says_no_interval_and_warns(tmp_path, demo_results):
+    audit = pd.read_csv(demo_results.out / "audit.csv")
+    one = audit[audit["image"] == audit["image"].iloc[0]]
+    one.to_csv(tmp_path / "audit.csv", index=False)      # no summary files: the report summarises it
+    section = next(s for s in build_report(collect(audit=tmp_path / "audit.csv")).sections if s.id == "audit")
+    assert section.present and "Only 1 image audited" in section.html
+    if "Gameability flags" in section.html:
+        assert "n=1: no interval" in section.html
+        assert not re.search(r"(-?[\d.]+) \[\1, \1\]", section.html)     # no degenerate [x, x] interval
+
+
+def test_audit_without_summaries_uses_manifest_directions_and_the_seed(tmp_path, demo_results):
+    audit = pd.read_csv(demo_results.out / "audit.csv")
+    audit["metric"] = audit["metric"].replace({"niqe": "my-niqe"})   # not registered
+    audit.to_csv(tmp_path / "audit.csv", index=False)
+    section = next(s for s in build_report(collect(audit=tmp_path / "audit.csv")).sections if s.id == "audit")
+    assert not section.present and "'my-niqe'" in section.note and "--lower-is-better" in section.note
+    # a direction given explicitly, or by the audit manifest beside the table, lets it through
+    report = build_report(collect(audit=tmp_path / "audit.csv"), directions={"my-niqe": False})
+    assert next(s for s in report.sections if s.id == "audit").present
+    (tmp_path / "audit.manifest.json").write_text(json.dumps({"metrics": {"my-niqe": {"higher_is_better": False}}}))
+    runs = [next(s for s in build_report(collect(audit=tmp_path / "audit.csv"), seed=seed).sections
+                 if s.id == "audit").html for seed in (0, 0, 1)]
+    assert "my-niqe" in runs[0]
+    assert runs[0] == runs[1] and runs[0] != runs[2]           # the bootstrap follows --seed

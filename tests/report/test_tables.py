@@ -139,3 +139,46 @@ def test_table_row_length_checked():
 def test_markdown_escapes_pipes():
     md = to_markdown(Table("cap", ["a"], [["x|y"]], note="n"))
     assert "x\\|y" in md and md.startswith("**cap**") and "*n*" in md
+
+
+def test_metric_table_marks_means_over_fewer_images_and_keeps_them_from_bold():
+    """A mean over fewer images (non-finite values left out) is marked, explained, and never the bold best."""
+    df = pd.DataFrame({"method": ["a", "b", "c"], "metric": "psnr", "mean": [30.0, 28.0, 27.0],
+                       "ci_low": [29.0, 27.0, 26.0], "ci_high": [31.0, 29.0, 28.0], "n": [14, 15, 15],
+                       "excluded": [1, 0, 0]})
+    t = metric_table(df, higher_is_better={"psnr": True})
+    assert t.rows[0][1] == "30.00 [29.00, 31.00] †" and "†" not in t.rows[1][1]
+    assert t.bold == {(1, 1)}                       # b: the best mean over all 15 images
+    assert "a psnr: mean over 14 of 15 images (1 non-finite value left out)" in t.note
+    assert numeric_columns(t) == [False, True]      # the mark keeps the column numeric (right-aligned)
+    assert r"\textsuperscript{\dag}" in to_latex(t)
+    # values left out by every method: each cell is marked, the comparison is fair, so bold stays
+    same = df.assign(n=15, excluded=2)
+    t = metric_table(same, higher_is_better={"psnr": True})
+    assert all(r[1].endswith("†") for r in t.rows) and t.bold == {(0, 1)}
+    # without an n column nothing is marked (as before)
+    assert "†" not in to_markdown(metric_table(_summary(), higher_is_better={"psnr": True, "niqe": False}))
+
+
+def test_latex_escapes_angle_brackets_and_bars_and_wraps_long_text():
+    assert latex_escape("a<b>|c") == r"a\textless{}b\textgreater{}\textbar{}c"
+    t = Table("t", ["rater", "n", "reasons"], [["r1", "1", "gold accuracy 0.00 < 0.70 on 5 gold trials; too fast"],
+                                               ["r2", "2", ""]])
+    tex = to_latex(t)
+    assert r"\begin{tabular}{lrp{0.3\linewidth}}" in tex
+    assert "<" not in tex and r"0.00 \textless{} 0.70" in tex
+
+
+def test_markdown_escapes_user_text_but_not_numbers():
+    from eyetest.report.tables import md_text
+
+    assert md_text("<b>x</b> $x^2$ #1 a_b") == r"\<b\>x\</b\> \$x^2\$ \#1 a\_b"
+    md = to_markdown(Table("cap", ["method", "psnr"], [["<script>x</script>", "26.85 [23.52, 30.18]"],
+                                                       ["A&B", "-"]]))
+    assert r"\<script\>x\</script\>" in md and "<script>" not in md and r"A\&B" in md
+    assert "| 26.85 [23.52, 30.18] |" in md           # numeric cells stay readable
+
+
+def test_frame_table_fixed_decimals():
+    t = frame_table(pd.DataFrame({"r": ["x", "y"], "acc": [0.0, 1.0], "d": [10.4412, 0.2]}), decimals=2)
+    assert t.rows == [["x", "0.00", "10.44"], ["y", "1.00", "0.20"]]

@@ -3,8 +3,10 @@
 :func:`collect` finds the inputs (a results folder, or explicit files),
 :func:`build_report` computes the analyses with :mod:`eyetest.core` and
 renders every section (:mod:`eyetest.report.sections`), and
-:func:`write_report` writes ``report.html`` plus ``report.md``,
-``report.tex`` and ``card.json`` beside it.
+:func:`write_report` writes the HTML file plus ``<stem>.md``, ``<stem>.tex``
+and the evaluation card beside it (:func:`report_paths`: ``card.json`` for
+``report.html``, else ``<stem>.card.json``), after :func:`check_outputs` made
+sure that none of them is a file the report read.
 
 Results-folder conventions (all optional; see ``docs/report.md``)::
 
@@ -23,17 +25,30 @@ Results-folder conventions (all optional; see ``docs/report.md``)::
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from eyetest.errors import DatasetError, EyetestError
+from eyetest.errors import DatasetError, EyetestError, TableError
+from eyetest.report.paths import ReportPaths, check_outputs, report_paths
 
 SCORE_NAMES = ("results", "scores")
 TABLE_EXTS = (".csv", ".parquet", ".json")
 JUDGMENT_EXTS = (".csv", ".jsonl", ".parquet")
+
+#: columns each table must have, and which of them must hold numbers
+SCORE_COLUMNS = (("image", "method", "metric", "value"), ("value",))
+AUDIT_COLUMNS = (("image", "metric", "manipulation", "strength", "value", "baseline"),
+                 ("strength", "value", "baseline"))
+GAMEABILITY_COLUMNS = (("metric", "manipulation", "kind", "max_share_improved", "at_strength", "mean_delta_at",
+                        "ci_low_at", "ci_high_at", "gameable"),
+                       ("max_share_improved", "at_strength", "mean_delta_at", "ci_low_at", "ci_high_at"))
+CONTEXT_FLAG_COLUMNS = (("metric", "max_share_improved"), ("max_share_improved",))
+#: about.json keys whose value must be a string
+ABOUT_TEXT_KEYS = ("title", "regime_note", "degradation")
 
 
 @dataclass
@@ -53,6 +68,7 @@ class ReportInputs:
     families: dict = field(default_factory=dict)
     scenarios: dict = field(default_factory=dict)
     dataset: Path | None = None
+    dataset_recorded: str | None = None          # the score manifest's dataset path, as written
     about: dict = field(default_factory=dict)
     files: dict = field(default_factory=dict)   # role -> Path (hashed into the card)
 
@@ -80,11 +96,72 @@ def _side_table(explicit, dataset: Path | None, name: str, what: str) -> Path | 
     return dataset / name if dataset is not None else None
 
 
-def _json(path: Path) -> dict:
+def _json(path: Path):
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DatasetError(f"{path}: cannot read JSON: {exc}") from exc
+
+
+def _json_object(path: Path) -> dict:
+    doc = _json(path)
+    if not isinstance(doc, dict):
+        raise DatasetError(f"{path}: expected a JSON object, got {type(doc).__name__}")
+    return doc
+
+
+def read_about(path) -> dict:
+    """``about.json``, checked: an object; ``title``, ``regime_note``, ``degradation`` strings;
+    ``regime`` one of ``fidelity-first``, ``perception-first``; ``methods`` an object of
+    method -> description; ``compare`` two method names (``["A", "B"]`` or ``"A,B"``, returned
+    as a list).  A bad value is a :class:`~eyetest.errors.DatasetError` naming the file and key."""
+    from eyetest.report.context import REGIMES
+
+    path = Path(path)
+    about = _json_object(path)
+
+    def bad(key, message):
+        raise DatasetError(f"{path}: key {key!r}: {message}, got {about[key]!r}")
+
+    for key in ABOUT_TEXT_KEYS:
+        if about.get(key) is not None and not isinstance(about[key], str):
+            bad(key, "expected a string")
+    if about.get("regime") is not None and about["regime"] not in REGIMES:
+        bad("regime", f"expected one of {', '.join(REGIMES)}")
+    methods = about.get("methods")
+    if methods is not None and not (isinstance(methods, dict) and all(isinstance(v, str) for v in methods.values())):
+        bad("methods", "expected an object of method name -> description")
+    pair = about.get("compare")
+    if pair is not None:
+        if isinstance(pair, str):
+            pair = [p.strip() for p in pair.split(",") if p.strip()]
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(m, str) and m for m in pair)):
+            bad("compare", 'expected two method names, ["A", "B"] or "A,B"')
+        about = {**about, "compare": list(pair)}
+    return about
+
+
+def _checked_table(path: Path, what: str, spec) -> pd.DataFrame:
+    """Read a table and check its columns and numeric columns (errors name the file and column)."""
+    from eyetest.io.tables import read_table
+
+    columns, numeric = spec
+    t = read_table(path)
+    missing = [c for c in columns if c not in t.columns]
+    if missing:
+        raise TableError(f"{what} table lacks column(s) {', '.join(missing)} (it has: "
+                         f"{', '.join(map(str, t.columns)) or 'none'})", path=path)
+    for c in numeric:
+        if pd.api.types.is_bool_dtype(t[c]):
+            raise TableError("expected numbers, found true/false values", path=path, column=c)
+        values = pd.to_numeric(t[c], errors="coerce")
+        bad = values.isna() & t[c].notna()
+        if bad.any():
+            k = int(bad.to_numpy().argmax())
+            raise TableError(f"value {t[c].iloc[k]!r} in data row {k + 1} is not a number", path=path,
+                             column=c, value=t[c].iloc[k])
+        t[c] = values.astype(float)
+    return t
 
 
 def _audit_siblings(path: Path) -> dict:
@@ -94,53 +171,76 @@ def _audit_siblings(path: Path) -> dict:
 
 
 def _load_audit(inputs: ReportInputs, path: Path) -> None:
+    """The audit table and the summary files beside it (the report summarises the table itself
+    when they are missing: :meth:`eyetest.report.context.Context._audit`)."""
     from eyetest.io.tables import read_table
 
-    inputs.audit = read_table(path)
+    inputs.audit = _checked_table(path, "audit", AUDIT_COLUMNS)
     inputs.files["audit"] = path
     sib = _audit_siblings(path)
     if sib["manifest"].is_file():
-        inputs.audit_manifest = _json(sib["manifest"])
+        inputs.audit_manifest = _json_object(sib["manifest"])
+        inputs.files["audit.manifest"] = sib["manifest"]
+    checks = {"gameability": GAMEABILITY_COLUMNS, "context-flags": CONTEXT_FLAG_COLUMNS}
     for key, attr in (("summary", "audit_summary"), ("gameability", "audit_gameability"),
                       ("context-flags", "audit_context_flags")):
         if sib[key].is_file():
-            setattr(inputs, attr, read_table(sib[key]))
+            t = (_checked_table(sib[key], f"audit {key}", checks[key]) if key in checks
+                 else read_table(sib[key]))
+            setattr(inputs, attr, t)
             inputs.files[f"audit.{key}"] = sib[key]
-    if inputs.audit_gameability is None and len(inputs.audit):
-        _summarise_audit(inputs)
 
 
-def _summarise_audit(inputs: ReportInputs) -> None:
-    """An audit table without its summary files: summarise it here (seeded)."""
-    import numpy as np
-
-    from eyetest.core import audit as core_audit
-    from eyetest.core.manipulate import list_manipulations
-    from eyetest.core.metrics.registry import get_metric
-
-    t = inputs.audit
-    std = t[t["context"] == "standard"] if "context" in t.columns else t
-    hib = {m: get_metric(m).higher_is_better for m in std["metric"].unique()}
-    kinds = {m.name: m.kind for m in list_manipulations()}
-    summ = core_audit.summarize(std, higher_is_better=hib, rng=np.random.default_rng(0), n_boot=500)
-    inputs.audit_summary = summ
-    inputs.audit_gameability = core_audit.gameability(summ, kinds=kinds, higher_is_better=hib)
+def _sqlite_file(db) -> Path | None:
+    """The file of a SQLite database given as a path or ``sqlite:///`` URL (None for other URLs)."""
+    text = os.fspath(db)
+    if "://" not in text:
+        return Path(text).expanduser()
+    if text.startswith("sqlite:///"):
+        return Path(text[len("sqlite:///"):].split("?", 1)[0])
+    return None
 
 
 def study_judgments(db, study: str) -> pd.DataFrame:
     """The pairwise judgments of ``study`` in database ``db``, one row per judgment and dimension.
 
-    Read with the study export (:func:`eyetest.study.export.iter_records` and
+    A SQLite database must exist and is opened read-only (nothing is created
+    or migrated); its schema must be the one this eyetest writes, and the
+    study must be in it (the error lists the studies that are).  Read with
+    the study export (:func:`eyetest.study.export.iter_records` and
     :func:`~eyetest.study.export.pairwise_table`); the export's placeholder
     scenario column is dropped (the report tags images from scenarios.csv).
     """
-    from eyetest.store.engine import make_engine
+    import sqlalchemy as sa
+
+    from eyetest.store import schema
+    from eyetest.store.migrate import current_revision, head_revision
     from eyetest.study.export import iter_records, pairwise_table
 
-    engine = make_engine(str(db))
+    path = _sqlite_file(db)
+    if path is not None:
+        if not path.is_file():
+            raise DatasetError(f"study database file {str(path)!r} does not exist")
+        engine = sa.create_engine(f"sqlite:///file:{path.resolve()}?mode=ro&uri=true")
+    else:
+        from eyetest.store.engine import make_engine
+
+        engine = make_engine(str(db))
     try:
-        with engine.connect() as conn:
-            records = list(iter_records(conn, study))
+        try:
+            rev = current_revision(engine)
+            if rev is None:
+                raise DatasetError(f"{db} is not an eyetest study database (no schema version)")
+            if rev != head_revision():
+                raise DatasetError(f"study database {db} has schema revision {rev!r}; this eyetest reads "
+                                   f"{head_revision()!r} (open it once with this version's eyetest serve)")
+            with engine.connect() as conn:
+                ids = [r[0] for r in conn.execute(sa.select(schema.studies.c.id).order_by(schema.studies.c.id))]
+                if study not in ids:
+                    raise DatasetError(f"no study {study!r} in {db}; studies: {', '.join(ids) or 'none'}")
+                records = list(iter_records(conn, study))
+        except sa.exc.SQLAlchemyError as exc:
+            raise DatasetError(f"cannot read study database {db}: {exc.orig if hasattr(exc, 'orig') else exc}") from exc
     finally:
         engine.dispose()
     if not records:
@@ -149,14 +249,38 @@ def study_judgments(db, study: str) -> pd.DataFrame:
     return table.drop(columns=[c for c in ("scenario",) if c in table.columns])
 
 
+def _judgment_scenarios(j: pd.DataFrame) -> dict:
+    """image -> scenario tags from a judgment table's own ``scenario`` column (tags split on ';')."""
+    from eyetest.core.judgments.model import split_condition_id
+
+    if "scenario" not in j.columns or not len(j):
+        return {}
+    images = (j["image"].astype(str) if "image" in j.columns else
+              j["condition_a" if "condition_a" in j.columns else "condition"].map(lambda c: split_condition_id(c)[0]))
+    out: dict = {}
+    for img, tag in zip(images, j["scenario"]):
+        if tag is None or tag != tag or str(tag) == "untagged":   # the study export's placeholder
+            continue
+        tags = out.setdefault(str(img), [])
+        tags += [t.strip() for t in str(tag).split(";") if t.strip() and t.strip() not in tags]
+    return {i: tuple(t) for i, t in out.items() if t}
+
+
 def collect(results_dir=None, *, scores=None, audit=None, judgments=None, scale=None, methods=None,
             scenarios=None, dataset=None, about=None, study=None, adoption=None) -> ReportInputs:
     """Gather the report inputs from ``results_dir`` and/or explicit files.
 
     Explicit files win over the folder's; an explicit file that does not
-    exist is a :class:`~eyetest.errors.DatasetError` naming it.  ``study``
-    = ``(db, study_id)`` reads the judgments of a study from its database
-    instead of a judgments file (about.json's ``simulated`` is then ignored).
+    exist is a :class:`~eyetest.errors.DatasetError` naming it, and so is a
+    score or audit table without the columns the report needs, or with a
+    non-number where a number belongs.  ``study`` = ``(db, study_id)`` reads
+    the judgments of a study from its database instead of a judgments file
+    (about.json's ``simulated`` is then ignored).
+
+    Scenario tags come from ``--scenarios`` / the dataset's ``scenarios.csv``,
+    else the scores' ``scenario`` column, else the judgments' own.  The
+    dataset folder is ``--dataset``, else the score manifest's (as written,
+    then relative to the manifest), else ``RESULTS_DIR/dataset``.
     """
     from eyetest.io.dataset import read_families, read_scenarios
     from eyetest.io.judgments import read_judgments
@@ -174,21 +298,22 @@ def collect(results_dir=None, *, scores=None, audit=None, judgments=None, scale=
         return _first(folder, stems, exts) if folder is not None else None
 
     p = pick(scores, "scores", SCORE_NAMES, TABLE_EXTS)
+    score_manifest = None
     if p is not None:
-        inputs.scores = read_table(p)
+        inputs.scores = _checked_table(p, "score", SCORE_COLUMNS)
         inputs.files["scores"] = p
         m = manifest_path(p)
         if m.is_file():
-            inputs.score_manifest = _json(m)
-            inputs.files["scores.manifest"] = m
+            inputs.score_manifest = _json_object(m)
+            inputs.files["scores.manifest"] = score_manifest = m
     p = pick(audit, "audit", ("audit",), TABLE_EXTS)
     if p is not None:
         _load_audit(inputs, p)
     if study is not None:
         db, study_id = study
         inputs.judgments = study_judgments(db, study_id)
-        if Path(str(db)).is_file():
-            inputs.files["study database"] = Path(str(db))
+        if _sqlite_file(db) is not None:
+            inputs.files["study database"] = _sqlite_file(db)
     else:
         p = pick(judgments, "judgments", ("judgments",), JUDGMENT_EXTS)
         if p is not None:
@@ -204,7 +329,7 @@ def collect(results_dir=None, *, scores=None, audit=None, judgments=None, scale=
         inputs.files["adoption"] = p
     p = pick(about, "about", ("about",), (".json",))
     if p is not None:
-        inputs.about = _json(p)
+        inputs.about = read_about(p)
         inputs.files["about"] = p
 
     if dataset is not None:
@@ -214,7 +339,11 @@ def collect(results_dir=None, *, scores=None, audit=None, judgments=None, scale=
     else:
         cands = []
         if inputs.score_manifest and inputs.score_manifest.get("dataset"):
-            cands.append(Path(inputs.score_manifest["dataset"]))
+            inputs.dataset_recorded = str(inputs.score_manifest["dataset"])
+            recorded = Path(inputs.dataset_recorded)
+            cands.append(recorded)
+            if not recorded.is_absolute():
+                cands.append(score_manifest.parent / recorded)
         if folder is not None:
             cands.append(folder / "dataset")
         inputs.dataset = next((c for c in cands if c.is_dir()), None)
@@ -235,6 +364,8 @@ def collect(results_dir=None, *, scores=None, audit=None, judgments=None, scale=
         sc = inputs.scores.drop_duplicates("image")
         inputs.scenarios = {str(i): tuple(t for t in str(v).split(";") if t and t != "nan")
                             for i, v in zip(sc["image"], sc["scenario"])}
+    if not any(inputs.scenarios.values()) and inputs.judgments is not None:
+        inputs.scenarios = _judgment_scenarios(inputs.judgments)
     if study is not None:
         inputs.about = {k: v for k, v in inputs.about.items() if k not in ("simulated", "compare")}
     if all(getattr(inputs, a) is None for a in ("scores", "audit", "judgments", "scale", "adoption")):
@@ -252,11 +383,12 @@ class Report:
     latex: str
     card: dict
     sections: list
+    read: dict = field(default_factory=dict)   # role -> path of every file the report read
 
 
 def build_report(inputs: ReportInputs, *, seed: int = 0, compare=None, regime: str | None = None,
                  n_boot: int = 200, exclude_raters: str = "auto", timings: dict | None = None,
-                 title: str | None = None) -> Report:
+                 title: str | None = None, directions: dict | None = None) -> Report:
     """Compute every analysis the inputs allow and render the report.
 
     Parameters
@@ -268,13 +400,17 @@ def build_report(inputs: ReportInputs, *, seed: int = 0, compare=None, regime: s
     n_boot : bootstrap resamples of the alignment intervals.
     exclude_raters : ``auto`` applies :func:`screen_raters`' recommendation
         before scaling (recorded in the report), ``none`` keeps everyone.
+    directions : metric -> higher is better, for scored or audited metrics that are
+        neither registered nor in a manifest (otherwise they are left out with a note).
     """
     from eyetest.report import sections as S
     from eyetest.report.card import evaluation_card
     from eyetest.report.html import render_html
 
+    from eyetest.report.tables import md_text
+
     ctx = S.Context.from_inputs(inputs, seed=seed, compare=compare, regime=regime, n_boot=n_boot,
-                                exclude_raters=exclude_raters)
+                                exclude_raters=exclude_raters, directions=directions)
     builders = [("summary", "Summary and regime", S.summary_section), ("methods", "Methods", S.methods_section),
                 ("metrics", "Metric results", S.metrics_section), ("audit", "Metric audit", S.audit_section),
                 ("human", "Human study: scales", S.human_section),
@@ -292,16 +428,16 @@ def build_report(inputs: ReportInputs, *, seed: int = 0, compare=None, regime: s
     sections = sections[-1:] + sections[:-1]
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     title = title or inputs.about.get("title") or "eyetest evaluation report"
-    md = [f"# {title}", "", ctx.regime_text(), ""]
+    md = [f"# {md_text(title)}", "", md_text(ctx.regime_text()), ""]
     if ctx.simulated:
         md += ["**The human judgments in this report are SIMULATED (eyetest's rater simulator), not from people.**", ""]
     tex = ["% eyetest report tables; needs \\usepackage{booktabs}", ""]
     for s in sections:
         if not s.present:
-            md += [f"## {s.title}", "", f"*Omitted: {s.note}*", ""]
+            md += [f"## {md_text(s.title)}", "", f"*Omitted: {md_text(s.note)}*", ""]
             continue
         if s.markdown:
-            md += [f"## {s.title}" + (" (simulated)" if s.simulated else ""), ""]
+            md += [f"## {md_text(s.title)}" + (" (simulated)" if s.simulated else ""), ""]
             for t in s.markdown:
                 md += [t, ""]
         tex += s.latex
@@ -312,20 +448,27 @@ def build_report(inputs: ReportInputs, *, seed: int = 0, compare=None, regime: s
                            methods={m: {"family": inputs.families.get(m),
                                         "description": ctx.descriptions.get(m)} for m in ctx.methods},
                            scenarios={k: list(v) for k, v in inputs.scenarios.items()},
-                           timings_s=timings, title=title)
+                           timings_s=timings, title=title,
+                           dataset_path=None if inputs.dataset is None else str(inputs.dataset))
     html = render_html(title=title, subtitle=ctx.subtitle(), sections=sections, generated=created,
                        facts=ctx.facts())
-    return Report(html, "\n".join(md).rstrip() + "\n", "\n".join(tex), card, sections)
+    return Report(html, "\n".join(md).rstrip() + "\n", "\n".join(tex), card, sections, dict(inputs.files))
 
 
-def write_report(report: Report, out) -> Path:
-    """Write ``out`` (HTML) and ``report.md``, ``report.tex``, ``card.json`` beside it."""
+def write_report(report: Report, out) -> ReportPaths:
+    """Write the HTML ``out`` and its Markdown, LaTeX and card beside it (:func:`report_paths`).
+
+    :func:`check_outputs` runs first, so a name that would replace one of
+    the report's inputs is refused before anything is written; each file is
+    written atomically.
+    """
     from eyetest.io.tables import atomic_write_text
     from eyetest.report.card import write_card
 
-    out = Path(out)
-    atomic_write_text(out, report.html)
-    atomic_write_text(out.with_suffix(".md"), report.markdown)
-    atomic_write_text(out.with_suffix(".tex"), report.latex)
-    write_card(report.card, out.parent / "card.json")
-    return out
+    paths = report_paths(out)
+    check_outputs(paths, report.read)
+    atomic_write_text(paths.html, report.html)
+    atomic_write_text(paths.markdown, report.markdown)
+    atomic_write_text(paths.latex, report.latex)
+    write_card(report.card, paths.card)
+    return paths

@@ -1,6 +1,7 @@
 """Evaluation card: what was evaluated, how, with which software, on which exact inputs.
 
-The card is a JSON document written beside the report (``card.json``).  It
+The card is a JSON document written beside the report (``card.json`` beside
+``report.html``, else ``<stem>.card.json``).  It
 is assembled from the manifests the runs wrote (``eyetest score``'s
 ``<table>.manifest.json``, the audit manifest) plus facts about the human
 study, so every number in the report can be traced to versions, settings
@@ -12,11 +13,13 @@ and input hashes:
 ``software``          eyetest and library versions (from the score manifest, else this process)
 ``metrics``           per metric: kind, direction, preset, version, settings, resource SHA256
 ``preset``            the preset requested for scoring
-``dataset``           the dataset folder, methods (with family), scenarios
+``dataset``           the dataset folder the report used (``path``; ``recorded_path`` is the
+                      score manifest's), methods (with family), scenarios
 ``inputs_sha256``     SHA256 of every scored image file (score manifest ``inputs``)
 ``files_sha256``      SHA256 of every table the report read (scores, judgments, audit, ...)
-``human_study``       judgments: count, raters, dimensions, scaling model, exclusions,
-                      ``simulated`` (true when the judgments come from the simulator)
+``human_study``       judgments: count read and used, raters read and used, dimensions,
+                      protocol, scaling model (``bradley-terry``, ``mos`` or ``given``),
+                      exclusions, ``simulated`` (true when the judgments come from the simulator)
 ``audit``             manipulation plan, threshold, bootstrap size
 ``timings_s``         run timings (score manifest, pipeline)
 """
@@ -28,6 +31,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 CARD_VERSION = 1
+_MANIFEST = object()   # dataset_path not given: the score manifest's
 
 
 def _software() -> dict:
@@ -47,8 +51,12 @@ def evaluation_card(*, created_utc: str, score_manifest: Mapping | None = None,
                     audit_manifest: Mapping | None = None, files_sha256: Mapping[str, str] | None = None,
                     human_study: Mapping | None = None, regime: str = "undeclared", regime_note: str = "",
                     methods: Mapping[str, Mapping] | None = None, scenarios: Mapping[str, Any] | None = None,
-                    timings_s: Mapping | None = None, title: str = "") -> dict:
-    """Assemble the card (a JSON-serialisable dict); see the module docstring."""
+                    timings_s: Mapping | None = None, title: str = "", dataset_path=_MANIFEST) -> dict:
+    """Assemble the card (a JSON-serialisable dict); see the module docstring.
+
+    ``dataset_path``: the dataset folder actually used (None: none was found);
+    by default the score manifest's.
+    """
     sm = dict(score_manifest or {})
     card: dict[str, Any] = {
         "card_version": CARD_VERSION,
@@ -59,7 +67,8 @@ def evaluation_card(*, created_utc: str, score_manifest: Mapping | None = None,
         "preset": sm.get("preset"),
         "metrics": sm.get("metrics", {}),
         "read": sm.get("read"),
-        "dataset": {"path": sm.get("dataset"), "methods": dict(methods or sm.get("methods") or {}),
+        "dataset": {"path": sm.get("dataset") if dataset_path is _MANIFEST else dataset_path,
+                    "recorded_path": sm.get("dataset"), "methods": dict(methods or sm.get("methods") or {}),
                     "scenarios": dict(scenarios or {})},
         "inputs_sha256": dict(sm.get("inputs") or {}),
         "files_sha256": dict(files_sha256 or {}),

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from eyetest.core.judgments.ranking import is_rating_table
-from eyetest.errors import EyetestError
+from eyetest.errors import DatasetError, EyetestError, UnknownNameError
 
 REGIMES = ("fidelity-first", "perception-first")
 REGIME_TEXT = {
@@ -33,6 +33,29 @@ REGIME_TEXT = {
 #: scenario names whose images belong to fidelity-first domains whatever the declared regime
 FIDELITY_SCENARIOS = ("medical", "remote sensing", "astronomy", "microscopy", "aerial view", "satellite",
                       "forensics")
+
+
+#: bootstrap resamples when the report summarises an audit table itself (no summary files beside it)
+AUDIT_N_BOOT = 500
+
+
+def _direction(metric: str, known: bool | None, given: dict, where: str) -> bool | None:
+    """Higher-is-better of ``metric``: ``known`` (from ``where``), else the registry's, else ``given``'s.
+
+    A ``given`` direction that contradicts the known one is an error naming the metric.
+    """
+    from eyetest.core.metrics.registry import get_metric
+
+    if known is None:
+        try:
+            known, where = get_metric(metric).higher_is_better, "the metric registry"
+        except UnknownNameError:
+            known = None
+    if known is not None and metric in given and bool(given[metric]) != known:
+        say = "higher" if known else "lower"
+        raise DatasetError(f"metric {metric!r}: {where} says {say} is better, which contradicts "
+                           f"--{'lower' if known else 'higher'}-is-better")
+    return known if known is not None else (bool(given[metric]) if metric in given else None)
 
 
 def scenario_tags(scenarios: dict) -> pd.DataFrame:
@@ -79,32 +102,37 @@ class Context:
     method_scale: pd.DataFrame | None = None    # per dimension
     scenario_scale: pd.DataFrame | None = None  # primary dimension, per scenario
     primary: str = "overall"
+    undirected: list = field(default_factory=list)  # scored metrics without a known direction
+    audit_gameability: pd.DataFrame | None = None
+    audit_context_flags: pd.DataFrame | None = None
+    audit_images: int = 0                            # images of the standard audit
+    audit_error: str = ""                            # why the audit could not be summarised
 
     def rng(self, salt: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, salt])
 
     @classmethod
-    def from_inputs(cls, inputs, *, seed, compare, regime, n_boot, exclude_raters):
+    def from_inputs(cls, inputs, *, seed, compare, regime, n_boot, exclude_raters, directions=None):
+        """``directions``: metric -> higher is better, for metrics that are neither registered
+        nor in a manifest (contradicting the registry or a manifest is an error)."""
         about = inputs.about or {}
         regime = regime or about.get("regime") or "undeclared"
         compare = tuple(compare) if compare else (tuple(about["compare"]) if about.get("compare") else None)
         ctx = cls(inputs, seed, n_boot, regime, compare, exclude_raters)
         ctx.descriptions = dict(about.get("methods") or {})
+        given = dict(directions or {})
         if inputs.scores is not None:
             man = (inputs.score_manifest or {}).get("metrics", {})
-            from eyetest.core.metrics.registry import get_metric
-            from eyetest.errors import UnknownNameError
-
             for m in dict.fromkeys(inputs.scores["metric"].astype(str)):
-                if m in man:
-                    ctx.directions[m] = bool(man[m]["higher_is_better"])
+                known = bool(man[m]["higher_is_better"]) if m in man else None
+                d = _direction(m, known, given, "the score manifest")
+                if d is None:
+                    ctx.undirected.append(m)
                 else:
-                    try:
-                        ctx.directions[m] = get_metric(m).higher_is_better
-                    except UnknownNameError:
-                        continue
+                    ctx.directions[m] = d
             ctx.metrics = list(ctx.directions)
             ctx.methods = sorted(map(str, inputs.scores["method"].unique()))
+        ctx._audit(given)
         try:
             ctx._human()
         except EyetestError as exc:   # the human sections then say why they are missing
@@ -113,6 +141,56 @@ class Context:
         if not ctx.methods and ctx.method_scale is not None:
             ctx.methods = sorted(map(str, ctx.method_scale["condition"].unique()))
         return ctx
+
+    def direction_note(self) -> str:
+        """Why some scored metrics are left out (no known direction), or ''."""
+        if not self.undirected:
+            return ""
+        names = ", ".join(repr(m) for m in self.undirected)
+        return (f"metric(s) {names} left out: no known direction (not registered and not in a score "
+                "manifest); pass --higher-is-better NAME or --lower-is-better NAME")
+
+    # -- audit --------------------------------------------------------------------
+    def _audit(self, given: dict) -> None:
+        """The audit's flags: read from its summary files, else summarised here (seeded by ``seed``)."""
+        inp = self.inputs
+        if inp.audit is None:
+            return
+        t = inp.audit
+        std = t[t["context"] == "standard"] if "context" in t.columns else t
+        self.audit_images = int(std["image"].nunique()) if "image" in std.columns else 0
+        if inp.audit_gameability is not None:
+            self.audit_gameability, self.audit_context_flags = inp.audit_gameability, inp.audit_context_flags
+            return
+        if not len(t):
+            return
+        from eyetest.run.audit import summarise_table
+
+        am = inp.audit_manifest or {}
+        hib, missing = {}, []
+        for m in dict.fromkeys(t["metric"].astype(str)):
+            known = am.get("metrics", {}).get(m, {}).get("higher_is_better")
+            d = _direction(m, None if known is None else bool(known), given, "the audit manifest")
+            if d is None:
+                missing.append(m)
+            hib[m] = d
+        if missing:
+            self.audit_error = (f"metric(s) {', '.join(map(repr, missing))} of the audit table have no known "
+                                "direction (not registered, no audit manifest beside it); pass "
+                                "--higher-is-better NAME or --lower-is-better NAME")
+            return
+        from eyetest.core.manipulate import list_manipulations
+
+        kinds = {m.name: m.kind for m in list_manipulations()}
+        kinds.update(am.get("kinds") or {})
+        try:
+            tables = summarise_table(t, higher_is_better=hib, rng=self.rng(21), n_boot=AUDIT_N_BOOT, kinds=kinds)
+        except EyetestError as exc:   # e.g. a manipulation of unknown kind: the section says so
+            self.audit_error = f"the audit table could not be summarised: {exc}"
+            return
+        self.audit_gameability = tables["gameability"]
+        if len(tables["context_flags"]):
+            self.audit_context_flags = tables["context_flags"]
 
     # -- human data ---------------------------------------------------------------
     def _human(self):
@@ -222,8 +300,15 @@ class Context:
             parts.append(f"{self.inputs.scores['image'].nunique()} images x {len(self.methods)} methods x "
                          f"{len(self.metrics)} metrics")
         if self.judgments is not None:
-            parts.append(f"{len(self.judgments)} pairwise judgments"
-                         + (" (SIMULATED)" if self.simulated else ""))
+            what = "ratings" if self.ratings else "pairwise judgments"
+            read, used = len(self.inputs.judgments), len(self.judgments)
+            text = f"{used} {what}"
+            if used != read:
+                left = ["gold/training trials"] if not self.ratings else []
+                if self.excluded:
+                    left.append(f"{len(self.excluded)} excluded rater(s)")
+                text += f" used of {read} read ({' and '.join(left) or 'some'} left out)"
+            parts.append(text + (" (SIMULATED)" if self.simulated else ""))
         return "; ".join(parts) or "eyetest report"
 
     def facts(self) -> list:
@@ -234,7 +319,9 @@ class Context:
         if sm.get("versions"):
             f.append(("eyetest", sm["versions"].get("eyetest", "")))
         if self.judgments is not None:
-            f.append(("raters", f"{self.judgments['rater'].nunique()} ({self.sim_label()})"))
+            used, read = self.judgments["rater"].nunique(), self.inputs.judgments["rater"].nunique()
+            count = f"{used}" if used == read else f"{used} of {read} ({read - used} excluded)"
+            f.append(("raters", f"{count} ({self.sim_label()})"))
         if self.inputs.about.get("degradation"):
             f.append(("degradation", self.inputs.about["degradation"]))
         return f
@@ -246,11 +333,15 @@ class Context:
         if self.inputs.judgments is None and self.inputs.scale is None:
             return None
         info = {"simulated": self.simulated, "source": "judgments" if self.inputs.judgments is not None else "scale",
-                "scaling_model": "bradley-terry" if self.inputs.judgments is not None else "given",
+                "scaling_model": ("given" if self.inputs.judgments is None else
+                                  "mos" if self.ratings else "bradley-terry"),
+                "protocol": None if self.inputs.judgments is None else ("rating" if self.ratings else "pairwise"),
                 "primary_dimension": self.primary}
         if self.inputs.judgments is not None:
             j = self.inputs.judgments
+            used = self.judgments if self.judgments is not None else j.iloc[:0]
             info.update({"judgments": int(len(j)), "raters": int(j["rater"].nunique()),
+                         "judgments_used": int(len(used)), "raters_used": int(used["rater"].nunique()),
                          "dimensions": sorted(map(str, j.get("dimension", pd.Series(["overall"])).unique())),
                          "exclusion": self.exclude_mode, "excluded_raters": list(map(str, self.excluded)),
                          "notes": self.scale_notes[:20]})

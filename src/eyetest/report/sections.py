@@ -22,6 +22,7 @@ from eyetest.report.tables import (
     fmt,
     fmt_ci,
     frame_table,
+    md_text,
     metric_table,
     scale_matrix,
     to_latex,
@@ -60,7 +61,7 @@ def summary_section(ctx: Context) -> Section:
     if ctx.findings:
         items = "".join(f"<li>{_html.escape(f)}</li>" for f in ctx.findings)
         body.append(f"<h3>Key results</h3><ul>{items}</ul>")
-        s.markdown.append("**Key results**\n\n" + "\n".join(f"- {f}" for f in ctx.findings) + "\n")
+        s.markdown.append("**Key results**\n\n" + "\n".join(f"- {md_text(f)}" for f in ctx.findings) + "\n")
     s.html = "".join(body)
     return s
 
@@ -81,7 +82,7 @@ def methods_section(ctx: Context) -> Section:
         text = "Scenarios (images per tag; an image may carry several): " + ", ".join(
             f"{k} ({v})" for k, v in counts.items()) + "."
         html += para(text)
-        s.markdown.append(text + "\n")
+        s.markdown.append(md_text(text) + "\n")
     s.html = html
     return s
 
@@ -91,13 +92,14 @@ def metrics_section(ctx: Context) -> Section:
 
     sc = ctx.inputs.scores
     if sc is None or not ctx.metrics:
-        return _absent("metrics", "Metric results", "no metric scores (give a results folder or --scores)")
+        why = ctx.direction_note() if sc is not None else ""
+        return _absent("metrics", "Metric results", why or "no metric scores (give a results folder or --scores)")
     s = Section("metrics", "Metric results")
     rows = []
     for (method, metric), g in sc[sc["metric"].isin(ctx.metrics)].groupby(["method", "metric"], sort=True):
         ci = mean_ci_t(g["value"].to_numpy(float), confidence=0.95)
         rows.append({"method": str(method), "metric": metric, "mean": ci.mean, "ci_low": ci.low,
-                     "ci_high": ci.high, "n": ci.n})
+                     "ci_high": ci.high, "n": ci.n, "excluded": ci.excluded})
     summary = pd.DataFrame(rows)
     t = metric_table(summary, higher_is_better=ctx.directions, metrics=ctx.metrics,
                      caption="Metric battery per method: mean [95% t-interval] over images",
@@ -105,9 +107,13 @@ def metrics_section(ctx: Context) -> Section:
                           "A best score is not a best method: see the audit and the alignment with people.")
     t.label = "tab:metrics"
     html = _tables(s, t)
+    if ctx.undirected:
+        html += para(ctx.direction_note() + ".")
+        s.markdown.append(md_text(ctx.direction_note()) + ".\n")
     best = {}
     for m in ctx.metrics:
         part = summary[(summary["metric"] == m) & np.isfinite(summary["mean"].astype(float))]
+        part = part[part["n"] == part["n"].max()]   # as in the table: means over all images compete
         if len(part):
             best[m] = str(part.loc[part["mean"].idxmax() if ctx.directions[m] else part["mean"].idxmin(), "method"])
     if best:
@@ -116,25 +122,41 @@ def metrics_section(ctx: Context) -> Section:
     return s
 
 
+#: fewer audited images than this and the report warns that the shares are coarse
+FEW_AUDIT_IMAGES = 5
+
+
 def audit_section(ctx: Context) -> Section:
     inp = ctx.inputs
-    if inp.audit is None or inp.audit_gameability is None or inp.audit_gameability.empty:
+    if inp.audit is not None and ctx.audit_error:
+        return _absent("audit", "Metric audit", ctx.audit_error)
+    g = ctx.audit_gameability
+    if inp.audit is None or g is None or g.empty:
         return _absent("audit", "Metric audit", "no audit results (run eyetest audit, or give --audit)")
     from eyetest.report.audit_plots import plot_gameability
 
     s = Section("audit", "Metric audit: can a trick move the metric?")
-    g = inp.audit_gameability
     fig = plot_gameability(g)
     html = para("Each metric is computed on untouched references and under manipulations that do not "
                 "restore anything (tricks, degradations). A metric is flagged gameable when a "
                 "fidelity-reducing manipulation improves its score on more than half of the images.")
+    n_img = ctx.audit_images
+    if 0 < n_img < FEW_AUDIT_IMAGES:
+        warn = (f"Only {n_img} image{'s' if n_img != 1 else ''} audited: the share of images improved moves in "
+                f"steps of {100 / n_img:.0f}%, so a flag is indicative only"
+                + (", and a mean change has no interval." if n_img == 1 else "; read it with the interval."))
+        html += para(warn, cls="tnote")
+        s.markdown.append(md_text(warn) + "\n")
     html += figure_html(fig, alt="gameability heat map", caption="Share of images whose score improves "
                         "under each manipulation (at the strength where the share is largest); outlined = gameable.")
     flagged = g[g["gameable"].astype(bool)].copy()
     if len(flagged):
         per = flagged.groupby("metric")["manipulation"].apply(lambda x: ", ".join(sorted(x)))
-        ctx.findings.append("Audit: gameable metrics: " + "; ".join(f"{m} (by {v})" for m, v in per.items()) + ".")
-        flagged["mean change [95% CI]"] = [fmt_ci(a, b, c) for a, b, c in
+        few = f" (from {n_img} image{'s' if n_img != 1 else ''} only)" if 0 < n_img < FEW_AUDIT_IMAGES else ""
+        ctx.findings.append("Audit: gameable metrics" + few + ": "
+                            + "; ".join(f"{m} (by {v})" for m, v in per.items()) + ".")
+        flagged["mean change [95% CI]"] = [fmt(a) + " (n=1: no interval)" if n_img == 1 else fmt_ci(a, b, c)
+                                           for a, b, c in
                                            zip(flagged["mean_delta_at"], flagged["ci_low_at"], flagged["ci_high_at"])]
         t = frame_table(flagged, caption="Gameability flags", percent=("max_share_improved",),
                         columns=["metric", "manipulation", "kind", "max_share_improved", "at_strength",
@@ -144,7 +166,7 @@ def audit_section(ctx: Context) -> Section:
     else:
         html += para("No metric was flagged gameable.")
         ctx.findings.append("Audit: no metric was flagged gameable.")
-    cf = inp.audit_context_flags
+    cf = ctx.audit_context_flags
     if cf is not None and len(cf):
         col = "prefers_sharpened" if "prefers_sharpened" in cf.columns else "gameable"
         cfx = cf.groupby("metric", sort=True).agg(share=("max_share_improved", "max"), flag=(col, "any")).reset_index()
@@ -154,6 +176,10 @@ def audit_section(ctx: Context) -> Section:
         html += _tables(s, t)
     s.html = html
     return s
+
+
+NO_SCENARIOS = ("No scenario tags (scenarios.csv in the dataset, --scenarios, or a scenario column in the "
+                "scores or judgments): per-scenario tables are left out.")
 
 
 def human_section(ctx: Context) -> Section:
@@ -205,6 +231,9 @@ def human_section(ctx: Context) -> Section:
                                 alt="human scale per scenario",
                                 caption="Per-scenario leaderboards of the human scale with 95% CIs"
                                         + (" (simulated)" if ctx.simulated else "") + "."))
+    elif ctx.method_scale is not None and not ctx.inputs.scenarios:
+        html.append(para(NO_SCENARIOS, cls="tnote"))
+        s.markdown.append(md_text(NO_SCENARIOS) + "\n")
     if ctx.method_scale is None and ctx.inputs.scale is not None:
         html.append(_tables(s, frame_table(ctx.cond_scale.head(200), caption="Given human scale")))
     s.html = "".join(html)
@@ -310,13 +339,15 @@ def scenario_section(ctx: Context) -> Section:
     fig = head_to_head_figure(table, title=f"{a} vs {b} per scenario ({ctx.primary}"
                               + (", SIMULATED raters)" if ctx.simulated else ")"))
     html = [figure_html(fig, alt=f"{a} vs {b} per scenario",
-                        caption="Share of votes A better / same / B better per scenario, with vote counts and "
-                                "95% Wilson intervals; 'all' counts each vote once.")]
-    table["A better or same"] = [fmt_ci(v, lo, hi, 2) for v, lo, hi in
-                                 zip(table["share_a_or_same"], table["a_or_same_low"], table["a_or_same_high"])]
-    t = frame_table(table, columns=["scenario", "a_better", "same", "b_better", "n", "A better or same"],
+                        caption=f"Share of votes {a} better / same / {b} better per scenario, with vote counts "
+                                "and 95% Wilson intervals; 'all' counts each vote once.")]
+    share = f"share {a} better or same [95% CI]"
+    table[share] = [fmt_ci(v, lo, hi, 2) for v, lo, hi in
+                    zip(table["share_a_or_same"], table["a_or_same_low"], table["a_or_same_high"])]
+    t = frame_table(table, columns=["scenario", "a_better", "same", "b_better", "n", share],
                     rename={"a_better": f"{a} better", "b_better": f"{b} better"},
-                    caption=f"{a} vs {b}: votes per scenario" + (" (simulated)" if ctx.simulated else ""))
+                    caption=f"{a} vs {b}: votes per scenario" + (" (simulated)" if ctx.simulated else ""),
+                    note="" if ctx.inputs.scenarios else NO_SCENARIOS)
     html.append(_tables(s, t))
     s.html = "".join(html)
     return s
@@ -425,12 +456,19 @@ def gallery_section(ctx: Context, *, k: int = 2) -> Section:
             thumbs.append(f'<div><img{cls} alt="{_html.escape(label)}" src="{uri}">{_html.escape(label)}</div>')
         metric = d["metric"]
         arrow = "↑" if ctx.directions[metric] else "↓"
-        text = (f"<b>{_html.escape(metric)} {arrow}</b> on <b>{_html.escape(img)}</b>: raters preferred "
-                f"<b>{_html.escape(human_pref)}</b> ({int(d['wins_a'])}:{int(d['wins_b'])}, {int(d['ties'])} ties"
-                f"{', simulated' if ctx.simulated else ''}); {metric} gives {ma} {fmt(d['metric_a'])}, "
-                f"{mb} {fmt(d['metric_b'])}.")
+        e = _html.escape
+        text = (f"<b>{e(metric)} {arrow}</b> on <b>{e(img)}</b>: raters preferred "
+                f"<b>{e(human_pref)}</b> ({int(d['wins_a'])}:{int(d['wins_b'])}, {int(d['ties'])} ties"
+                f"{', simulated' if ctx.simulated else ''}); {e(metric)} gives {e(ma)} {fmt(d['metric_a'])}, "
+                f"{e(mb)} {fmt(d['metric_b'])}.")
         cards.append(f'<div class="case"><div class="imgs">{"".join(thumbs)}</div><p>{text}</p></div>')
-    note = "" if root is not None else " (no dataset folder found: thumbnails left out)"
+    if root is not None:
+        note = ""
+    elif ctx.inputs.dataset_recorded:
+        note = (f" (no dataset folder found: the score manifest's {ctx.inputs.dataset_recorded!r} does not exist "
+                "from here; pass --dataset; thumbnails left out)")
+    else:
+        note = " (no dataset folder found: thumbnails left out)"
     s.html = (para(f"The {k} strongest disagreements per metric ({ctx.primary}); 64 px crops where the reference has the most "
                    "detail, enlarged; outlined = preferred by the raters" + note + ".")
               + f'<div class="gallery">{"".join(cards)}</div>')
@@ -447,7 +485,7 @@ def rater_section(ctx: Context) -> Section:
     cols = [c for c in ("rater", "n_gold", "gold_accuracy", "consistency", "circular_rate", "too_fast_rate",
                         "modal_rate", "sprt_decision", "dist_L", "rating_too_fast_rate", "rating_modal_rate",
                         "bt500_P", "bt500_Q", "excluded", "reasons") if c in t.columns]
-    tab = frame_table(t, columns=cols, digits=2, percent=[c for c in ("too_fast_rate",) if c in cols],
+    tab = frame_table(t, columns=cols, digits=2, decimals=2, percent=[c for c in ("too_fast_rate",) if c in cols],
                       rename={"n_gold": "gold trials", "gold_accuracy": "gold accuracy",
                               "consistency": "self-consistency", "circular_rate": "circular triads",
                               "too_fast_rate": "too fast", "modal_rate": "modal answer",

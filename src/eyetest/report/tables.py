@@ -6,7 +6,9 @@ same numbers.  Builders turn analysis tables into :class:`Table` objects:
 * :func:`metric_table`: methods x metrics, ``mean [ci_low, ci_high]`` per
   cell, the column header carries the metric's direction (``↑`` higher is
   better, ``↓`` lower is better) and the best method per column is bold
-  (best by the mean, in the metric's direction);
+  (best by the mean, in the metric's direction, among the means over the
+  full number of images); a mean over fewer images (non-finite values left
+  out, images missing) is marked ``†`` and explained in the note;
 * :func:`scale_matrix`: a human scale, one row per method (or scenario), one
   column per dimension (or method), ``score [CI]`` with the best in bold;
 * :func:`alignment_matrix`: metric x statistic (SRCC, KRCC, PLCC, RMSE,
@@ -83,8 +85,23 @@ class Table:
                                        f"expected {len(self.columns)}")
 
 
+#: characters with a meaning in (GitHub-flavoured) Markdown, backslash-escaped in text
+_MD_SPECIAL = set("\\`*_[]<>#|$~&")
+
+
+def md_text(s) -> str:
+    """Text for Markdown: every Markdown / HTML / math character backslash-escaped, one line.
+
+    So a method named ``<b>x</b>`` or ``$x^2$`` shows as written instead of
+    being rendered as HTML or math (CommonMark escapes any ASCII punctuation).
+    """
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in str(s).replace("\n", " "))
+
+
 def _md_cell(s: str) -> str:
-    return str(s).replace("|", "\\|").replace("\n", " ")
+    s = str(s)
+    # numbers and ``mean [lo, hi]`` cells carry no user text: keep them readable
+    return s if _NUMERIC.match(s.strip()) else md_text(s)
 
 
 def to_markdown(t: Table) -> str:
@@ -102,6 +119,8 @@ def to_markdown(t: Table) -> str:
 
 _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
           "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+          # with LaTeX's default OT1 font encoding these print as other glyphs in text mode
+          "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}", "†": r"\textsuperscript{\dag}",
           UP: r"$\uparrow$", DOWN: r"$\downarrow$", "±": r"$\pm$", "≥": r"$\geq$", "≤": r"$\leq$",
           "×": r"$\times$"}
 
@@ -111,9 +130,29 @@ def latex_escape(s: str) -> str:
     return "".join(_LATEX.get(ch, ch) for ch in str(s))
 
 
+#: text columns with a cell longer than this are typeset as wrapping ``p{}`` columns
+LATEX_WRAP = 40
+
+
+def _latex_align(t: Table) -> str:
+    out = []
+    for j, n in enumerate(numeric_columns(t)):
+        if n and j:
+            out.append("r")
+        elif any(len(r[j]) > LATEX_WRAP for r in t.rows):
+            out.append(r"p{0.3\linewidth}")
+        else:
+            out.append("l")
+    return "".join(out)
+
+
 def to_latex(t: Table) -> str:
-    """A ``table`` float with a booktabs ``tabular`` (needs ``\\usepackage{booktabs}``)."""
-    align = "".join("r" if n and j else "l" for j, n in enumerate(numeric_columns(t)))
+    """A ``table`` float with a booktabs ``tabular`` (needs ``\\usepackage{booktabs}``).
+
+    Long free-text columns (a cell over :data:`LATEX_WRAP` characters) wrap in
+    a ``p{0.3\\linewidth}`` column instead of running off the page.
+    """
+    align = _latex_align(t)
     lines = [r"\begin{table}[ht]", r"\centering", r"\small"]
     if t.caption:
         lines.append(r"\caption{" + latex_escape(t.caption) + "}")
@@ -132,7 +171,7 @@ def to_latex(t: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
-_NUMERIC = re.compile(r"^(-|[-+]?(\d[\d.,e+-]*|inf)%?( \[[^\]]*\])?|\d+-\d+)$")
+_NUMERIC = re.compile(r"^(-|[-+]?(\d[\d.,e+-]*|inf)%?( \[[^\]]*\])?( ?†)?|\d+-\d+)$")
 
 
 def numeric_columns(t: Table) -> list[bool]:
@@ -169,9 +208,15 @@ def metric_table(summary: pd.DataFrame, *, higher_is_better: Mapping[str, bool],
     """Methods x metrics with direction arrows, ``mean [95% CI]`` and the best in bold.
 
     ``summary``: ``method, metric, mean, ci_low, ci_high`` (e.g.
-    :func:`eyetest.run.summary.summarize`).  ``higher_is_better`` gives
-    every metric's direction (a metric without one is an error, because the
+    :func:`eyetest.run.summary.summarize`), optionally ``n`` (values in the
+    mean) and ``excluded`` (non-finite values left out of it).  ``higher_is_better``
+    gives every metric's direction (a metric without one is an error, because the
     arrow and the bold cell depend on it).
+
+    With ``n``: a cell whose mean is over fewer values than the metric's
+    largest ``n``, or that left values out, is marked ``†`` and listed in the
+    note; only means over the largest ``n`` compete for bold, so a mean over
+    fewer images is never shown as the best without saying so.
     """
     need = {"method", "metric", "mean", "ci_low", "ci_high"}
     if not need <= set(summary.columns):
@@ -182,23 +227,47 @@ def metric_table(summary: pd.DataFrame, *, higher_is_better: Mapping[str, bool],
         raise MetricInputError(f"no direction (higher_is_better) for metric(s) {', '.join(unknown)}")
     methods = sorted(map(str, summary["method"].unique()))
     cols = ["method"] + [f"{m} {UP if higher_is_better[m] else DOWN}" for m in metrics]
-    rows, bold = [], set()
+    rows, bold, marked = [], set(), []
     cell = {(str(r.method), r.metric): r for r in summary.itertuples(index=False)}
+    has_n = "n" in summary.columns
+    full = {}
+    if has_n:
+        for m in metrics:
+            ns = [int(cell[(meth, m)].n) for meth in methods if (meth, m) in cell]
+            full[m] = max(ns) if ns else 0
+    short = set()
     for i, method in enumerate(methods):
         row = [method]
-        for m in metrics:
+        for j, m in enumerate(metrics, start=1):
             r = cell.get((method, m))
-            row.append("-" if r is None else fmt_ci(r.mean, r.ci_low, r.ci_high, digits))
+            if r is None:
+                row.append("-")
+                continue
+            text = fmt_ci(r.mean, r.ci_low, r.ci_high, digits)
+            if has_n:
+                n, left = int(r.n), int(getattr(r, "excluded", 0) or 0)
+                if n < full[m] or left:
+                    text += " †"
+                    why = f" ({left} non-finite value{'s' if left != 1 else ''} left out)" if left else ""
+                    marked.append(f"{method} {m}: mean over {n} of {full[m]} images{why}"
+                                  if n < full[m] else f"{method} {m}{why}")
+                if n < full[m]:
+                    short.add((i, j))
+            row.append(text)
         rows.append(row)
     for j, m in enumerate(metrics, start=1):
         means = {i: float(cell[(meth, m)].mean) for i, meth in enumerate(methods)
-                 if (meth, m) in cell and math.isfinite(float(cell[(meth, m)].mean))}
+                 if (meth, m) in cell and (i, j) not in short and math.isfinite(float(cell[(meth, m)].mean))}
         if means:
             best = max(means.values()) if higher_is_better[m] else min(means.values())
             bold |= {(i, j) for i, v in means.items() if v == best}
     default_note = (f"mean [95% CI] over images; {UP} higher is better, {DOWN} lower is better; "
                     "bold = best mean per metric")
-    return Table(caption, cols, rows, bold, default_note if note is None else note)
+    note = default_note if note is None else note
+    if marked:
+        note += (" † " + "; ".join(marked) + ". A mean over fewer images than the other methods is not "
+                 "compared for bold.")
+    return Table(caption, cols, rows, bold, note)
 
 
 def scale_matrix(scale: pd.DataFrame, *, rows: str, columns: str, caption: str = "", note: str = "",
@@ -274,8 +343,13 @@ def alignment_matrix(alignment: pd.DataFrame | None, agreement: pd.DataFrame | N
 
 def frame_table(df: pd.DataFrame, *, caption: str = "", note: str = "", digits: int = 3,
                 columns: Sequence[str] | None = None, rename: Mapping[str, str] | None = None,
-                percent: Sequence[str] = ()) -> Table:
-    """Any DataFrame as a :class:`Table`; ``percent`` columns shown as ``12%``."""
+                percent: Sequence[str] = (), decimals: int | None = None) -> Table:
+    """Any DataFrame as a :class:`Table`; ``percent`` columns shown as ``12%``.
+
+    ``decimals``: finite floats with exactly this many decimals (``0.00``,
+    ``1.00``, ``10.44``) instead of :func:`fmt`'s significant digits, so a
+    column of rates reads alike.
+    """
     cols = list(columns) if columns else list(df.columns)
     missing = [c for c in cols if c not in df.columns]
     if missing:
@@ -287,7 +361,10 @@ def frame_table(df: pd.DataFrame, *, caption: str = "", note: str = "", digits: 
             if c in percent and v == v and v is not None:
                 row.append(f"{100 * float(v):.0f}%")
             elif isinstance(v, (float, int)) and not isinstance(v, bool):
-                row.append(fmt(v, digits) if isinstance(v, float) else str(v))
+                if isinstance(v, float) and decimals is not None and math.isfinite(v):
+                    row.append(f"{v:.{decimals}f}")
+                else:
+                    row.append(fmt(v, digits) if isinstance(v, float) else str(v))
             else:
                 row.append(fmt(v) if isinstance(v, bool) else ("" if v is None or v != v else str(v)))
         rows.append(row)

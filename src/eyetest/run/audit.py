@@ -380,14 +380,28 @@ def summaries(run: AuditRun, *, rng: np.random.Generator, n_boot: int = 2000,
     ``prefers_sharpened``: the metric rewards removing intended blur on most
     images).  Empty frames where a part has no rows.
     """
-    hib = {s.name: s.higher_is_better for s in run.specs}
-    kinds = {m.name: m.kind for m in list_manipulations()}
+    return summarise_table(run.table, higher_is_better={s.name: s.higher_is_better for s in run.specs},
+                           rng=rng, n_boot=n_boot, level=level, threshold=threshold)
+
+
+def summarise_table(table: pd.DataFrame, *, higher_is_better: Mapping[str, bool], rng: np.random.Generator,
+                    n_boot: int = 2000, level: float = 0.95, threshold: float = 0.5,
+                    kinds: Mapping[str, str] | None = None) -> dict[str, pd.DataFrame]:
+    """:func:`summaries` of an audit table (e.g. one read back from ``audit.csv``).
+
+    ``higher_is_better`` gives every metric's direction; ``kinds`` each
+    manipulation's kind (default: the registry's).  A table without a
+    ``context`` column is all standard rows.
+    """
+    kinds = dict(kinds) if kinds is not None else {m.name: m.kind for m in list_manipulations()}
+    context = table["context"] if "context" in table.columns else pd.Series(STANDARD, index=table.index)
     out = {}
     for ctx, (a, b) in {STANDARD: ("summary", "gameability"),
                         INTENDED_BLUR: ("context", "context_flags")}.items():
-        part = run.table[run.table["context"] == ctx]
-        summ = core_audit.summarize(part, higher_is_better=hib, rng=rng, n_boot=n_boot, level=level)
-        flags = core_audit.gameability(summ, kinds=kinds, higher_is_better=hib,
+        part = table[context == ctx]
+        summ = core_audit.summarize(part, higher_is_better=higher_is_better, rng=rng, n_boot=n_boot,
+                                    level=level)
+        flags = core_audit.gameability(summ, kinds=kinds, higher_is_better=higher_is_better,
                                        threshold=threshold)
         if ctx == INTENDED_BLUR:
             flags = flags.rename(columns={"gameable": "prefers_sharpened"})

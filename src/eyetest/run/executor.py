@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -52,6 +53,9 @@ def _context():
 
 
 def _init_worker() -> None:
+    # Ctrl-C reaches the whole process group: the parent stops the run (cancelling what is
+    # queued) and reports it once; workers ignore it instead of each printing a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # One process per core: keep each worker's torch single-threaded (no oversubscription).
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)

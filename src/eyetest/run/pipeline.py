@@ -11,6 +11,11 @@ what ``eyetest report DIR`` reads (see ``docs/report.md``)::
     OUT/judgments.csv               SIMULATED pairwise judgments (source=simulated)
     OUT/about.json                  title, regime, method descriptions, simulation
     OUT/report.html, report.md, report.tex, card.json
+
+A run first deletes these files when an earlier run left them (never the
+study a ``--serve`` run made, ``study.toml`` / ``study.sqlite``), so a run
+that is interrupted leaves only its own outputs behind, never a mix of two
+runs that ``eyetest report OUT`` would combine.
 """
 
 from __future__ import annotations
@@ -44,6 +49,10 @@ AUDIT_IMAGES = ("astronaut", "chelsea", "coffee", "brick", "grass", "page")
 AUDIT_MANIPULATIONS = ("usm", "oversharpen", "overgen", "downup-alias", "downup-aa", "gaussian-blur",
                        "noise", "jpeg", "contrast")
 DEMO_COMPARE = ("ibp", "lanczos")
+#: what a run writes at the top of OUT (deleted first, see the module docstring)
+OUTPUT_FILES = ("results.csv", "results.csv.manifest.json", "audit.csv", "audit.summary.csv",
+                "audit.gameability.csv", "audit.context.csv", "audit.context-flags.csv", "audit.manifest.json",
+                "features.csv", "judgments.csv", "about.json", "report.html", "report.md", "report.tex", "card.json")
 
 
 @dataclass
@@ -142,6 +151,8 @@ def run_pipeline(out, *, seed: int = 0, workers: int | None = None, cache=None, 
     say = log or (lambda _msg: None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    for name in OUTPUT_FILES:   # an earlier run's results must not mix with this one's
+        (out / name).unlink(missing_ok=True)
     timings = {}
     t = time.perf_counter()
     dataset = build_benchmark(out / "dataset", images=images, seed=seed)
@@ -169,7 +180,7 @@ def run_pipeline(out, *, seed: int = 0, workers: int | None = None, cache=None, 
     t = time.perf_counter()
     inputs = collect(out)
     report = build_report(inputs, seed=seed, timings=timings, n_boot=n_boot)
-    path = write_report(report, out / "report.html")
+    path = write_report(report, out / "report.html").html
     timings["report"] = time.perf_counter() - t
     say(f"report: {timings['report']:.1f} s")
     return PipelineResult(out, path, timings)

@@ -7,6 +7,10 @@ import sys
 import click
 
 
+#: fewer audited images than this and the audit warns that its shares are coarse
+FEW_IMAGES = 5
+
+
 def _names(value: str | None):
     if not value:
         return None
@@ -175,18 +179,18 @@ def command(images, metrics, manipulations, strengths, out, plots, context_blur,
     Metrics computed elsewhere: `--export-images DIR` writes the images to
     score, `--import-scores FILE` audits the scores another tool gave them.
     """
-    import json
-    import time
     from pathlib import Path
 
     import numpy as np
 
-    from eyetest import __version__
-    from eyetest.core.manipulate import get_manipulation, list_manipulations
-    from eyetest.io.tables import atomic_write_text, write_table
+    from eyetest.cli.outputs import write_errors
+    from eyetest.core.manipulate import list_manipulations
+    from eyetest.errors import UnknownNameError
+    from eyetest.io.outputs import check_writable, check_writable_folder
+    from eyetest.io.tables import table_format
     from eyetest.run.audit import context_sources, resolve_plan, run_audit, summaries
     from eyetest.run.audit_io import combine
-    from eyetest.run.cache import ScoreCache, sha256_file
+    from eyetest.run.cache import ScoreCache
 
     problems: list = []
     if export_dir and (not images or import_file):
@@ -197,6 +201,17 @@ def command(images, metrics, manipulations, strengths, out, plots, context_blur,
     if import_file and not images and (metrics or context_blur):
         raise click.UsageError("--metrics / --context-blur are computed on IMAGES; with "
                                "--import-scores alone the index says what was exported")
+    # every output is checked before anything is scored: a bad name must not cost the whole audit
+    if export_dir:
+        check_writable_folder(export_dir, "--export-images folder")
+    else:
+        try:
+            table_format(out)
+        except UnknownNameError as exc:
+            raise click.BadParameter(str(exc), param_hint="--out") from None
+        check_writable(out, "audit table")
+        if plots:
+            check_writable_folder(plots, "--plots folder")
     sources = _sources(images, problems) if images else []
     if images and not sources:
         for p in problems:
@@ -244,6 +259,42 @@ def command(images, metrics, manipulations, strengths, out, plots, context_blur,
         click.secho("error: nothing could be scored", fg="red", err=True)
         sys.exit(1)
     tables = summaries(run, rng=np.random.default_rng(seed), n_boot=n_boot, threshold=threshold)
+    n_std = run.table.loc[run.table["context"] == "standard", "image"].nunique()
+    if 0 < n_std < FEW_IMAGES:
+        click.secho(f"warning: only {n_std} image(s) audited: shares move in steps of {100 / n_std:.0f}% and "
+                    + ("a single image has no interval; " if n_std == 1 else "")
+                    + "read the flags as indicative only", fg="yellow", err=True)
+    with write_errors():
+        written = _write_outputs(run, tables, out=Path(out), plots=plots, plan=plan, cplan=cplan,
+                                 context_blur=context_blur, sources=sources, preset=preset,
+                                 import_file=import_file, index_file=index_file, threshold=threshold,
+                                 n_boot=n_boot, problems=problems)
+    if not quiet:
+        click.echo("Gameability (share of images improved at the worst strength; "
+                   f"flag when > {threshold:.0%} for a fidelity-reducing manipulation):")
+        click.echo(_fmt(tables["gameability"], "gameable"))
+        if context_blur:
+            click.echo("\nIntended blur: does the metric prefer the sharpened version?")
+            click.echo(_fmt(tables["context_flags"], "prefers_sharpened"))
+        n_images = run.table[["context", "image"]].drop_duplicates().shape[0]
+        click.echo(f"\n{len(run.table)} scores of {n_images} images in "
+                   f"{run.info.get('timings_s', {}).get('total', 0.0):.2f} s; "
+                   f"{len(problems)} problems")
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
+def _write_outputs(run, tables, *, out, plots, plan, cplan, context_blur, sources, preset, import_file,
+                   index_file, threshold, n_boot, problems):
+    """Write the audit table, its summaries, figures and manifest; return the paths written."""
+    import json
+    import time
+    from pathlib import Path
+
+    from eyetest import __version__
+    from eyetest.core.manipulate import get_manipulation, list_manipulations
+    from eyetest.io.tables import atomic_write_text, write_table
+    from eyetest.run.cache import sha256_file
 
     out = Path(out)
     stem = out.with_suffix("")
@@ -299,16 +350,4 @@ def command(images, metrics, manipulations, strengths, out, plots, context_blur,
     mpath = Path(f"{stem}.manifest.json")
     atomic_write_text(mpath, json.dumps(manifest, indent=2, default=repr) + "\n")
     written.append(mpath)
-    if not quiet:
-        click.echo("Gameability (share of images improved at the worst strength; "
-                   f"flag when > {threshold:.0%} for a fidelity-reducing manipulation):")
-        click.echo(_fmt(tables["gameability"], "gameable"))
-        if context_blur:
-            click.echo("\nIntended blur: does the metric prefer the sharpened version?")
-            click.echo(_fmt(tables["context_flags"], "prefers_sharpened"))
-        n_images = run.table[["context", "image"]].drop_duplicates().shape[0]
-        click.echo(f"\n{len(run.table)} scores of {n_images} images in "
-                   f"{run.info.get('timings_s', {}).get('total', 0.0):.2f} s; "
-                   f"{len(problems)} problems")
-    for path in written:
-        click.echo(f"wrote {path}")
+    return written

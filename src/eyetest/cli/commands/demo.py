@@ -35,13 +35,17 @@ def command(ctx, out, workers, seed, no_cache, serve, port, quiet):
     import time
     from pathlib import Path
 
+    from eyetest.cli.outputs import write_errors
+    from eyetest.io.outputs import check_writable_folder
     from eyetest.run.cache import ScoreCache
     from eyetest.run.pipeline import run_pipeline
 
+    check_writable_folder(out, "demo folder")
     t0 = time.perf_counter()
     log = None if quiet else (lambda msg: click.echo(msg, err=True))
-    result = run_pipeline(out, seed=seed, workers=workers or None,
-                          cache=None if no_cache else ScoreCache(), log=log)
+    with write_errors():
+        result = run_pipeline(out, seed=seed, workers=workers or None,
+                              cache=None if no_cache else ScoreCache(), log=log)
     if not quiet:
         click.echo(f"results: {Path(out) / 'results.csv'}")
         click.echo("The human judgments in this demo are SIMULATED (eyetest's rater simulator); "

@@ -29,10 +29,15 @@ import click
               help="Bootstrap resamples of the alignment intervals.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of every bootstrap.")
 @click.option("--title", default=None, help="Report title.")
+@click.option("--higher-is-better", "higher", multiple=True,
+              help="Scored or audited metric (not registered here) for which higher is better (repeatable).")
+@click.option("--lower-is-better", "lower", multiple=True,
+              help="Scored or audited metric (not registered here) for which lower is better (repeatable).")
 @click.option("--out", default="report.html", show_default=True, type=click.Path(dir_okay=False),
-              help="HTML file; report.md, report.tex and card.json are written beside it.")
+              help="HTML file (.html; added when there is no suffix); <stem>.md, <stem>.tex and the "
+                   "evaluation card (card.json for report.html, else <stem>.card.json) are written beside it.")
 def command(results_dir, scores, audit, judgments, scale, study, study_db, adoption, methods, scenarios, dataset, about, regime,
-            compare, exclude_raters, n_boot, seed, title, out):
+            compare, exclude_raters, n_boot, seed, title, higher, lower, out):
     """Build the report from RESULTS_DIR (and/or explicit files).
 
     Combines whatever exists: metric tables with direction arrows and CIs, the
@@ -41,9 +46,8 @@ def command(results_dir, scores, audit, judgments, scale, study, study_db, adopt
     rater quality and provenance. Sections without inputs are omitted with a
     one-line note.
     """
-    from pathlib import Path
-
-    from eyetest.report.build import build_report, collect, write_report
+    from eyetest.cli.outputs import write_errors
+    from eyetest.report.build import build_report, check_outputs, collect, report_paths, write_report
 
     pair = None
     if compare:
@@ -55,17 +59,23 @@ def command(results_dir, scores, audit, judgments, scale, study, study_db, adopt
     if results_dir is None and not any((scores, audit, judgments, scale, study, adoption)):
         raise click.UsageError("give a RESULTS_DIR or at least one of --scores, --audit, --judgments, --scale, "
                                "--study, --adoption")
+    clash = set(higher) & set(lower)
+    if clash:
+        raise click.UsageError(f"metric(s) {', '.join(sorted(clash))} given as both --higher-is-better and "
+                               "--lower-is-better")
+    directions = {**{n: True for n in higher}, **{n: False for n in lower}}
+    paths = report_paths(out)
+    check_outputs(paths)          # before reading anything: a bad --out fails at once
     inputs = collect(results_dir, scores=scores, audit=audit, judgments=judgments, scale=scale,
                      methods=methods, scenarios=scenarios, dataset=dataset, about=about,
                      study=(study_db, study) if study else None, adoption=adoption)
+    check_outputs(paths, inputs.files)   # ... and never over a file the report reads
     report = build_report(inputs, seed=seed, compare=pair, regime=regime, n_boot=n_boot,
-                          exclude_raters=exclude_raters, title=title)
-    path = write_report(report, out)
+                          exclude_raters=exclude_raters, title=title, directions=directions)
+    with write_errors():
+        paths = write_report(report, paths.html)
     for s in report.sections:
         if not s.present:
             click.echo(f"omitted {s.title}: {s.note}", err=True)
-    out = Path(path)
-    click.echo(f"wrote {out}")
-    click.echo(f"wrote {out.with_suffix('.md')}")
-    click.echo(f"wrote {out.with_suffix('.tex')}")
-    click.echo(f"wrote {out.parent / 'card.json'}")
+    for path in paths.all():
+        click.echo(f"wrote {path}")

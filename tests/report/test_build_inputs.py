@@ -1,0 +1,199 @@
+"""What the report reads and where it writes: checked inputs, safe output names, the study database."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+
+import pandas as pd
+import pytest
+
+from eyetest.errors import DatasetError, TableError
+from eyetest.report.build import (
+    build_report,
+    check_outputs,
+    collect,
+    read_about,
+    report_paths,
+    study_judgments,
+    write_report,
+)
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- about.json -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, key", [
+    ("[1, 2]", None), ('{"regime": "fidelity first"}', "regime"), ('{"compare": ["a"]}', "compare"),
+    ('{"compare": "a,b,c"}', "compare"), ('{"compare": 3}', "compare"), ('{"methods": ["x"]}', "methods"),
+    ('{"title": 3}', "title"), ('{"regime_note": ["x"]}', "regime_note")])
+def test_about_json_is_checked_naming_the_key(tmp_path, text, key):
+    path = tmp_path / "about.json"
+    path.write_text(text)
+    with pytest.raises(DatasetError, match="expected a JSON object" if key is None else f"key '{key}'") as info:
+        read_about(path)
+    assert str(path) in str(info.value)
+
+
+def test_about_compare_as_text_is_the_pair_and_feeds_the_head_to_head(tmp_path, small_study):
+    d = small_study(tmp_path / "s")
+    (d / "about.json").write_text(json.dumps({"compare": " a , c", "regime": "fidelity-first"}))
+    assert read_about(d / "about.json")["compare"] == ["a", "c"]
+    report = build_report(collect(judgments=d / "judgments.csv", about=d / "about.json"), n_boot=20)
+    scen = next(s for s in report.sections if s.id == "scenarios")
+    assert scen.present and scen.title == "Scenario view: a vs c"
+    assert report.card["regime"]["declared"] == "fidelity-first"
+
+
+# --- score and audit tables -------------------------------------------------------------------
+
+def test_score_and_audit_tables_are_checked_on_read(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    with pytest.raises(TableError, match="score table lacks column.*image, method, metric, value") as info:
+        collect(scores=bad)
+    assert info.value.path == str(bad)
+    with pytest.raises(TableError, match="audit table lacks column") as info:
+        collect(audit=bad)
+    assert info.value.path == str(bad)
+    text = tmp_path / "text.csv"
+    text.write_text("image,method,metric,value\nx,m,psnr,30.5\ny,m,psnr,abc\n")
+    with pytest.raises(TableError, match="'abc' in data row 2 is not a number") as info:
+        collect(scores=text)
+    assert info.value.column == "value" and info.value.path == str(text)
+    ok = tmp_path / "ok.csv"
+    ok.write_text("image,method,metric,value\nx,m,psnr,30.5\ny,m,psnr,inf\n")
+    assert collect(scores=ok).scores["value"].tolist() == [30.5, float("inf")]
+
+
+def test_unregistered_metric_needs_a_direction(tmp_path):
+    scores = tmp_path / "s.csv"
+    scores.write_text("image,method,metric,value\nx,m,mymetric,3\ny,m,mymetric,4\nx,m,psnr,30\ny,m,psnr,31\n")
+    report = build_report(collect(scores=scores))
+    metrics = next(s for s in report.sections if s.id == "metrics")
+    assert metrics.present and "'mymetric' left out: no known direction" in html.unescape(metrics.html)
+    report = build_report(collect(scores=scores), directions={"mymetric": False})
+    assert "mymetric ↓" in report.markdown and "no known direction" not in report.markdown
+    only = tmp_path / "only.csv"
+    only.write_text("image,method,metric,value\nx,m,mymetric,3\n")
+    metrics = next(s for s in build_report(collect(scores=only)).sections if s.id == "metrics")
+    assert not metrics.present and "'mymetric'" in metrics.note and "no metric scores" not in metrics.note
+    with pytest.raises(DatasetError, match="'psnr'.*higher is better"):
+        build_report(collect(scores=scores), directions={"psnr": False})
+
+
+# --- output names -----------------------------------------------------------------------------
+
+def test_report_paths_need_html_and_give_each_report_its_card(tmp_path):
+    p = report_paths(tmp_path / "report.html")
+    assert (p.markdown.name, p.latex.name, p.card.name) == ("report.md", "report.tex", "card.json")
+    p = report_paths(tmp_path / "mine.html")
+    assert (p.markdown.name, p.latex.name, p.card.name) == ("mine.md", "mine.tex", "mine.card.json")
+    assert report_paths(tmp_path / "mine").html.name == "mine.html"
+    for bad in ("report.md", "judgments.csv", "card.json", "x.tex"):
+        with pytest.raises(DatasetError, match="ending in .html"):
+            report_paths(tmp_path / bad)
+
+
+def test_outputs_never_replace_an_input(tmp_path, small_study):
+    d = small_study(tmp_path / "s")
+    (d / "mine.card.json").write_text("{}")          # an about.json that happens to have the card's name
+    inputs = collect(judgments=d / "judgments.csv", about=d / "mine.card.json")
+    before = _sha(d / "mine.card.json")
+    with pytest.raises(DatasetError, match="would overwrite the about file"):
+        check_outputs(report_paths(d / "mine.html"), inputs.files)
+    report = build_report(inputs, n_boot=20)
+    with pytest.raises(DatasetError, match="would overwrite the about file"):
+        write_report(report, d / "mine.html")
+    assert _sha(d / "mine.card.json") == before and not (d / "mine.html").exists()
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(DatasetError, match="afile' is a file, not a folder"):
+        check_outputs(report_paths(tmp_path / "afile" / "sub" / "r.html"))
+    (tmp_path / "r.md").mkdir()
+    with pytest.raises(DatasetError, match="is a folder"):
+        check_outputs(report_paths(tmp_path / "r.html"))
+
+
+def test_two_reports_in_one_folder_keep_their_own_cards(tmp_path, small_study):
+    d = small_study(tmp_path / "s")
+    inputs = collect(judgments=d / "judgments.csv")
+    write_report(build_report(inputs, n_boot=20, title="first"), d / "report.html")
+    write_report(build_report(inputs, n_boot=20, title="second", exclude_raters="none"), d / "mine.html")
+    first, second = (json.loads((d / n).read_text()) for n in ("card.json", "mine.card.json"))
+    assert (first["title"], first["human_study"]["exclusion"]) == ("first", "auto")
+    assert (second["title"], second["human_study"]["exclusion"]) == ("second", "none")
+
+
+# --- dataset folder ------------------------------------------------------------------------------
+
+def test_dataset_is_found_relative_to_the_manifest_and_the_card_records_the_one_used(tmp_path, demo_results):
+    import shutil
+
+    res = tmp_path / "project" / "res"
+    res.mkdir(parents=True)
+    shutil.copy(demo_results.out / "results.csv", res)
+    manifest = json.loads((demo_results.out / "results.csv.manifest.json").read_text())
+    manifest["dataset"] = "../data"                   # relative to the manifest, not to the working folder
+    (res / "results.csv.manifest.json").write_text(json.dumps(manifest))
+    os.symlink(demo_results.out / "dataset", tmp_path / "project" / "data")
+    inputs = collect(scores=res / "results.csv")
+    assert inputs.dataset is not None and (inputs.dataset / "gt").is_dir()
+    card = build_report(inputs).card
+    assert card["dataset"]["path"] == str(inputs.dataset) and card["dataset"]["recorded_path"] == "../data"
+    other = tmp_path / "other"
+    shutil.copytree(demo_results.out / "dataset", other)
+    card = build_report(collect(scores=res / "results.csv", dataset=other)).card
+    assert card["dataset"]["path"] == str(other)     # the folder the thumbnails came from
+    manifest["dataset"] = "nowhere/dataset"
+    (res / "results.csv.manifest.json").write_text(json.dumps(manifest))
+    card = build_report(collect(scores=res / "results.csv")).card
+    assert card["dataset"]["path"] is None and card["dataset"]["recorded_path"] == "nowhere/dataset"
+
+
+# --- study database ---------------------------------------------------------------------------
+
+def test_study_database_is_read_only_and_names_missing_things(tmp_path, demo_results):
+    from eyetest.run.demo_bench import BENCH_IMAGES
+    from eyetest.run.pipeline import create_demo_study
+
+    missing = tmp_path / "nonexist.sqlite"
+    with pytest.raises(DatasetError, match="nonexist.sqlite' does not exist"):
+        study_judgments(missing, "abc")
+    assert not missing.exists()                        # never created
+    work = tmp_path / "w"
+    work.mkdir()
+    os.symlink(demo_results.out / "dataset", work / "dataset")
+    images = [i for i in BENCH_IMAGES if i.name in ("astronaut", "brick", "page", "colorwheel")]
+    db = work / "study.sqlite"
+    study = create_demo_study(work, db, images=images)
+    before = _sha(db)
+    with pytest.raises(DatasetError, match=f"no study 'nosuch' in .*studies: {study}"):
+        study_judgments(db, "nosuch")
+    with pytest.raises(DatasetError, match="has no judgments yet"):
+        study_judgments(db, study)
+    assert _sha(db) == before
+    notdb = tmp_path / "notdb.sqlite"
+    notdb.write_text("hello")
+    with pytest.raises(DatasetError, match="notdb.sqlite"):
+        study_judgments(notdb, "x")
+    import sqlite3
+
+    other = tmp_path / "other.sqlite"
+    sqlite3.connect(other).execute("create table x(a)").connection.close()
+    with pytest.raises(DatasetError, match="not an eyetest study database"):
+        study_judgments(other, "x")
+
+
+def test_score_table_pandas_read_is_the_same_as_the_report(tmp_path):
+    """The checked score table keeps the rows and values of the file (independent read with pandas)."""
+    p = tmp_path / "s.csv"
+    p.write_text("image,method,metric,value,scenario\nx,m,psnr,30.25,a\ny,m,psnr,nan,b\n")
+    got = collect(scores=p).scores
+    want = pd.read_csv(p)
+    assert got["image"].tolist() == want["image"].tolist()
+    assert got["value"].astype(str).tolist() == want["value"].astype(str).tolist()
