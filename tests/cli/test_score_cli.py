@@ -270,3 +270,19 @@ def test_pyiqa_metric_without_pyiqa_exit_2(dataset, tmp_path):
     root, _ = dataset
     r = _run("score", root, "--metrics", "tmean,pyiqa:musiq", "--out", tmp_path / "x.csv")
     assert r.exit_code == 2 and "extra 'pyiqa'" in r.output
+
+
+def test_manifest_locates_the_dataset_from_its_own_folder(dataset, tmp_path, monkeypatch):
+    # scored from tmp_path with a relative path; opened later from another working folder
+    root, _ = dataset
+    monkeypatch.chdir(tmp_path)
+    r = _run("score", "ds", "--metrics", "tmad", "--out", Path("res") / "sub" / "r.csv", "--workers", 1)
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((tmp_path / "res/sub/r.csv.manifest.json").read_text())
+    assert manifest["dataset"] == "ds"                                   # as given
+    assert manifest["dataset_from_manifest"] == str(Path("..") / ".." / "ds")
+    assert (tmp_path / "res/sub" / manifest["dataset_from_manifest"]).resolve() == root.resolve()
+    from eyetest.report.build import collect
+
+    monkeypatch.chdir(tmp_path / "res")                                  # "ds" is not here
+    assert collect(scores=Path("sub") / "r.csv").dataset.resolve() == root.resolve()

@@ -41,7 +41,8 @@ def test_bootstrap_matches_scipy_percentile_interval():
 
 
 def test_bootstrap_edge_cases_and_determinism():
-    assert bootstrap_mean_ci([np.inf, 2.0], rng=np.random.default_rng(0)) == (2.0, 2.0, 2.0, 1)
+    m, lo, hi, bad = bootstrap_mean_ci([np.inf, 2.0], rng=np.random.default_rng(0))
+    assert m == 2.0 and bad == 1 and np.isnan(lo) and np.isnan(hi)   # one value: no interval
     m, lo, hi, bad = bootstrap_mean_ci([np.nan], rng=np.random.default_rng(0))
     assert np.isnan(m) and np.isnan(lo) and bad == 1
     a = bootstrap_mean_ci([1.0, 4.0, 2.0], rng=np.random.default_rng(7))
@@ -117,6 +118,17 @@ def test_significant_needs_the_interval_on_the_better_side():
     assert g["gameable"].all()
     assert not gameability(s, kinds={"a": "trick", "b": "trick"})["significant"].any()
 
+
+
+def test_one_image_is_never_significant():
+    # a single image has no interval, so a clear-looking change on it is not "significant"
+    rows = [{"image": "x", "metric": "up", "manipulation": m, "strength": st, "baseline": 1.0, "value": v}
+            for m, st, v in [("usm", 1.0, 2.0), ("identity", 0.0, 1.0)]]
+    s = summarize(pd.DataFrame(rows), higher_is_better={"up": True}, rng=np.random.default_rng(0))
+    one = s[s["manipulation"] == "usm"].iloc[0]
+    assert one["n_images"] == 1 and np.isnan(one["ci_low"]) and np.isnan(one["ci_high"])
+    g = gameability(s, kinds={"usm": "trick", "identity": "identity"}, higher_is_better={"up": True})
+    assert not g["significant"].any()
 
 def test_summary_ci_of_a_metric_does_not_depend_on_the_other_metrics():
     # Each (metric, manipulation, strength) resamples with its own generator, so adding

@@ -104,7 +104,9 @@ def bootstrap_mean_ci(
 
     (Efron & Tibshirani 1993, ch. 13), all ``n_boot`` resamples drawn at once.
     Returns ``(mean, low, high, n_nonfinite)``; mean and interval are NaN
-    without finite values, the interval is the point when ``n == 1``.
+    without finite values; with one finite value the mean is that value and
+    the interval is NaN (one image gives no evidence of spread, and a
+    zero-width interval would make ``significant`` true on a single image).
     """
     if not isinstance(rng, np.random.Generator):
         raise MetricInputError("rng must be a numpy.random.Generator")
@@ -117,7 +119,7 @@ def bootstrap_mean_ci(
         return float("nan"), float("nan"), float("nan"), n_bad
     mean = float(finite.mean())
     if finite.size == 1:
-        return mean, mean, mean, n_bad
+        return mean, float("nan"), float("nan"), n_bad
     draws = finite[rng.integers(0, finite.size, size=(n_boot, finite.size))].mean(axis=1)
     a = (1.0 - level) / 2.0
     lo, hi = np.quantile(draws, [a, 1.0 - a])

@@ -280,7 +280,8 @@ def collect(results_dir=None, *, scores=None, audit=None, judgments=None, scale=
     Scenario tags come from ``--scenarios`` / the dataset's ``scenarios.csv``,
     else the scores' ``scenario`` column, else the judgments' own.  The
     dataset folder is ``--dataset``, else the score manifest's (as written,
-    then relative to the manifest), else ``RESULTS_DIR/dataset``.
+    then relative to the manifest, then its ``dataset_from_manifest``), else
+    ``RESULTS_DIR/dataset``.
     """
     from eyetest.io.dataset import read_families, read_scenarios
     from eyetest.io.judgments import read_judgments
@@ -344,6 +345,8 @@ def collect(results_dir=None, *, scores=None, audit=None, judgments=None, scale=
             cands.append(recorded)
             if not recorded.is_absolute():
                 cands.append(score_manifest.parent / recorded)
+            if inputs.score_manifest.get("dataset_from_manifest"):
+                cands.append(score_manifest.parent / inputs.score_manifest["dataset_from_manifest"])
         if folder is not None:
             cands.append(folder / "dataset")
         inputs.dataset = next((c for c in cands if c.is_dir()), None)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import time
 import warnings
@@ -553,6 +554,14 @@ def write_outputs(run: ScoreRun, out) -> tuple[Path, Path]:
     """Write the table (format by extension) and its manifest, both atomically."""
     out = Path(out)
     run.manifest["output"] = str(out)
+    if run.manifest.get("dataset"):
+        # "dataset" is the folder as given (relative to where scoring ran); this one stays
+        # valid wherever the table and manifest are opened from, as long as they move together
+        try:
+            run.manifest["dataset_from_manifest"] = os.path.relpath(
+                Path(run.manifest["dataset"]).resolve(), out.resolve().parent)
+        except ValueError:                          # another drive (Windows): no relative path
+            pass
     write_table(run.table, out)
     mpath = manifest_path(out)
     atomic_write_text(mpath, json.dumps(run.manifest, indent=2, default=repr, allow_nan=False,
