@@ -260,3 +260,48 @@ def test_write_failure_is_one_line_and_few_images_warn(toys, folder, tmp_path, m
     assert not isinstance(r.exception, OSError)
     # one image: the audit says its shares are coarse and that there is no interval
     assert "warning: only 1 image(s) audited" in r.output and "no interval" in r.output
+
+
+def _picky(image, *, data_range):
+    """cli-hf, but refuses images that are not 48 pixels tall (a metric with a size limit)."""
+    from eyetest.errors import MetricInputError
+
+    if image.shape[0] != 48:
+        raise MetricInputError(f"needs 48 rows, got {image.shape[0]}")
+    return _hf(image, data_range=data_range)
+
+
+def test_few_images_warning_counts_the_images_of_each_metric(toys, tmp_path):
+    # 3 images, but the picky metric scores only 1: its flag rests on one image, and the
+    # warning must say so (it used to count the images any metric had scored: 3, silent).
+    d = tmp_path / "imgs"
+    d.mkdir()
+    rng = np.random.default_rng(0)
+    for i, h in enumerate((48, 40, 40)):
+        PILImage.fromarray((rng.random((h, 64)) * 255).astype(np.uint8)).save(d / f"im{i}.png")
+    register(MetricSpec("cli-picky", "NR", True, (0.0, 1.0), _picky, {"matlab": {}}), replace=True)
+    try:
+        r = CliRunner().invoke(cli, ["audit", str(d), "--metrics", "cli-hf,cli-picky",
+                                     "--manipulations", "usm", "--strengths", "usm=1",
+                                     "--out", str(tmp_path / "a.csv"), "--workers", "1", "-q",
+                                     "--no-cache"])
+    finally:
+        registry._REGISTRY.pop("cli-picky", None)
+    assert r.exit_code == 0, r.output
+    summ = pd.read_csv(tmp_path / "a.summary.csv").set_index("metric")
+    assert summ.loc["cli-picky", "n_images"] == 1 and summ.loc["cli-hf", "n_images"] == 3
+    assert "warning: only 1 image(s) audited for cli-picky" in r.output, r.output
+
+
+def test_flag_table_shows_na_for_a_share_with_no_comparable_image():
+    import numpy as np
+    import pandas as pd
+
+    from eyetest.cli.commands.audit import _fmt
+
+    flags = pd.DataFrame({"metric": ["m", "m"], "manipulation": ["usm", "jpeg"], "kind": ["trick", "degradation"],
+                          "max_share_improved": [np.nan, 0.75], "at_strength": [np.nan, 30.0],
+                          "mean_delta_at": [np.nan, 0.1], "ci_low_at": [np.nan, 0.05], "ci_high_at": [np.nan, 0.2],
+                          "significant": [False, True], "gameable": [False, True]})
+    lines = _fmt(flags, "gameable").splitlines()
+    assert "n/a" in lines[1] and "nan%" not in "\n".join(lines) and "75%" in lines[2]

@@ -150,3 +150,35 @@ def test_summary_ci_of_a_metric_does_not_depend_on_the_other_metrics():
     s_one = summarize(only_zeta, higher_is_better={"zeta": True}, rng=np.random.default_rng(0), n_boot=300)
     a = s_both[s_both.metric == "zeta"].reset_index(drop=True)
     pd.testing.assert_frame_equal(a, s_one.reset_index(drop=True))
+
+
+def test_shares_leave_out_images_whose_score_is_nan():
+    # 4 images; the (lower-is-better) metric could not be scored on 2 of them (NaN
+    # value / baseline).  The 2 comparable images both improve, so the share is 2/2,
+    # as the mean delta (-1 over the finite deltas) says; the NaN ones are counted
+    # as non-finite, not as "not improved".  An infinite delta is a comparison.
+    t = pd.DataFrame({"image": list("abcd"), "metric": "m", "manipulation": "usm", "strength": 1.0,
+                      "value": [1.0, 1.0, np.nan, 1.0], "baseline": [2.0, 2.0, 2.0, np.nan]})
+    s = summarize(t, higher_is_better={"m": False}, rng=np.random.default_rng(0), n_boot=200).iloc[0]
+    assert s["share_improved"] == 1.0 and s["share_above"] == 0.0
+    assert s["n_images"] == 4 and s["n_nonfinite"] == 2 and s["mean_delta"] == -1.0
+    g = gameability(pd.DataFrame([s]), kinds={"usm": "trick"}).iloc[0]
+    assert g["gameable"]
+    psnr = pd.DataFrame({"image": list("ab"), "metric": "psnr", "manipulation": "usm", "strength": 1.0,
+                         "value": [30.0, 40.0], "baseline": [np.inf, 35.0]})
+    p = summarize(psnr, higher_is_better={"psnr": True}, rng=np.random.default_rng(0), n_boot=200).iloc[0]
+    assert p["share_improved"] == 0.5 and p["n_nonfinite"] == 1
+
+
+def test_gameability_skips_nan_shares():
+    # np.argmax takes NaN for the maximum; a strength with no comparable image must
+    # neither be reported as the peak nor hide the majority at another strength.
+    t = pd.DataFrame({"image": list("abab"), "metric": "m", "manipulation": "usm",
+                      "strength": [1.0, 1.0, 2.0, 2.0], "value": [np.nan, np.nan, 3.0, 3.0],
+                      "baseline": [np.nan, 1.0, 1.0, 1.0]})
+    s = summarize(t, higher_is_better={"m": True}, rng=np.random.default_rng(0), n_boot=200)
+    assert np.isnan(s.loc[s["strength"] == 1.0, "share_improved"].iloc[0])
+    g = gameability(s, kinds={"usm": "trick"}).iloc[0]
+    assert g["at_strength"] == 2.0 and g["max_share_improved"] == 1.0 and g["gameable"]
+    only_nan = gameability(s[s["strength"] == 1.0], kinds={"usm": "trick"}).iloc[0]
+    assert np.isnan(only_nan["max_share_improved"]) and not only_nan["gameable"]

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image as PILImage
 from scipy import ndimage
 
-from eyetest.core.manipulate import gaussian_blur, noise, unsharp_mask
+from eyetest.core.manipulate import gaussian_blur, get_manipulation, noise, unsharp_mask
 from eyetest.core.metrics import registry
 from eyetest.core.metrics.registry import MetricSpec, register
 from eyetest.errors import ManipulationError, MetricInputError, UnknownNameError
@@ -132,18 +132,39 @@ def test_same_table_with_two_workers_and_from_the_cache(toys, tmp_path):
     pd.testing.assert_frame_equal(one.table, two.table)
     cache = ScoreCache(tmp_path / "c")
     first = run_audit(srcs, metrics=toys, plan=PLAN, workers=1, cache=cache)
-    # content-addressed: the identity rows are the baseline's pixels, so they hit
+    # the identity rows are the baseline's pixels but never go through the cache (the
+    # control must recompute), so nothing hits on the first run
     n_identity = int((first.table.manipulation == "identity").sum())
-    assert first.info["cache"]["hits"] == n_identity == 6 and first.info["cache"]["misses"] > 0
+    assert n_identity == 6 and first.info["cache"]["hits"] == 0 and first.info["cache"]["misses"] > 0
     second = run_audit(srcs, metrics=toys, plan=PLAN, workers=1, cache=cache)
-    # every score (baselines included) comes from the cache the second time
+    # every other score (baselines included) comes from the cache the second time
     assert second.info["cache"]["misses"] == 0
-    assert second.info["cache"]["hits"] == first.info["cache"]["misses"] + n_identity
+    assert second.info["cache"]["hits"] == first.info["cache"]["misses"]
     pd.testing.assert_frame_equal(first.table, second.table)
     pd.testing.assert_frame_equal(first.table, one.table)
     other_seed = run_audit(srcs, metrics=toys, plan=PLAN, workers=1, seed=1)
     diff = other_seed.table.value.to_numpy() != one.table.value.to_numpy()
     assert set(other_seed.table[diff].manipulation) == {"noise"}
+
+
+def test_identity_control_shows_a_non_deterministic_metric_even_with_the_cache(tmp_path):
+    # The identity control is there to catch a metric that scores the same pixels
+    # differently; served from the cache (same pixels, same key) its delta was 0 always.
+    registry.list_metrics()
+    draws = np.random.default_rng(0)
+    register(MetricSpec("audit-rnd", "NR", True, (0.0, 1.0),
+                        lambda image, *, data_range: float(draws.random()), {"matlab": {}}),
+             replace=True)
+    try:
+        src = [AuditSource("a", array=np.zeros((16, 16), np.uint8), data_range=255.0)]
+        run = run_audit(src, metrics=["audit-rnd"], plan=[("identity", (1.0,)), ("usm", (1.0,))],
+                        cache=ScoreCache(tmp_path / "c"))
+    finally:
+        registry._REGISTRY.pop("audit-rnd", None)
+    ident = run.table[run.table.manipulation == "identity"]
+    assert (ident.delta != 0).all()
+    # usm of a constant image returns the same pixels: that one is served from the cache
+    assert run.info["cache"]["hits"] == 1
 
 
 def test_files_and_problems(toys, tmp_path):
@@ -202,6 +223,23 @@ def test_plan_and_argument_errors(toys):
         AuditSource("b", array=np.zeros((8, 8)))
     with pytest.raises(UnknownNameError):
         run_audit([src], metrics=["no-such-metric"], plan=plan)
+
+
+@pytest.mark.parametrize("name,bad", [("jpeg", 100.0), ("jpeg", 150.0), ("usm", float("nan")),
+                                      ("noise", float("inf")), ("usm", -1.0)])
+def test_plan_refuses_a_strength_every_image_would_refuse(name, bad):
+    # Such a strength used to pass the plan and fail on every image, one problem
+    # each, exit 0; the manipulation itself is the reference for what it refuses.
+    with pytest.raises(ManipulationError):
+        get_manipulation(name)(np.zeros((8, 8), np.uint8), data_range=255.0, strength=bad,
+                               rng=np.random.default_rng(0))
+    with pytest.raises(ManipulationError, match=f"{name}: strengths must be finite"):
+        resolve_plan([name], {name: [1.0, bad]})
+
+
+def test_plan_strength_keys_are_case_insensitive_like_the_names():
+    # get_manipulation accepts "USM"; the grid given under that key must not be ignored
+    assert resolve_plan(["usm"], {"USM": [0.1]}) == (("usm", (0.1,)),)
 
 
 def test_manipulation_rng_is_stable():

@@ -14,11 +14,16 @@ Definitions
     ``delta > tol`` if higher is better, ``delta < -tol`` otherwise, with
     ``tol = 1e-9 * max(1, |baseline|)`` so floating-point noise never counts.
 ``share_improved``
-    Fraction of images whose score improved.
+    Fraction of images whose score improved, among the images where the two
+    scores can be compared: a ``NaN`` value or baseline (a score that could
+    not be computed, an imported ``nan``) is left out of the denominator, as
+    it is left out of the mean, and counted in ``n_nonfinite``; an infinite
+    delta (finite PSNR against an ``inf`` baseline) is a comparison and stays
+    in.  NaN when no image of the group can be compared.
 ``share_above``
     Fraction of images whose manipulated score is numerically above the
-    untouched one (``delta > tol``), whatever the direction: for a
-    higher-is-better metric it equals ``share_improved``; for a
+    untouched one (``delta > tol``), whatever the direction, over the same
+    images: for a higher-is-better metric it equals ``share_improved``; for a
     lower-is-better one (NIQE, BRISQUE, PIQE) it is the share made *worse*.
 ``mean_delta`` with ``ci_low``/``ci_high``
     Mean of the finite deltas over images and its percentile bootstrap
@@ -131,6 +136,11 @@ def _finite_mean(x: np.ndarray) -> float:
     return float(f.mean()) if f.size else float("nan")
 
 
+def _share(flags: np.ndarray, comparable: np.ndarray) -> float:
+    """Mean of ``flags`` over the ``comparable`` entries (NaN when there are none)."""
+    return float(flags[comparable].mean()) if comparable.any() else float("nan")
+
+
 def summarize(
     table: pd.DataFrame,
     *,
@@ -166,6 +176,7 @@ def summarize(
         v = g["value"].to_numpy(np.float64)
         b = g["baseline"].to_numpy(np.float64)
         d = delta(v, b)
+        comparable = ~np.isnan(d)
         group_rng = np.random.default_rng(
             [base, *(zlib.crc32(str(k).encode()) for k in (manip, float(strength)))])
         mean, lo, hi, n_bad = bootstrap_mean_ci(d, rng=group_rng, n_boot=n_boot, level=level)
@@ -174,8 +185,9 @@ def summarize(
             "n_images": int(g["image"].nunique()),
             "mean_baseline": _finite_mean(b), "mean_value": _finite_mean(v),
             "mean_delta": mean, "ci_low": lo, "ci_high": hi,
-            "share_improved": float(improved(v, b, higher_is_better=higher_is_better[metric]).mean()),
-            "share_above": float(above(v, b).mean()),
+            "share_improved": _share(improved(v, b, higher_is_better=higher_is_better[metric]),
+                                     comparable),
+            "share_above": _share(above(v, b), comparable),
             "n_nonfinite": n_bad,
         })
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
@@ -194,8 +206,10 @@ def gameability(
     ``degradation``, ``enhancement``, ``identity``); tricks and degradations
     are fidelity-reducing.  ``gameable = fidelity_reducing and
     max_share_improved > threshold``.  Ties in the share are broken by the
-    lowest strength (the cheapest trick).  ``higher_is_better`` (metric ->
-    direction) is needed for ``significant`` (False without it).
+    lowest strength (the cheapest trick); a NaN share (no comparable image)
+    never wins, and a group with only NaN shares is not flagged.
+    ``higher_is_better`` (metric -> direction) is needed for ``significant``
+    (False without it).
     """
     if not 0 <= threshold < 1:
         raise MetricInputError(f"threshold must be in [0, 1), got {threshold!r}")
@@ -204,7 +218,9 @@ def gameability(
         if manip not in kinds:
             raise MetricInputError(f"no kind known for manipulation {manip!r}")
         g = g.sort_values("strength", kind="stable")
-        best = g.iloc[int(np.argmax(g["share_improved"].to_numpy()))]
+        shares = g["share_improved"].to_numpy(np.float64)
+        # np.argmax would pick a NaN share (no comparable image) as the maximum
+        best = g.iloc[int(np.argmax(np.where(np.isnan(shares), -np.inf, shares)))]
         fr = kinds[manip] in ("trick", "degradation")
         share = float(best["share_improved"])
         lo, hi = float(best["ci_low"]), float(best["ci_high"])

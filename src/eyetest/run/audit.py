@@ -21,7 +21,9 @@ them: a synthetic depth of field of every image plus scikit-image's
 Cache: scores are stored in the content-addressed
 :class:`~eyetest.run.cache.ScoreCache` under a key whose ``distorted`` (and
 ``reference``) part is the SHA256 of the *array* (dtype, shape, bytes), so a
-manipulated image is recognised by its pixels whatever produced it.
+manipulated image is recognised by its pixels whatever produced it.  The
+``identity`` control is the exception: it is always scored afresh, so that
+its delta tests that the metric gives the same pixels the same score.
 
 Table columns (tidy, one row per image x metric x manipulation x strength)::
 
@@ -31,6 +33,7 @@ Table columns (tidy, one row per image x metric x manipulation x strength)::
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 import warnings
 import zlib
@@ -143,7 +146,7 @@ class _Scorer:
     def __call__(self, spec: MetricSpec, distorted: np.ndarray, reference: np.ndarray,
                  dist_hash: str | None, ref_hash: str | None) -> float:
         key = None
-        if self.cache is not None:
+        if self.cache is not None and dist_hash is not None:  # None: score afresh, uncached
             key = score_key(
                 metric=spec.name, metric_version=spec.version,
                 settings=spec.settings(self.unit.preset), eyetest_version=__version__,
@@ -218,7 +221,9 @@ def audit_unit(unit: _Unit) -> _UnitResult:
         except EyetestError as exc:
             out.problems.append(Problem(label, f"{name}: {exc}", src.name))
     for mname, manip, s, y in variants(unit, x, dr, out):
-        y_hash = array_sha256(y) if hashed else None
+        # the identity control returns the untouched pixels: served from the cache it
+        # would repeat the baseline's score and could never show a non-deterministic metric
+        y_hash = array_sha256(y) if hashed and manip.kind != "identity" else None
         for name, spec in score.specs.items():
             if name not in baseline:
                 continue
@@ -242,13 +247,13 @@ def resolve_plan(manipulations: Sequence[str] | None,
 
     ``strengths`` maps a manipulation to its grid; ``default`` replaces the
     grid of every manipulation not in ``strengths``.  Strength 0 (the
-    baseline itself) is dropped from grids.
+    baseline itself) is dropped from grids.  Every strength is checked here
+    (finite, >= 0, below the manipulation's ``max_strength``), so a bad grid
+    is one error naming the manipulation and value, not a problem per image.
     """
     names = list(manipulations) if manipulations else [m.name for m in list_manipulations()]
     plan, seen = [], set()
-    strengths = dict(strengths or {})
-    for n in strengths:
-        get_manipulation(n)
+    strengths = {get_manipulation(n).name: v for n, v in (strengths or {}).items()}
     for n in names:
         m = get_manipulation(n)
         if m.name in seen:
@@ -256,8 +261,12 @@ def resolve_plan(manipulations: Sequence[str] | None,
         seen.add(m.name)
         grid = strengths.get(m.name, default if default is not None else m.strengths)
         grid = tuple(sorted({float(s) for s in grid if float(s) != 0.0}))
-        if any(s < 0 for s in grid):
-            raise ManipulationError(f"{m.name}: strengths must be >= 0, got {grid}")
+        bad = [s for s in grid if not math.isfinite(s) or s < 0
+               or (m.max_strength is not None and s >= m.max_strength)]
+        if bad:
+            upper = f" and < {m.max_strength:g}" if m.max_strength is not None else ""
+            raise ManipulationError(f"{m.name}: strengths must be finite, >= 0{upper}; "
+                                    f"got {bad[0]:g}")
         if not grid:
             raise ManipulationError(f"{m.name}: no strength > 0 to audit")
         plan.append((m.name, grid))

@@ -79,3 +79,20 @@ def test_focus_mask_is_centred_and_covers_the_fraction():
     assert m.shape == img.shape and 0 <= m.min() and m.max() <= 1
     assert m[45, 60] > 0.9 and m[0, 0] < 0.1 and m[-1, -1] < 0.1
     assert abs(m.mean() - 0.3) < 0.05  # feathering keeps the area roughly
+
+
+@pytest.mark.parametrize("shape", [(1, 40), (40, 1), (1, 40, 3), (1, 1)])
+def test_dof_of_a_one_pixel_wide_image_equals_that_of_the_doubled_strip(shape):
+    # A 1-pixel-wide axis has no gradient (np.gradient refused it: ValueError).
+    # Invariant: doubling the strip along its 1-pixel axis adds only a zero
+    # gradient and a constant factor of the centre prior, so the mask ranks
+    # the pixels alike and the doubled image's first row/column is the result.
+    rng = np.random.default_rng(1)
+    x = (rng.random(shape) * 255).astype(np.uint8)
+    axis = 0 if shape[0] == 1 else 1
+    doubled = np.concatenate([x, x], axis=axis)
+    got = depth_of_field(x, data_range=255, strength=2.0)
+    ref = depth_of_field(doubled, data_range=255, strength=2.0)
+    np.testing.assert_array_equal(got, np.take(ref, [0], axis=axis))
+    np.testing.assert_allclose(focus_mask(x, data_range=255),
+                               np.take(focus_mask(doubled, data_range=255), [0], axis=axis))

@@ -76,7 +76,9 @@ def _fmt(flags, flag: str) -> str:
     cols = ["metric", "manipulation", "kind", "max_share_improved", "at_strength",
             "mean_delta_at", "ci_low_at", "ci_high_at", "significant", flag]
     view = flags[cols].copy()
-    view["max_share_improved"] = (100 * view["max_share_improved"]).map("{:.0f}%".format)
+    # NaN: no image of that metric could be compared under the manipulation
+    view["max_share_improved"] = (100 * view["max_share_improved"]).map(
+        lambda v: f"{v:.0f}%" if v == v else "n/a")
     view[flag] = view[flag].map({True: "YES", False: ""})
     view["significant"] = view["significant"].map({True: "*", False: ""})
     view = view.rename(columns={"max_share_improved": "improved", "at_strength": "at",
@@ -259,9 +261,14 @@ def command(images, metrics, manipulations, strengths, out, plots, context_blur,
         click.secho("error: nothing could be scored", fg="red", err=True)
         sys.exit(1)
     tables = summaries(run, rng=np.random.default_rng(seed), n_boot=n_boot, threshold=threshold)
-    n_std = run.table.loc[run.table["context"] == "standard", "image"].nunique()
+    # per metric: a metric that failed on some images rests on fewer than the others
+    per_metric = run.table[run.table["context"] == "standard"].groupby("metric")["image"].nunique()
+    n_std = int(per_metric.min()) if len(per_metric) else 0
+    which = "" if per_metric.eq(n_std).all() else \
+        f" for {', '.join(per_metric.index[per_metric.eq(n_std)])}"
     if 0 < n_std < FEW_IMAGES:
-        click.secho(f"warning: only {n_std} image(s) audited: shares move in steps of {100 / n_std:.0f}% and "
+        click.secho(f"warning: only {n_std} image(s) audited{which}: shares move in steps of "
+                    f"{100 / n_std:.0f}% and "
                     + ("a single image has no interval; " if n_std == 1 else "")
                     + "read the flags as indicative only", fg="yellow", err=True)
     with write_errors():

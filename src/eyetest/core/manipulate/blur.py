@@ -113,7 +113,9 @@ def focus_mask(image: np.ndarray, *, data_range: float, fraction: float = 0.35) 
     g = luminance(to_float(image)) / float(data_range)
     h, w = g.shape
     short = min(h, w)
-    gy, gx = np.gradient(g)
+    # np.gradient needs 2 samples along an axis; a 1-pixel-wide axis has no gradient
+    gy = np.gradient(g, axis=0) if h > 1 else np.zeros_like(g)
+    gx = np.gradient(g, axis=1) if w > 1 else np.zeros_like(g)
     s = spatial_gaussian(np.hypot(gx, gy), max(0.05 * short, 0.5))
     s = s / s.max() if s.max() > 0 else s
     yy = (np.arange(h) - (h - 1) / 2.0) / max(0.25 * h, 1e-9)

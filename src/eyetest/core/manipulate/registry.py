@@ -49,6 +49,9 @@ class Manipulation:
     random : needs an ``rng``.
     sharpening : used by the context-blur audit to "remove" intended blur.
     description : one line.
+    params : default keyword parameters passed to ``func``.
+    max_strength : strengths must be below it (exclusive), ``None`` = no bound
+        (``jpeg``: quality ``100 - s`` must stay above 0).
     """
 
     name: str
@@ -60,6 +63,7 @@ class Manipulation:
     sharpening: bool = False
     description: str = ""
     params: Mapping[str, Any] = field(default_factory=dict)
+    max_strength: float | None = None
 
     @property
     def fidelity_reducing(self) -> bool:
@@ -81,6 +85,8 @@ def register(m: Manipulation, *, replace: bool = False) -> Manipulation:
         raise ValueError(f"manipulation {m.name!r} is already registered")
     if not m.strengths or any(s <= 0 for s in m.strengths) or list(m.strengths) != sorted(m.strengths):
         raise ValueError(f"manipulation {m.name!r}: strengths must be increasing and > 0")
+    if m.max_strength is not None and m.strengths[-1] >= m.max_strength:
+        raise ValueError(f"manipulation {m.name!r}: strengths must be < {m.max_strength}")
     _REGISTRY[m.name] = m
     return m
 
@@ -121,7 +127,7 @@ for _m in (
     Manipulation("dof", depth_of_field, "degradation", (1.0, 2.0, 4.0, 6.0, 8.0), "sigma (px)",
                  description="Gaussian blur outside a centre-weighted focus mask"),
     Manipulation("jpeg", jpeg, "degradation", (10.0, 30.0, 50.0, 70.0, 90.0), "100 - quality",
-                 description="JPEG (Pillow/libjpeg, 4:2:0) at quality 100 - s"),
+                 description="JPEG (Pillow/libjpeg, 4:2:0) at quality 100 - s", max_strength=100.0),
     Manipulation("noise", noise, "degradation", (2.0, 5.0, 10.0, 15.0, 25.0), "sigma (8-bit levels)",
                  random=True, description="additive white Gaussian noise"),
     Manipulation("contrast", contrast_boost, "enhancement", (0.1, 0.2, 0.3, 0.5, 0.8), "gain - 1",
