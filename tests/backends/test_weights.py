@@ -165,3 +165,65 @@ def test_load_state_dict_roundtrip(cache, monkeypatch, tmp_path):
     got = weights.load_state_dict("sd")
     assert torch.equal(got["features.0.weight"], sd["features.0.weight"])
     assert weights.load_state_dict("sd") is got  # one object per process
+
+
+def _raw_server(body: bytes):
+    """A one-shot-per-connection HTTP server sending ``body`` verbatim (headers included)."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+
+    def serve():
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            conn.recv(65536)
+            conn.sendall(body)
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return sock, f"http://127.0.0.1:{sock.getsockname()[1]}/w.bin"
+
+
+def test_truncated_download_is_named_and_not_kept(cache, entry):
+    # the server announces the full length but closes the connection after 1 MiB
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(PAYLOAD)
+    sock, url = _raw_server(head + PAYLOAD[: 1 << 20])
+    try:
+        with pytest.raises(ResourceMissingError,
+                           match=f"cut off: received {1 << 20} of {len(PAYLOAD)} bytes"):
+            weights.fetch("test-net", url=url, timeout=10)
+    finally:
+        sock.close()
+    assert list(cache.iterdir()) == []
+
+
+def test_broken_chunked_download_is_a_named_error(cache, entry):
+    # chunked transfer that ends inside a chunk: http.client raises IncompleteRead,
+    # which is not an OSError
+    body = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"3e8\r\n" + PAYLOAD[:500]
+    sock, url = _raw_server(body)
+    try:
+        with pytest.raises(ResourceMissingError, match="cannot download test-net-1234.pth"):
+            weights.fetch("test-net", url=url, timeout=10)
+    finally:
+        sock.close()
+    assert list(cache.iterdir()) == []
+
+
+def test_unusable_cache_dir_is_named(tmp_path, monkeypatch, entry):
+    # $EYETEST_WEIGHTS_DIR below a regular file: mkdir fails with NotADirectoryError
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"")
+    monkeypatch.setenv(weights.ENV_DIR, str(blocker / "weights"))
+    src = tmp_path / "carried.bin"
+    src.write_bytes(PAYLOAD)
+    for call in (lambda: weights.import_file(src), lambda: weights.fetch("test-net")):
+        with pytest.raises(ResourceMissingError) as ei:
+            call()
+        msg = str(ei.value)
+        assert str(blocker / "weights") in msg and weights.ENV_DIR in msg

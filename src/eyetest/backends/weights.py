@@ -36,6 +36,7 @@ digest against the prefix in the upstream file name before committing it.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import tempfile
@@ -267,6 +268,23 @@ def load_state_dict(name: str) -> Mapping[str, Any]:
     return _load_cached(str(path), get_weight_file(name).sha256)
 
 
+def _temp_in_cache(dest: Path) -> tuple[int, Path]:
+    """Create the cache directory and an open temporary file beside ``dest``.
+
+    An unusable directory (read-only, a path through a file, ...) raises
+    :class:`ResourceMissingError` naming it and ``$EYETEST_WEIGHTS_DIR``.
+    """
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    except OSError as exc:
+        raise ResourceMissingError(
+            f"cannot write to the weights cache {dest.parent}: {exc.strerror or exc}; "
+            f"set ${ENV_DIR} to a writable directory"
+        ) from exc
+    return fd, Path(name)
+
+
 def _atomic_place(tmp: Path, dest: Path) -> None:
     os.replace(tmp, dest)
     with _VERIFIED_LOCK:
@@ -297,13 +315,11 @@ def fetch(
     dest = weight_path(name)
     if dest.is_file() and not force and status(name, check_hash=True) == "ok":
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
     source = url or wf.url
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{wf.filename}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
+    fd, tmp = _temp_in_cache(dest)
     try:
         h = hashlib.sha256()
-        done = 0
+        done, total = 0, None
         req = urllib.request.Request(source, headers={"User-Agent": "eyetest-weights"})
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp, os.fdopen(fd, "wb") as out:
@@ -318,11 +334,16 @@ def fetch(
                         progress(done, total)
                 out.flush()
                 os.fsync(out.fileno())
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
             raise ResourceMissingError(
                 f"cannot download {wf.filename} ({name!r}) from {source}: {exc}; "
                 f"copy the file here by hand and run `eyetest weights import PATH`"
             ) from exc
+        if total is not None and done != total:
+            raise ResourceMissingError(
+                f"download of {wf.filename} from {source} was cut off: received {done} of "
+                f"{total} bytes; the file was not kept, run `eyetest weights fetch {name}` again"
+            )
         digest = h.hexdigest()
         if digest != wf.sha256:
             raise ResourceMissingError(
@@ -376,10 +397,8 @@ def import_file(path: str | os.PathLike, *, name: str | None = None) -> tuple[st
                 f"(see `eyetest weights list`); not imported"
             )
     dest = weights_dir() / wf.filename
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{wf.filename}.", suffix=".part", dir=dest.parent)
+    fd, tmp = _temp_in_cache(dest)
     os.close(fd)
-    tmp = Path(tmp_name)
     try:
         shutil.copyfile(src, tmp)
         copied = sha256_file(tmp)

@@ -214,3 +214,52 @@ def test_score_sets_end_to_end_through_weights_cache(tmp_path, monkeypatch):
     assert got == pytest.approx(want, rel=1e-9) and got > 0
     with pytest.raises(MetricInputError, match="not a distribution metric"):
         score_sets("lpips", refs, dists, data_range=255)
+
+
+def test_bad_data_range_and_non_finite_images_are_named():
+    # data_range 0 used to raise ZeroDivisionError; NaN/inf/negative ones
+    # silently gave NaN or garbage Inception inputs
+    img = np.full((20, 20, 3), 0.5)
+    for bad in (0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(MetricInputError, match="data_range must be a positive number"):
+            resize_for_inception(img, data_range=bad)
+    nan_img = img.copy()
+    nan_img[3, 4, 1] = np.nan
+    with pytest.raises(MetricInputError, match="NaN or infinite"):
+        resize_for_inception(nan_img, data_range=1.0)
+
+
+def test_inception_features_name_the_bad_image():
+    pytest.importorskip("torch")
+    import importlib.util
+    from pathlib import Path
+
+    from eyetest.core.metrics.fid import inception_features
+
+    p = Path(__file__).resolve().parents[1] / "nets" / "ckpt_helpers.py"
+    spec = importlib.util.spec_from_file_location("ckpt_helpers", p)
+    h = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(h)
+    sd = h.random_inception(seed=4)
+    good = np.full((20, 20, 3), 0.5)
+    bad = good.copy()
+    bad[0, 0, 0] = np.inf
+    with pytest.raises(MetricInputError, match="image 2: .*NaN or infinite"):
+        inception_features([good, good, bad], data_range=1.0, state_dict=sd, device="cpu",
+                           batch_size=2)
+    with pytest.raises(MetricInputError, match=r"image 1: .*\(20, 20, 4\)"):
+        inception_features([good, np.zeros((20, 20, 4))], data_range=1.0, state_dict=sd,
+                           device="cpu")
+    with pytest.raises(MetricInputError, match="data_range must be a positive number, got 0"):
+        inception_features([good], data_range=0, state_dict=sd, device="cpu")
+
+
+def test_kid_subset_settings_as_floats_and_bad_values():
+    # settings read from JSON/YAML arrive as floats; 20.0 used to raise a numpy TypeError
+    rng = np.random.default_rng(11)
+    a, b = rng.normal(size=(60, 4)), rng.normal(size=(60, 4)) + 0.2
+    want = kid(a, b, rng=np.random.default_rng(0), n_subsets=3, subset_size=20)
+    assert kid(a, b, rng=np.random.default_rng(0), n_subsets=3.0, subset_size=20.0) == want
+    for bad in (dict(subset_size=20.5), dict(n_subsets="x"), dict(subset_size=1)):
+        with pytest.raises(MetricInputError, match="subset_size"):
+            kid(a, b, rng=np.random.default_rng(0), **{"n_subsets": 3, "subset_size": 20, **bad})

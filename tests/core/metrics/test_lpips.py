@@ -149,6 +149,65 @@ def test_errors(ckpts):
         lpips(a[:8, :8], b[:8, :8], data_range=255, backbone=bsd, heads=hsd, device="cpu")
 
 
+def test_non_finite_input_and_bad_data_range_are_errors(ckpts):
+    # PSNR/SSIM reject NaN/inf inputs; LPIPS used to return NaN silently, and a
+    # data_range of inf/NaN passed the "> 0" check (inf maps every image to -1,
+    # so any pair scored 0)
+    rng = np.random.default_rng(9)
+    a, b = _pair(rng)
+    kw = dict(backbone=ckpts["alex"][0], heads=ckpts["alex"][1], device="cpu")
+    bad = b.astype(np.float64)
+    bad[5, 6, 2] = np.nan
+    with pytest.raises(MetricInputError, match="distorted 1 contains NaN or infinite"):
+        lpips_batch([a, a], [b, bad], data_range=255, **kw)
+    for dr in (float("inf"), float("nan"), 0, -255):
+        with pytest.raises(MetricInputError, match="data_range must be a positive number"):
+            lpips(a, b, data_range=dr, **kw)
+
+
+@pytest.mark.parametrize("net", ["alex", "vgg", "squeeze"])
+def test_minimum_size_agrees_with_functional_reference(ckpts, net):
+    from eyetest.core.metrics.lpips import MIN_SIZE
+
+    bsd, hsd = ckpts[net]
+    m = MIN_SIZE[net]
+
+    def ref_runs(h, w):
+        x = torch.zeros(1, 3, h, w, dtype=torch.float64)
+        try:
+            return all(t.numel() > 0 for t in ref_features(net, bsd, x))
+        except RuntimeError:
+            return False
+
+    assert ref_runs(m, 200) and ref_runs(200, m)
+    assert not ref_runs(m - 1, 200) and not ref_runs(200, m - 1)
+    rng = np.random.default_rng(10)
+    a, b = _pair(rng, m, 45)
+    kw = dict(data_range=255, backbone=bsd, heads=hsd, net=net, device="cpu")
+    assert lpips(a, b, **kw) == pytest.approx(ref_lpips(net, bsd, hsd, a, b, 255.0), rel=2e-4)
+    a, b = _pair(rng, 64, m - 1)
+    with pytest.raises(MetricInputError, match=f"64x{m - 1} is too small.*at least {m}x{m}"):
+        lpips(a, b, **kw)
+
+
+def test_runtime_errors_are_not_reported_as_small_images(ckpts, monkeypatch):
+    # a CUDA out-of-memory message mentions "max_split_size_mb"; it used to be
+    # turned into "image ... is too small" because the text contains "size"
+    from eyetest.core.metrics import lpips as mod
+
+    class Boom(torch.nn.Module):
+        def forward(self, x0, x1):
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB; "
+                               "try setting max_split_size_mb to avoid fragmentation")
+
+    monkeypatch.setattr(mod, "_model", lambda *a, **k: Boom())
+    a = np.zeros((64, 64, 3))
+    with pytest.raises(RuntimeError, match="out of memory") as ei:
+        lpips(a, a, data_range=1.0, backbone=ckpts["alex"][0], heads=ckpts["alex"][1],
+              device="cpu")
+    assert not isinstance(ei.value, MetricInputError)
+
+
 def test_registered_specs():
     spec = get_metric("lpips")
     assert spec.kind == "FR" and not spec.higher_is_better

@@ -37,6 +37,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from scipy import linalg
 
+from eyetest.core.metrics._fidelity_common import check_data_range
 from eyetest.core.metrics.registry import MetricSpec, register
 from eyetest.errors import MetricInputError
 
@@ -220,8 +221,17 @@ def kid(
     b = _features(distorted_features, "distorted_features")
     if a.shape[1] != b.shape[1]:
         raise MetricInputError(f"feature dimensions differ: {a.shape[1]} vs {b.shape[1]}")
+    try:  # whole numbers given as floats (e.g. from JSON/YAML settings) are fine
+        if n_subsets != int(n_subsets) or subset_size != int(subset_size):
+            raise ValueError
+        n_subsets, subset_size = int(n_subsets), int(subset_size)
+    except (TypeError, ValueError, OverflowError):
+        raise MetricInputError(
+            f"n_subsets and subset_size must be whole numbers, got {n_subsets!r} and "
+            f"{subset_size!r}") from None
     if n_subsets < 1 or subset_size < 2:
-        raise MetricInputError("n_subsets must be >= 1 and subset_size >= 2")
+        raise MetricInputError(
+            f"n_subsets must be >= 1 and subset_size >= 2, got {n_subsets} and {subset_size}")
     size = min(subset_size, a.shape[0], b.shape[0])
     if size < subset_size:
         warnings.warn(
@@ -260,7 +270,10 @@ def resize_for_inception(image: np.ndarray, *, data_range: float, resize: str = 
         img = np.repeat(img, 3, axis=2)
     if resize not in RESIZE_MODES:
         raise MetricInputError(f"unknown resize mode {resize!r}; use one of {RESIZE_MODES}")
-    x = img.astype(np.float32) * np.float32(255.0 / float(data_range))
+    scale = 255.0 / check_data_range(data_range, "inception features")
+    x = img.astype(np.float32) * np.float32(scale)
+    if not np.all(np.isfinite(x)):
+        raise MetricInputError("image contains NaN or infinite values")
     if resize == "clean" and x.shape[:2] != (INCEPTION_SIZE, INCEPTION_SIZE):
         from PIL import Image
 
@@ -301,12 +314,17 @@ def inception_features(
 
     if batch_size < 1:
         raise MetricInputError(f"batch_size must be >= 1, got {batch_size}")
+    data_range = check_data_range(data_range, "inception features")
     device = resolve_device(device)
     net = fid_inception_from_state_dict(state_dict, device=device)
     out = []
     for start in range(0, len(images), batch_size):
-        chunk = [resize_for_inception(im, data_range=data_range, resize=resize)
-                 for im in images[start:start + batch_size]]
+        chunk = []
+        for i, im in enumerate(images[start:start + batch_size], start):
+            try:
+                chunk.append(resize_for_inception(im, data_range=data_range, resize=resize))
+            except MetricInputError as exc:
+                raise MetricInputError(f"image {i}: {exc}") from None
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, c in enumerate(chunk):
             groups.setdefault(c.shape, []).append(i)

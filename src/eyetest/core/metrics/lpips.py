@@ -34,10 +34,16 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from eyetest.core.metrics._fidelity_common import check_data_range
 from eyetest.core.metrics.registry import MetricSpec, register
 from eyetest.errors import MetricInputError
 
 NETS = ("alex", "vgg", "squeeze")
+#: smallest height/width each trunk accepts: every tapped layer must keep at
+#: least one pixel (AlexNet: 11x11/4 conv and two 3x3/2 pools before relu5;
+#: VGG16: four 2x2 pools before relu5_3; SqueezeNet 1.1: 3x3/2 conv and two
+#: 3x3/2 ceil-mode pools before fire6)
+MIN_SIZE = {"alex": 31, "vgg": 16, "squeeze": 17}
 #: default memory cap: pixels per forward batch (n * H * W), ~4 megapixels
 MAX_BATCH_PIXELS = 1 << 22
 
@@ -77,6 +83,8 @@ def _to_unit(image: np.ndarray, data_range: float, what: str) -> np.ndarray:
     if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
         raise MetricInputError(f"{what} has dtype {a.dtype}; expected real numbers")
     x = a.astype(np.float32) * np.float32(2.0 / float(data_range)) - np.float32(1.0)
+    if not np.all(np.isfinite(x)):
+        raise MetricInputError(f"lpips: {what} contains NaN or infinite values")
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
@@ -117,8 +125,7 @@ def lpips_batch(
 
     if net not in NETS:
         raise MetricInputError(f"unknown LPIPS network {net!r}; use one of {NETS}")
-    if not data_range or data_range <= 0:
-        raise MetricInputError(f"data_range must be > 0, got {data_range!r}")
+    data_range = check_data_range(data_range, "lpips")
     if len(references) != len(distorted):
         raise MetricInputError(
             f"{len(references)} references but {len(distorted)} distorted images")
@@ -131,6 +138,10 @@ def lpips_batch(
         rs, ds = np.shape(r), np.shape(d)
         if rs != ds:
             raise MetricInputError(f"pair {i}: reference shape {rs} != distorted shape {ds}")
+        if len(rs) >= 2 and min(rs[:2]) < MIN_SIZE[net]:
+            raise MetricInputError(
+                f"pair {i}: image of size {rs[0]}x{rs[1]} is too small for LPIPS-{net} "
+                f"(needs at least {MIN_SIZE[net]}x{MIN_SIZE[net]})")
         groups.setdefault(rs, []).append(i)
     out = np.empty(len(references), dtype=np.float64)
     for shape, idx in groups.items():
@@ -141,15 +152,8 @@ def lpips_batch(
                                             for i in chunk])).to(dev)
             x1 = torch.from_numpy(np.stack([_to_unit(distorted[i], data_range, f"distorted {i}")
                                             for i in chunk])).to(dev)
-            try:
-                with torch.inference_mode():
-                    d = model(x0, x1)
-            except RuntimeError as exc:
-                if "size" in str(exc).lower() or "kernel" in str(exc).lower():
-                    raise MetricInputError(
-                        f"image of size {shape[0]}x{shape[1]} is too small for LPIPS-{net}: {exc}"
-                    ) from exc
-                raise
+            with torch.inference_mode():
+                d = model(x0, x1)
             out[chunk] = d.double().cpu().numpy()
     return out
 
@@ -190,4 +194,4 @@ _register("lpips", "alex", "LPIPS v0.1, AlexNet trunk (the LPIPS default), RGB i
 _register("lpips-vgg", "vgg", "LPIPS v0.1, VGG16 trunk, RGB in [-1, 1]")
 _register("lpips-squeeze", "squeeze", "LPIPS v0.1, SqueezeNet 1.1 trunk, RGB in [-1, 1]")
 
-__all__ = ["NETS", "lpips", "lpips_batch"]
+__all__ = ["MIN_SIZE", "NETS", "lpips", "lpips_batch"]
