@@ -66,3 +66,16 @@ def test_requires_a_generator():
         bootstrap_ci(lambda r: 0.0, [1, 2], rng=7)
     with pytest.raises(MetricInputError, match="level"):
         bootstrap_ci(lambda r: 0.0, [1, 2], rng=np.random.default_rng(), level=95)
+
+
+def test_single_unit_gives_no_interval():
+    # With one unit (e.g. a scenario with a single image) every cluster resample is
+    # the data itself; the percentile interval would be the zero-width
+    # [estimate, estimate], claiming certainty the data cannot give.
+    values = np.arange(5.0)
+    ci = bootstrap_ci(lambda r: float(values[r].mean()), ["img"] * 5, rng=np.random.default_rng(0), n_boot=100)
+    assert ci.estimate == pytest.approx(2.0)
+    assert np.isnan(ci.ci_low) and np.isnan(ci.ci_high) and ci.n_valid == 0
+    two = bootstrap_ci(lambda r: float(values[r].mean()), ["a", "a", "b", "b", "b"], rng=np.random.default_rng(0),
+                       n_boot=100)
+    assert two.ci_low < two.ci_high  # two units: 0.5 and 3.0 per unit, resamples differ

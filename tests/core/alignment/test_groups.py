@@ -84,6 +84,20 @@ def test_unknown_metric_named(data):
         alignment_table(scores, human, metrics={"psnr": True}, rng=np.random.default_rng(0), n_boot=10)
 
 
+def test_missing_bootstrap_unit_is_named():
+    # a pairwise scale per condition has no image column: the error names the
+    # unit column instead of a bare KeyError, and unit=None resamples conditions
+    rng = np.random.default_rng(0)
+    cond = [f"c{i}" for i in range(10)]
+    scores = pd.DataFrame({"condition": cond, "metric": "m", "value": rng.normal(size=10)})
+    human = pd.DataFrame({"condition": cond, "score": rng.normal(size=10)})
+    with pytest.raises(MetricInputError, match="unit column 'image'"):
+        alignment_table(scores, human, metrics={"m": True}, keys=("condition",), rng=rng, n_boot=10)
+    t = alignment_table(scores, human, metrics={"m": True}, keys=("condition",), unit=None, rng=rng, n_boot=10)
+    srcc = t.loc[t["statistic"] == "srcc", "value"].item()
+    assert srcc == pytest.approx(stats.spearmanr(scores["value"], human["score"]).statistic)
+
+
 def test_agreement_table_matches_direct(data):
     scores, human = data
     pairs = pairs_from_scale(human)

@@ -80,6 +80,18 @@ def test_agreement_judgment_weighting_counts_votes():
     assert out["agreement"] == pytest.approx((3 + 0 + 1 + 0.5) / (4 + 2 + 2 + 1))
 
 
+def test_judgment_weighting_counts_ties_of_split_pairs():
+    # A 2-2 pair has no majority (human = 0) but its 4 decided votes enter the
+    # "judgment" share; when the metric ties it, excluding it must be reported.
+    pairs = pd.DataFrame({"metric_a": [1.0, 2.0], "metric_b": [1.0, 1.0], "wins_a": [2, 3], "wins_b": [2, 1],
+                          "human": [0, 1]})
+    half = pairwise_agreement(pairs, higher_is_better=True, weighting="judgment")
+    assert half["agreement"] == pytest.approx((0.5 * 4 + 3) / 8) and half["n_metric_ties"] == 1
+    excl = pairwise_agreement(pairs, higher_is_better=True, weighting="judgment", metric_ties="exclude")
+    assert excl["agreement"] == pytest.approx(3 / 4)
+    assert excl["n_pairs"] == 1 and excl["n_metric_ties"] == 1
+
+
 def test_pair_agreement_arrays_and_nan():
     a, w = pair_agreement([1.0, np.nan], [0.0, 1.0], [1, 1], higher_is_better=True)
     assert a.tolist() == [1.0, 0.0] and w.tolist() == [1.0, 0.0]

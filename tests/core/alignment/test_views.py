@@ -93,6 +93,17 @@ def test_leaderboard_keeps_given_scale_intervals():
     assert board.loc[("text", "b"), ["ci_low", "ci_high"]].tolist() == [-0.5, 0.1]
 
 
+def test_leaderboard_without_groups_keeps_given_scale_intervals():
+    # by=(): the whole frame is the one group (there is no pooled "all" group), so a
+    # scale with one row per method and its own CIs (e.g. Bradley-Terry) keeps them
+    # instead of getting NaN from a one-value normal interval.
+    scale = pd.DataFrame({"method": ["a", "b"], "score": [0.2, -0.2], "ci_low": [0.0, -0.5], "ci_high": [0.5, 0.1]})
+    board = leaderboard(scale, value="score", by=()).set_index("method")
+    assert board.loc["a", ["ci_low", "ci_high"]].tolist() == [0.0, 0.5]
+    assert board.loc["b", ["ci_low", "ci_high"]].tolist() == [-0.5, 0.1]
+    assert board["rank"].tolist() == [1, 2]
+
+
 def test_method_dimension_matrix_equals_groupby_mean():
     rng = np.random.default_rng(0)
     scale = pd.DataFrame({"method": rng.choice(["a", "b", "c"], 60), "dimension": rng.choice(["sharp", "natural"], 60),

@@ -7,7 +7,9 @@ drawn unit together (the cluster or block bootstrap; Davison & Hinkley,
 interval is the percentile interval ``[q_{a/2}, q_{1-a/2}]`` of the statistic
 over the resamples (Efron & Tibshirani, "An Introduction to the Bootstrap",
 1993, ch. 13).  Resamples on which the statistic is undefined (NaN, e.g. a
-constant resample for a correlation) are dropped and counted.
+constant resample for a correlation) are dropped and counted.  With a single
+unit every resample is the data itself, so there is no evidence of spread:
+the interval is NaN rather than the zero-width ``[estimate, estimate]``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ class BootstrapCI:
     """Estimate on the full data and its percentile interval.
 
     ``n_valid`` is the number of resamples with a finite statistic (the
-    interval is NaN when fewer than half of them were).
+    interval is NaN when fewer than half of them were, and when there is
+    only one unit to resample; then no resample is drawn and ``n_valid`` is 0).
     """
 
     estimate: float
@@ -77,7 +80,7 @@ def bootstrap_many(
     estimate = {name: float(v) for name, v in statistic(everything).items()}
     values = {name: np.full(n_boot, np.nan) for name in estimate}
     k = len(groups)
-    for b in range(n_boot):
+    for b in range(n_boot if k > 1 else 0):  # one unit: every resample is the data, no spread
         draw = rng.integers(0, k, size=k)
         result = statistic(np.concatenate([groups[i] for i in draw]))
         for name in values:

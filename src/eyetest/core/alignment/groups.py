@@ -127,6 +127,11 @@ def alignment_table(
     rows = []
     for metric, higher in metrics.items():
         merged = merge_scores_human(scores, human, metric=metric, keys=keys, human_value=human_value)
+        if unit and unit not in merged.columns:
+            raise MetricInputError(
+                f"bootstrap unit column {unit!r} is in neither the scores nor the human scale "
+                f"(joined columns: {', '.join(map(str, merged.columns))}); pass unit=None to resample conditions"
+            )
         for key, part in _groups(merged, by):
             where = "the data" if not by else ", ".join(f"{c}={v!r}" for c, v in zip(by, key))
             part = _one_per_condition(part, keys, where).reset_index(drop=True)

@@ -20,7 +20,8 @@ Fitting is done on standardised data (z-scores of x and y) by bounded
 trust-region least squares (:func:`scipy.optimize.least_squares`, analytic
 Jacobians).  Robust initialisation: for a grid of centres and slopes the
 remaining parameters enter linearly and are solved exactly (variable
-projection); the best grid cells seed the nonlinear fit.  Box constraints make
+projection; for the 5PL under its monotonicity sign constraints, by
+non-negative least squares); the best grid cells seed the nonlinear fit.  Box constraints make
 the curve monotonic (5PL: ``b1`` and ``b4`` share the direction of the data,
 ``b2 > 0``) and keep the centre inside the data range, which removes the flat
 directions that make the unconstrained 5PL diverge on nearly linear data.
@@ -38,7 +39,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.optimize import least_squares
+from scipy.optimize import least_squares, nnls
 
 from eyetest.errors import MetricInputError
 
@@ -124,31 +125,40 @@ class LogisticFit:
         return np.full(x.shape, self.params[0], dtype=np.float64)
 
 
-def _starts(model: str, zx: np.ndarray, zy: np.ndarray, *, keep: int = 4) -> list[list[float]]:
+def _starts(model: str, zx: np.ndarray, zy: np.ndarray, *, sign: float = 1.0, keep: int = 4) -> list[list[float]]:
     """Starting points by variable projection on a grid.
 
     For a fixed centre ``c3`` and slope/width, both models are linear in the
-    remaining parameters (5PL: ``c1, c4, c5``; 4PL: ``c1 - c2, c2``), so an
-    ordinary least-squares solve gives the best of those for every grid cell.
-    The ``keep`` cells with the smallest residual seed the nonlinear fit.
+    remaining parameters (5PL: ``c1, c4, c5``; 4PL: ``c1 - c2, c2``), so a
+    linear least-squares solve gives the best of those for every grid cell.
+    For the 5PL it is solved under the monotonicity constraints of
+    :func:`_bounds` (``sign * c1 >= 0``, ``sign * c4 >= 0``; non-negative
+    least squares after eliminating the free intercept ``c5`` by centring),
+    so every start is feasible: an unconstrained solve can pick cells whose
+    ``c1`` has the wrong sign, and clipping those to ``c1 = 0`` starts the
+    optimiser on the straight line, where the gradient in ``c2, c3`` is zero
+    and it never leaves.  The ``keep`` cells with the smallest residual seed
+    the nonlinear fit.
     """
     centres = np.quantile(zx, np.linspace(0.05, 0.95, 19))
     slopes = np.logspace(-1.0, 1.5, 14)
     ones = np.ones_like(zx)
+    xc, yc = zx - zx.mean(), zy - zy.mean()
     scored = []
     for c in centres:
         for k in slopes:
             if model == "5pl":
                 s = 0.5 - 1.0 / (1.0 + np.exp(np.clip(k * (zx - c), -700, 700)))
-                design = np.column_stack([s, zx, ones])
+                u, _ = nnls(sign * np.column_stack([s - s.mean(), xc]), yc)
+                c1, c4 = sign * u[0], sign * u[1]
+                c5 = zy.mean() - c1 * s.mean() - c4 * zx.mean()
+                sse = float(np.sum((c1 * s + c4 * zx + c5 - zy) ** 2))
+                start = [c1, k, c, c4, c5]
             else:
                 s = 1.0 / (1.0 + np.exp(np.clip(-(zx - c) * k, -700, 700)))
                 design = np.column_stack([s, ones])
-            coef, *_ = np.linalg.lstsq(design, zy, rcond=None)
-            sse = float(np.sum((design @ coef - zy) ** 2))
-            if model == "5pl":
-                start = [coef[0], k, c, coef[1], coef[2]]
-            else:
+                coef, *_ = np.linalg.lstsq(design, zy, rcond=None)
+                sse = float(np.sum((design @ coef - zy) ** 2))
                 start = [coef[0] + coef[1], coef[1], c, 1.0 / k]
             scored.append((sse, [float(v) for v in start]))
     scored.sort(key=lambda item: item[0])
@@ -200,9 +210,12 @@ def _fit_standardised(model: str, zx: np.ndarray, zy: np.ndarray, warm=None):
     def starts():
         if warm is not None:
             yield warm
-        yield from _starts(model, zx, zy)
+        # a warm start alone can stay in a worse local optimum (or on the
+        # straight line, when the resample's direction differs from the full
+        # data's): the best grid cell is always tried as well
+        yield from _starts(model, zx, zy, sign=sign, keep=1 if warm is not None else 4)
 
-    for i, p0 in enumerate(starts()):
+    for p0 in starts():
         p0 = np.clip(np.asarray(p0, dtype=float), lower + margin, upper - margin)
         try:
             with np.errstate(all="ignore"):
@@ -223,8 +236,6 @@ def _fit_standardised(model: str, zx: np.ndarray, zy: np.ndarray, warm=None):
             continue
         if best is None or sse < best[1] - 1e-12:
             best = (params, sse)
-        if warm is not None and i == 0:
-            break  # a warm start that converged is accepted as it is
     return None if best is None else best[0]
 
 
@@ -250,8 +261,8 @@ def fit_logistic(
         ``"linear"``.
     start : optional earlier fit (e.g. on the full data when fitting bootstrap
         resamples).  If it is of the model being tried, the optimiser starts
-        from it and accepts the result if it converges to a monotonic curve;
-        otherwise the grid initialisation is used.
+        from it and from the best grid cell, and keeps the better fit (fewer
+        starts than a cold fit); otherwise the grid initialisation is used.
 
     Returns
     -------

@@ -231,13 +231,17 @@ def pairwise_agreement(pairs: pd.DataFrame, *, higher_is_better: bool, metric_ti
     See the module docstring for the formula, the two weightings and the
     treatment of metric ties.  Returns ``{"agreement", "n_pairs",
     "n_metric_ties", "weight"}`` where ``n_pairs`` counts the pairs that
-    entered the share, ``n_metric_ties`` the decided pairs the metric tied,
-    and ``weight`` the total weight (pairs or decided votes).
+    entered the share, ``n_metric_ties`` the decided pairs (``"judgment"``:
+    pairs with at least one non-tie vote) the metric tied, and ``weight`` the
+    total weight (pairs or decided votes).
     """
     statistic, a, w = agreement_statistic(pairs, higher_is_better=higher_is_better, metric_ties=metric_ties,
                                           tie_tolerance=tie_tolerance, weighting=weighting)
     d = (pairs["metric_a"].to_numpy(float) - pairs["metric_b"].to_numpy(float))
-    human_decided = (pairs["human"].to_numpy() != 0) if "human" in pairs.columns else np.ones(len(pairs), bool)
+    if weighting == "judgment":  # a pair counts when it has decided votes, even split ones (2 vs 2)
+        human_decided = (pairs["wins_a"] + pairs["wins_b"]).to_numpy(float) > 0
+    else:
+        human_decided = pairs["human"].to_numpy(float) != 0
     ties = int(np.sum(human_decided & (np.abs(d) <= tie_tolerance)))
     return {
         "agreement": statistic(np.arange(len(pairs))),

@@ -189,7 +189,7 @@ def leaderboard(
             if v.size == 0:
                 continue
             mean = float(v.mean())
-            if single and len(key) and key[0] != ALL:
+            if single and (not by or key[0] != ALL):  # not the pooled 'all' group
                 low, high = float(sub["ci_low"].iloc[0]), float(sub["ci_high"].iloc[0])
             elif rng is not None and unit in sub.columns:
                 ok = np.isfinite(sub[value].to_numpy(float))
