@@ -277,3 +277,24 @@ def test_audit_without_summaries_uses_manifest_directions_and_the_seed(tmp_path,
                  if s.id == "audit").html for seed in (0, 0, 1)]
     assert "my-niqe" in runs[0]
     assert runs[0] == runs[1] and runs[0] != runs[2]           # the bootstrap follows --seed
+
+
+def test_alignment_compares_metrics_pairwise(tmp_path, small_study):
+    """psnr agrees with the raters and niqe contradicts them: the paired comparison says so; a metric
+    compared with an exact copy of itself gives no significant difference and only the count sentence."""
+    d = small_study(tmp_path / "s")
+    report = build_report(collect(scores=d / "scores.csv", judgments=d / "judgments.csv"), n_boot=20)
+    md = report.markdown
+    assert "better than metric B" in md and "tab:metric-comparison" in report.latex
+    assert "1 pair of metrics compared on SRCC, PLCC, pairwise agreement" in md
+    row = next(ln for ln in md.splitlines() if ln.startswith("| psnr vs niqe |"))
+    cells = [c.strip(" *") for c in row.strip().strip("|").split("|")]
+    srcc_diff, low = float(cells[1].split()[0]), float(cells[1].split("[")[1].split(",")[0])
+    assert srcc_diff > 1.5 and low > 0 and float(cells[2]) < 0.05          # SRCC: about +1 - (-1)
+    assert float(cells[5].split()[0]) > 0.5 and float(cells[6]) < 0.05    # pairwise agreement
+    scores = pd.read_csv(d / "scores.csv")
+    psnr = scores[scores["metric"] == "psnr"]
+    pd.concat([psnr, psnr.assign(metric="ssim")]).to_csv(tmp_path / "twin.csv", index=False)
+    md = build_report(collect(scores=tmp_path / "twin.csv", judgments=d / "judgments.csv"), n_boot=20).markdown
+    assert "better than metric B" not in md
+    assert "1 pair of metrics compared" in md and ": 0 difference(s) in 0 pair(s) significant" in md

@@ -18,6 +18,7 @@ import pandas as pd
 from eyetest.report.context import Context, explode_scenarios, rank_correlations, scenario_tags
 from eyetest.report.html import Section, crop_uri, figure_html, para, table_html
 from eyetest.report.tables import (
+    Table,
     alignment_matrix,
     fmt,
     fmt_ci,
@@ -279,6 +280,8 @@ def alignment_section(ctx: Context) -> Section:
                             "(0.5 = chance).")
     html = [_tables(s, t), figure_html(alignment_figure(al, statistic="srcc"), alt="SRCC per metric",
                                        caption="SRCC with 95% CI per metric.")]
+    if len(dirs) >= 2:
+        html.append(_metric_comparison(ctx, s, sc, human, dirs, prim if pairs is not None else None))
     h_all = ctx.cond_scale[["image", "method", "score", "dimension"]]
     if h_all["dimension"].nunique() > 1:
         by_dim = rank_correlations(sc, h_all, metrics=dirs, by="dimension", rng=ctx.rng(13),
@@ -317,6 +320,70 @@ def alignment_section(ctx: Context) -> Section:
                                                     "conditions are left out.")))
     s.html = "".join(html)
     return s
+
+
+_COMPARED = {"srcc": "SRCC", "plcc": "PLCC", "agreement": "pairwise agreement"}
+
+
+def _compare_resamples(n_boot: int, n_pairs: int) -> int:
+    """Resamples for the metric comparison: at least ``n_boot`` and enough that the smallest
+    bootstrap p-value, ``2 / (B + 1)``, survives Holm's correction over ``n_pairs`` pairs at 0.05."""
+    return max(int(n_boot), 50 * int(n_pairs))
+
+
+def _metric_comparison(ctx: Context, s: Section, scores, human, dirs: dict, pairs) -> str:
+    """Paired metric-vs-metric differences on all the data; the pairs significant after Holm."""
+    from eyetest.core.alignment import compare_agreement, compare_metrics
+
+    n_pairs = len(dirs) * (len(dirs) - 1) // 2
+    n_boot = _compare_resamples(ctx.n_boot, n_pairs)
+    parts = [compare_metrics(scores, human, metrics=dirs, rng=ctx.rng(16), n_boot=n_boot)]
+    if pairs is not None:
+        parts.append(compare_agreement(pairs, scores, metrics=dirs, rng=ctx.rng(17), n_boot=n_boot))
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return ""
+    cmp = pd.concat(parts, ignore_index=True)
+    compared = len(cmp[["metric_a", "metric_b"]].drop_duplicates())
+    stats = [k for k in _COMPARED if k in set(cmp["statistic"])]
+    sig = cmp[cmp["p_holm"] < 0.05]
+    n_sig = len(sig[["metric_a", "metric_b"]].drop_duplicates())
+    plural = "s" if compared != 1 else ""
+    text = (f"{compared} pair{plural} of metrics compared on {', '.join(_COMPARED[k] for k in stats)} "
+            f"(paired image bootstrap, {n_boot} resamples; two-sided bootstrap p-values, Holm-adjusted over the "
+            f"{compared} pair{plural} of each statistic): {len(sig)} difference(s) in {n_sig} pair(s) "
+            "significant at p < 0.05.")
+    if sig.empty:
+        s.markdown.append(md_text(text) + "\n")
+        return para(text, cls="tnote")
+    columns = ["metric A vs metric B"]
+    for k in stats:
+        columns += [f"{_COMPARED[k]} A-B [95% CI]", f"{_COMPARED[k]} p (Holm)"]
+    rows, bold = [], set()
+    # most significant pairs first; each pair oriented so that its most significant difference is positive
+    sig = sig.assign(size=-sig["difference"].abs()).sort_values(["p_holm", "size"], kind="mergesort")
+    for i, ((a, b), part) in enumerate(sig.groupby(["metric_a", "metric_b"], sort=False)):
+        flip = part["difference"].iloc[0] < 0
+        row = [f"{b} vs {a}" if flip else f"{a} vs {b}"]
+        for j, k in enumerate(stats):
+            hit = cmp[(cmp["metric_a"] == a) & (cmp["metric_b"] == b) & (cmp["statistic"] == k)]
+            if hit.empty:
+                row += ["-", "-"]
+                continue
+            r = hit.iloc[0]
+            d, lo, hi = (-r["difference"], -r["ci_high"], -r["ci_low"]) if flip else \
+                (r["difference"], r["ci_low"], r["ci_high"])
+            row += [fmt_ci(d, lo, hi, 2), "-" if r["p_holm"] != r["p_holm"] else f"{r['p_holm']:.3f}"]
+            if r["p_holm"] < 0.05:
+                bold |= {(i, 1 + 2 * j), (i, 2 + 2 * j)}
+        rows.append(row)
+    t = Table(f"Does metric A agree with the human scale better than metric B? ({ctx.primary}"
+              + (", simulated)" if ctx.simulated else ")"), columns, rows, bold,
+              note=text + " Listed: the pairs with at least one significant difference (bold). A-B = difference "
+                   "of the statistic (higher = agrees better with people) on the conditions both metrics scored; "
+                   f"the smallest attainable p before adjustment is {2.0 / (n_boot + 1):.2g}.")
+    t.label = "tab:metric-comparison"
+    return _tables(s, t)
 
 
 def scenario_section(ctx: Context) -> Section:

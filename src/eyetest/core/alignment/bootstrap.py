@@ -40,6 +40,7 @@ class BootstrapCI:
 
 
 def _check(n_boot: int, level: float, rng) -> None:
+    """Validate the bootstrap arguments (``level=0.5`` when there is no interval to check)."""
     if not isinstance(rng, np.random.Generator):
         raise MetricInputError("rng must be a numpy.random.Generator (e.g. numpy.random.default_rng(seed))")
     if not 0.0 < level < 1.0:
@@ -57,6 +58,54 @@ def unit_rows(units) -> list[np.ndarray]:
     return groups
 
 
+def bootstrap_replicates(
+    statistic: Callable[[np.ndarray], dict[str, float]],
+    units,
+    *,
+    rng: np.random.Generator,
+    n_boot: int = 1000,
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """The statistics on all rows and on each cluster-bootstrap resample.
+
+    ``statistic`` is called with all rows (sorted) for the estimate, then with
+    the rows of ``n_boot`` resamples of the units (all rows of a drawn unit
+    kept together).  Returns ``(estimate, values)``: the estimate per name and
+    an array of ``n_boot`` resampled values per name (NaN where the statistic
+    was undefined or missing).  With a single unit no resample is drawn and
+    every value is NaN (resampling one unit only reproduces the data).  This
+    is the sampling step of :func:`bootstrap_many`; use it when the replicate
+    values themselves are needed (e.g. a bootstrap p-value).
+    """
+    _check(n_boot, 0.5, rng)
+    groups = unit_rows(units)
+    if not groups:
+        raise MetricInputError("bootstrap needs at least one row")
+    everything = np.sort(np.concatenate(groups))
+    estimate = {name: float(v) for name, v in statistic(everything).items()}
+    values = {name: np.full(n_boot, np.nan) for name in estimate}
+    k = len(groups)
+    for b in range(n_boot if k > 1 else 0):  # one unit: every resample is the data, no spread
+        draw = rng.integers(0, k, size=k)
+        result = statistic(np.concatenate([groups[i] for i in draw]))
+        for name in values:
+            values[name][b] = result.get(name, np.nan)
+    return estimate, values
+
+
+def percentile_interval(values: np.ndarray, *, level: float = 0.95) -> tuple[float, float]:
+    """``[q_{a/2}, q_{1-a/2}]`` of the finite ``values`` (``a = 1 - level``).
+
+    NaN when fewer than half of the values (and fewer than one) are finite.
+    """
+    values = np.asarray(values, dtype=float)
+    finite = values[np.isfinite(values)]
+    if finite.size < max(1, values.size // 2):
+        return float("nan"), float("nan")
+    alpha = (1.0 - level) / 2.0
+    low, high = np.quantile(finite, [alpha, 1.0 - alpha])
+    return float(low), float(high)
+
+
 def bootstrap_many(
     statistic: Callable[[np.ndarray], dict[str, float]],
     units,
@@ -70,30 +119,14 @@ def bootstrap_many(
     Like :func:`bootstrap_ci`, but ``statistic`` returns a dict of named
     floats (e.g. SRCC, KRCC, PLCC and RMSE from one logistic fit), and one
     :class:`BootstrapCI` is returned per name.  The same resamples are used
-    for every name.
+    for every name (drawn by :func:`bootstrap_replicates`).
     """
     _check(n_boot, level, rng)
-    groups = unit_rows(units)
-    if not groups:
-        raise MetricInputError("bootstrap needs at least one row")
-    everything = np.sort(np.concatenate(groups))
-    estimate = {name: float(v) for name, v in statistic(everything).items()}
-    values = {name: np.full(n_boot, np.nan) for name in estimate}
-    k = len(groups)
-    for b in range(n_boot if k > 1 else 0):  # one unit: every resample is the data, no spread
-        draw = rng.integers(0, k, size=k)
-        result = statistic(np.concatenate([groups[i] for i in draw]))
-        for name in values:
-            values[name][b] = result.get(name, np.nan)
-    alpha = (1.0 - level) / 2.0
+    estimate, values = bootstrap_replicates(statistic, units, rng=rng, n_boot=n_boot)
     out = {}
     for name, vals in values.items():
-        finite = vals[np.isfinite(vals)]
-        if finite.size < max(1, n_boot // 2):
-            low = high = float("nan")
-        else:
-            low, high = (float(v) for v in np.quantile(finite, [alpha, 1.0 - alpha]))
-        out[name] = BootstrapCI(estimate[name], low, high, n_boot, int(finite.size), level)
+        low, high = percentile_interval(vals, level=level)
+        out[name] = BootstrapCI(estimate[name], low, high, n_boot, int(np.isfinite(vals).sum()), level)
     return out
 
 
