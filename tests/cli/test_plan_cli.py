@@ -49,6 +49,9 @@ def test_json_and_plot(tmp_path):
         if j is not None:
             assert 10 <= j <= 120 and j % 10 == 0
             assert d["raters_for_tau"] == math.ceil(j / 30)
+        stays = d["judgments_for_tau_stays"]
+        if stays is not None:           # a checkpoint of the simulation, in full rater sessions
+            assert 10 <= stays <= 120 and stays % 10 == 0 and d["raters_for_tau_stays"] == math.ceil(stays / 30)
         assert 0.0 <= d["tie_share"] <= 0.5
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from scipy.stats import kendalltau, somersd
 
 from eyetest.core.design.evaluate import (
-    _needed, ci_width_jod, first_reaching, kendall_tau_b, ranking_tau_given_truth, simulate_study,
+    _needed, ci_width_jod, first_reaching, first_staying, kendall_tau_b, ranking_tau_given_truth, simulate_study,
 )
 from eyetest.core.design.posterior import JOD
 from eyetest.core.design.simulator import make_truth, truth_from_scores
@@ -131,3 +131,44 @@ def test_stop_ci_ends_at_the_first_narrow_checkpoint():
     np.testing.assert_array_equal(stopped.ci_width[: first + 1], full.ci_width[: first + 1])
     assert np.isnan(stopped.ci_width[first + 1:]).all() and first + 1 < len(full.ci_width)
     assert len(stopped.outcome) == full.checkpoints[first]
+
+
+def test_first_staying_is_where_the_trace_stays_on_target():
+    cps = [10, 20, 30, 40, 50]
+    # a lucky early hit, lost again, then reached for good at 40
+    assert first_reaching(cps, [0.95, 0.7, 0.85, 0.92, 0.9], 0.9) == 10
+    assert first_staying(cps, [0.95, 0.7, 0.85, 0.92, 0.9], 0.9) == 40
+    assert first_staying(cps, [0.95, 0.95, 0.95, 0.95, 0.8], 0.9) == float("inf")   # ends below
+    assert first_staying(cps, [0.95] * 5, 0.9) == 10
+    assert first_staying(cps, [3.0, 0.5, 2.0, 0.9, 0.8], 1.0, above=False) == 40
+    assert first_staying(cps, [0.95, np.nan, 0.95, 0.95, 0.95], 0.9) == 30
+
+
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=30), st.floats(0.05, 0.95))
+@settings(max_examples=200, deadline=None)
+def test_first_staying_never_precedes_the_first_passage(values, target):
+    cps = np.arange(1, len(values) + 1) * 10
+    stay, first = first_staying(cps, values, target), first_reaching(cps, values, target)
+    assert stay >= first
+    if np.isfinite(stay):                   # from there on every value meets the target, the one before does not
+        k = int(stay // 10) - 1
+        assert all(v >= target for v in values[k:]) and (k == 0 or values[k - 1] < target)
+    else:
+        assert values[-1] < target
+
+
+def test_plan_stays_reading_is_first_staying_of_the_median_tau_curve():
+    from eyetest.core.design.evaluate import plan_designs
+
+    def truth(rng):
+        return make_truth(images=["i"], methods=[f"m{k}" for k in range(6)], rng=rng, method_sd=1.5)
+
+    (plan,) = plan_designs(["random"], make_truth=truth, n_studies=7, tie_share=0.2, budget=150, step=5,
+                           seed=4, trials_per_rater=20)
+    median = np.median(plan.tau, axis=0)
+    expected = first_staying(plan.checkpoints, median, 0.9)
+    assert plan.judgments_for_tau_stays == expected
+    if np.isfinite(expected):
+        k = list(plan.checkpoints).index(expected)
+        assert (median[k:] >= 0.9).all() and (k == 0 or median[k - 1] < 0.9)
+        assert plan.raters_for_tau_stays == np.ceil(expected / 20)

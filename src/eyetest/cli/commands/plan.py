@@ -261,6 +261,8 @@ def command(spec_path, conditions, images, tie_share, designs, target_tau, targe
             "regular_judgments_per_rater": regular_per_rater, "notes": notes, "seed": seed,
             "designs": {r.design: {
                 "judgments_for_tau": fin(r.judgments_for_tau), "raters_for_tau": fin(r.raters_for_tau),
+                "judgments_for_tau_stays": fin(r.judgments_for_tau_stays),
+                "raters_for_tau_stays": fin(r.raters_for_tau_stays),
                 "judgments_for_ci": fin(r.judgments_for_ci), "raters_for_ci": fin(r.raters_for_ci),
                 "tie_share": round(r.tie_share, 4)} for r in results},
         }, indent=2))
@@ -268,15 +270,18 @@ def command(spec_path, conditions, images, tie_share, designs, target_tau, targe
     click.echo(f"{len(methods) * n_images} conditions ({n_images} image(s) x {len(methods)} methods), "
                f"{n_pairs} comparable pairs, ~{tie_share:.0%} ties, {studies} simulated studies per design, "
                f"{trials_per_rater} judgments per rater")
-    head = ("design", f"judgments tau>={target_tau:g}", "raters", f"judgments CI<={target_ci:g} JOD",
-            "raters", "ties")
-    rows = [(r.design, _fmt(r.judgments_for_tau), _fmt(r.raters_for_tau), _fmt(r.judgments_for_ci),
-             _fmt(r.raters_for_ci), f"{r.tie_share:.0%}") for r in results]
+    head = ("design", f"judgments tau>={target_tau:g}", "raters", "stays from", "raters",
+            f"judgments CI<={target_ci:g} JOD", "raters", "ties")
+    rows = [(r.design, _fmt(r.judgments_for_tau), _fmt(r.raters_for_tau), _fmt(r.judgments_for_tau_stays),
+             _fmt(r.raters_for_tau_stays), _fmt(r.judgments_for_ci), _fmt(r.raters_for_ci),
+             f"{r.tie_share:.0%}") for r in results]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     for row in (head, *rows):
         click.echo("  ".join(str(x).rjust(w) if k else str(x).ljust(w) for k, (x, w) in enumerate(zip(row, widths))))
-    click.echo(f"(medians over studies; 'not reached' = beyond {budget} judgments; raters = sessions of "
-               f"{trials_per_rater} trials, {regular_per_rater} of them regular judgments)")
+    click.echo(f"(medians over studies; 'not reached' = beyond {budget} judgments; 'stays from' = the judgments "
+               f"from which the median study's tau stays >= {target_tau:g} to the end of the budget, the safer "
+               f"figure to budget with; raters = sessions of {trials_per_rater} trials, {regular_per_rater} of them regular "
+               "judgments)")
     for note in notes:
         click.echo(f"note: {note}")
     if plot_path:

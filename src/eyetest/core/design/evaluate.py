@@ -217,6 +217,22 @@ def first_reaching(checkpoints, values, target: float, *, above: bool = True) ->
     return float(np.asarray(checkpoints)[np.argmax(hit)]) if hit.any() else float("inf")
 
 
+def first_staying(checkpoints, values, target: float, *, above: bool = True) -> float:
+    """First checkpoint from which ``values`` meet ``target`` at every later checkpoint; inf if the last does not.
+
+    The conservative reading of "judgments needed": a first passage
+    (:func:`first_reaching`) can be a lucky early ordering that later
+    checkpoints lose again; this one is where the study *stays* on target
+    until the end of the simulated budget.
+    """
+    values = np.asarray(values, float)
+    ok = (values >= target if above else values <= target) & ~np.isnan(values)
+    if not ok.size or not ok[-1]:
+        return float("inf")
+    misses = np.flatnonzero(~ok)
+    return float(np.asarray(checkpoints)[misses[-1] + 1 if misses.size else 0])
+
+
 @dataclass
 class DesignPlan:
     """Summary over simulated studies of one design (medians over studies)."""
@@ -231,6 +247,8 @@ class DesignPlan:
     judgments_for_ci: float      # median first checkpoint with CI width <= target
     raters_for_ci: float
     tie_share: float
+    judgments_for_tau_stays: float = float("inf")   # first checkpoint from which the median tau stays >= target
+    raters_for_tau_stays: float = float("inf")
 
 
 def _needed(checkpoints, values, target, above, trials_per_rater):
@@ -257,6 +275,14 @@ def plan_designs(designs, *, make_truth, n_studies: int, tie_share: float, budge
     CI width <= ``target_ci`` JOD (inf when the median study does not reach
     it within ``budget``), rounded up to a whole judgment; raters are full
     sessions of ``trials_per_rater`` judgments, ``ceil(judgments / trials_per_rater)``.
+    ``judgments_for_tau_stays``: the checkpoint from which the *median over
+    studies* of tau stays >= ``target_tau`` to the end of the budget
+    (:func:`first_staying` of the median curve): the budget at which a
+    typical study is on target and remains so, the safer figure to plan
+    with (a study's own first passage can be a lucky ordering it loses
+    again).  The median curve is used rather than each study's own staying
+    point because the latter grows with the simulated budget (a longer run
+    has more chances to dip below once).
     """
     if n_studies < 1:
         raise SpecError("n_studies", f"must be at least 1, got {n_studies!r}")
@@ -281,6 +307,8 @@ def plan_designs(designs, *, make_truth, n_studies: int, tie_share: float, budge
         taus, cis, raters = np.array(taus), np.array(cis), np.array(raters)
         j_tau, r_tau = _needed(checkpoints, taus, target_tau, True, trials_per_rater)
         j_ci, r_ci = _needed(checkpoints, cis, target_ci, False, trials_per_rater)
+        j_stay = first_staying(checkpoints, np.median(taus, axis=0), target_tau)
+        r_stay = float(np.ceil(j_stay / trials_per_rater)) if np.isfinite(j_stay) else np.inf
         out.append(DesignPlan(label, checkpoints, taus, cis, raters, j_tau, r_tau, j_ci, r_ci,
-                              float(np.mean(ties))))
+                              float(np.mean(ties)), j_stay, r_stay))
     return out
