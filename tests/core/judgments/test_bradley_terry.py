@@ -215,3 +215,32 @@ def test_only_ties_put_the_fallback_prior_on_the_tie_parameter(model):
         warnings.simplefilter("error", ComparisonGraphWarning)
         fit = fit_pairwise(mixed, model=model)
     assert "note" not in fit.tie
+
+
+def test_warn_false_keeps_the_message_in_info_without_warning():
+    import warnings as _w
+
+    df = pd.DataFrame({"rater": ["r"] * 4, "condition_a": ["a", "a", "c", "c"],
+                       "condition_b": ["b", "b", "d", "d"], "outcome": ["a", "b", "a", "b"]})
+    with pytest.warns(ComparisonGraphWarning) as loud:
+        noisy = fit_pairwise(df)
+    with _w.catch_warnings():
+        _w.simplefilter("error")                 # any warning would raise here
+        quiet = fit_pairwise(df, warn=False)
+    assert quiet.info["warnings"] == noisy.info["warnings"] == [str(loud[0].message)]
+    np.testing.assert_array_equal(quiet.scores, noisy.scores)
+
+
+def test_screening_of_a_disconnected_study_issues_no_warning():
+    # per-image studies are disconnected by design; the consensus fit inside screening must stay quiet
+    import warnings as _w
+
+    from eyetest.core.judgments.quality import transitivity
+
+    rows = [(f"r{k}", f"{img}::{x}", f"{img}::{y}", "a" if (k + i) % 3 else "b")
+            for k in range(4) for img in ("i1", "i2") for i, (x, y) in enumerate([("p", "q"), ("q", "s"), ("p", "s")])]
+    df = pd.DataFrame(rows, columns=["rater", "condition_a", "condition_b", "outcome"])
+    with _w.catch_warnings():
+        _w.simplefilter("error")
+        out = transitivity(df, n_sim=50)
+    assert len(out) == 4

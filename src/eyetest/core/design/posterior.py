@@ -91,14 +91,15 @@ _W_MIN, _W_MAX = 1e-12, 1.0 - 1e-9
 _LOG2 = float(np.log(2.0))
 
 
-def _log_phi(x):
+def log_phi(x):
+    """log of the standard normal density, ``-x^2 / 2 - log sqrt(2 pi)``."""
     return -0.5 * np.square(x) - _LOG_SQRT_2PI
 
 
 def win_correction(x, e):
     """TrueSkill ``(v, w)`` for a win: ``x = mu_d / c``, ``e = eps / c`` (arrays)."""
     z = np.asarray(x, float) - np.asarray(e, float)
-    v = np.exp(_log_phi(z) - log_ndtr(z))
+    v = np.exp(log_phi(z) - log_ndtr(z))
     w = np.minimum(np.maximum(v * (v + z), _W_MIN), _W_MAX)
     return v, w
 
@@ -115,8 +116,8 @@ def draw_correction(x, e):
     hi, lo = e - ax, -e - ax  # Z = Phi(hi) - Phi(lo), lo < hi
     log_hi = log_ndtr(hi)
     log_z = log_hi + np.log1p(-np.exp(np.minimum(log_ndtr(lo) - log_hi, -1e-300)))
-    phi_hi = np.exp(_log_phi(hi) - log_z)
-    phi_lo = np.exp(_log_phi(lo) - log_z)
+    phi_hi = np.exp(log_phi(hi) - log_z)
+    phi_lo = np.exp(log_phi(lo) - log_z)
     v_abs = phi_lo - phi_hi  # <= 0: a tie pulls the difference towards 0
     w = np.minimum(np.maximum(v_abs**2 + hi * phi_hi - lo * phi_lo, _W_MIN), _W_MAX)
     return np.sign(x) * v_abs, w
@@ -291,8 +292,8 @@ def _pair_terms(d, eps, n_win, n_loss, n_tie, with_ties: bool):
     """
     z1, z2 = d - eps, -d - eps
     l1, l2 = log_ndtr(z1), log_ndtr(z2)
-    r1 = np.exp(_log_phi(z1) - l1)
-    r2 = np.exp(_log_phi(z2) - l2)
+    r1 = np.exp(log_phi(z1) - l1)
+    r2 = np.exp(log_phi(z2) - l2)
     w1, w2 = r1 * (r1 + z1), r2 * (r2 + z2)
     ll = n_win * l1 + n_loss * l2
     g_d = n_win * r1 - n_loss * r2
@@ -305,7 +306,7 @@ def _pair_terms(d, eps, n_win, n_loss, n_tie, with_ties: bool):
         hi, lo = eps - ax, -eps - ax
         log_hi = log_ndtr(hi)
         log_z = log_hi + np.log1p(-np.exp(np.minimum(log_ndtr(lo) - log_hi, -1e-300)))
-        r_hi, r_lo = np.exp(_log_phi(hi) - log_z), np.exp(_log_phi(lo) - log_z)
+        r_hi, r_lo = np.exp(log_phi(hi) - log_z), np.exp(log_phi(lo) - log_z)
         pos = d >= 0            # u = eps - d and l = -eps - d are (hi, lo) for d >= 0, (-lo, -hi) else
         r_u, r_l = np.where(pos, r_hi, r_lo), np.where(pos, r_lo, r_hi)
         u, low = eps - d, -eps - d

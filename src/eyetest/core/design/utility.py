@@ -67,7 +67,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import log_ndtr, ndtr
 
-from eyetest.core.design.posterior import _log_phi, log1mexp
+from eyetest.core.design.posterior import log_phi, log1mexp
 
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 
@@ -86,9 +86,9 @@ def fisher_information(d, eps):
     ``|d|`` grows (underflowing to 0 once below ~1e-308, near ``|d| = 37``).
     """
     a, eps = np.broadcast_arrays(np.abs(np.asarray(d, float)), np.asarray(eps, float))
-    log_phi_lo = _log_phi(a - eps)
+    log_phi_lo = log_phi(a - eps)
     log_cdf_lo = log_ndtr(-a - eps)                    # P(B), and the lower end of P(tie)
-    info = np.exp(2.0 * log_phi_lo - log_ndtr(a - eps)) + np.exp(2.0 * _log_phi(a + eps) - log_cdf_lo)
+    info = np.exp(2.0 * log_phi_lo - log_ndtr(a - eps)) + np.exp(2.0 * log_phi(a + eps) - log_cdf_lo)
     if not np.any(eps > 0):
         return info                                    # the tie term is 0 when eps = 0
     log_cdf_hi = log_ndtr(eps - a)

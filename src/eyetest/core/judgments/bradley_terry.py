@@ -105,7 +105,8 @@ def _covariance(neg_h, n, prior_sd):
 
 def fit_pairwise(judgments, *, model: str = "bradley-terry", prior_sd: float | None = None,
                  anchor: str | None = None, disconnected: str = "prior",
-                 fallback_prior_sd: float = 3.0, max_iter: int = 100, tol: float = 1e-10) -> ScaleFit:
+                 fallback_prior_sd: float = 3.0, max_iter: int = 100, tol: float = 1e-10,
+                 warn: bool = True) -> ScaleFit:
     """Fit a paired-comparison model (see module docstring) to judgments.
 
     Parameters
@@ -119,6 +120,12 @@ def fit_pairwise(judgments, *, model: str = "bradley-terry", prior_sd: float | N
         Condition whose score is fixed at 0; default: centre each component.
     disconnected : {"prior", "component", "error"}
         What to do when the MLE does not exist (module docstring).
+    warn : bool
+        Issue a :class:`ComparisonGraphWarning` when a fallback prior is used
+        (the message is in ``info["warnings"]`` either way).  Internal fits
+        pass ``False`` instead of silencing the warning with
+        ``warnings.catch_warnings``, which is not thread-safe (a server
+        thread's filter could be undone by another thread's).
 
     Returns
     -------
@@ -146,7 +153,8 @@ def fit_pairwise(judgments, *, model: str = "bradley-terry", prior_sd: float | N
             raise JudgmentDataError("judgments", f"{n_comp} component(s)", msg)
         action = (f"using a N(0, {fallback_prior_sd}^2) prior" if disconnected == "prior"
                   else "scaling each component separately")
-        warnings.warn(f"{msg}; {action}", ComparisonGraphWarning, stacklevel=2)
+        if warn:
+            warnings.warn(f"{msg}; {action}", ComparisonGraphWarning, stacklevel=2)
         info["warnings"].append(f"{msg}; {action}")
     if prior_sd is None and not ok and disconnected == "component":
         blocks = []
@@ -170,7 +178,8 @@ def fit_pairwise(judgments, *, model: str = "bradley-terry", prior_sd: float | N
             name = _TIE_NAME[model]
             msg = (f"only ties among {len(members)} condition(s): the maximum-likelihood tie parameter {name} "
                    f"is infinite; using a N(0, {fallback_prior_sd}^2) prior on log {name}")
-            warnings.warn(msg, ComparisonGraphWarning, stacklevel=2)
+            if warn:
+                warnings.warn(msg, ComparisonGraphWarning, stacklevel=2)
             info["warnings"].append(msg)
         if len(members) < 2:
             continue

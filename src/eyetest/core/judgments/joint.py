@@ -28,7 +28,6 @@ Pairwise comparisons and ratings (:func:`joint_pairwise_ratings`)
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -38,7 +37,7 @@ from eyetest.core.judgments._pairlik import loglik_and_derivs
 from eyetest.core.judgments.bradley_terry import fit_pairwise
 from eyetest.core.judgments.model import pair_counts, validate_pairwise, validate_ratings
 from eyetest.core.judgments.scale import ScaleFit
-from eyetest.errors import ComparisonGraphWarning, JudgmentDataError
+from eyetest.errors import JudgmentDataError
 
 
 def joint_pairwise(studies: dict, *, anchors, model: str = "bradley-terry", **kwargs) -> ScaleFit:
@@ -97,9 +96,7 @@ def joint_pairwise_ratings(judgments: pd.DataFrame, ratings: pd.DataFrame, *,
     n, n_pw = len(labels), len(pw_conditions)
     counts = pair_counts(pw, conditions=pw_conditions)
     stats = _rating_stats(rt, index)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ComparisonGraphWarning)
-        start = fit_pairwise(counts, model=model, disconnected="prior")
+    start = fit_pairwise(counts, model=model, disconnected="prior", warn=False)
     q0 = np.zeros(n)
     q0[:n_pw] = start.scores
     theta0 = [q0]

@@ -59,7 +59,6 @@
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -67,7 +66,7 @@ from scipy.stats import binomtest
 
 from eyetest.core.judgments.bradley_terry import fit_pairwise
 from eyetest.core.judgments.model import validate_pairwise, validate_ratings
-from eyetest.errors import ComparisonGraphWarning, JudgmentDataError
+from eyetest.errors import JudgmentDataError
 
 
 def _oriented(df: pd.DataFrame) -> pd.DataFrame:
@@ -160,12 +159,10 @@ def _consensus_scores(df: pd.DataFrame) -> dict:
     """Bradley-Terry score of every condition per dimension, from all raters' judgments."""
     out = {}
     for dim, gd in df.groupby("dim"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ComparisonGraphWarning)
-            try:
-                fit = fit_pairwise(gd)
-            except JudgmentDataError:
-                continue
+        try:
+            fit = fit_pairwise(gd, warn=False)
+        except JudgmentDataError:
+            continue
         out[dim] = dict(zip(fit.conditions, fit.scores))
     return out
 
