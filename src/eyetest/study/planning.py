@@ -14,13 +14,25 @@ is brought up to date from the database: trials planned since its watermark
 (by this or any other process) are booked as pending with the session as
 rater, and judgments are observed.  The active design therefore adapts between
 sessions, with every judgment committed before the session started.  A fresh
-cache (process start, :meth:`StudyState.reset`) replays every planned trial the
-same way; booking also takes the pair out of the design's own plan (the
-``full`` design's queue), so ``full`` still shows every pair once per
-replicate across restarts and processes.  The adaptive designs get their
-counts and posterior back but not their random stream: after a restart their
-choices are a function of the database, not necessarily those an
-uninterrupted process would have made.
+cache (process start, :meth:`StudyState.reset`) replays the same way: every
+planned trial in trial-id order, then every judgment in judgment-id order.
+
+Restarts and several processes do not change the schedule.  The schedulers
+keep no random stream between calls (each draw comes from a generator made
+from the seed and counters that booking restores; :mod:`eyetest.core.design.base`),
+and what they plan from (``full``'s queue, ``swiss``'s round, ``active``'s
+batch and Laplace posterior, the pending and judgment counts, each rater's
+pairs) is a function of the booked pairs in order and of the judgments, not of
+how planning and judgments were interleaved.  Every process books the trials
+in id order (planning holds the study lock and syncs first), so after a
+restart, and in any of several processes, the next session gets exactly the
+trials one uninterrupted process would have planned from the same database,
+for every design.  Two limits: ``active`` with ``inference="adf"`` (not
+reachable from a spec; plans use the Laplace refit, which sees judgment counts
+only) would also depend on the order in which judgments were observed, which
+is their id order on SQLite (writes are serialised) but not always on
+PostgreSQL; and a judgment that commits more than ``JUDGMENT_LOOKBACK`` ids
+late is never observed by a running process, while a rebuilt cache sees it.
 Judgment ids from a PostgreSQL sequence may commit out of order, so judgments
 are read from ``watermark - JUDGMENT_LOOKBACK`` on and de-duplicated by id.
 

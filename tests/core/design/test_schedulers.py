@@ -270,16 +270,18 @@ def test_full_rebuilt_by_book_gives_the_same_pairs(seed, blocks):
 
 
 def test_book_takes_the_pair_out_of_swiss_rounds_and_active_batches():
-    # a pair another process handed out is no longer waiting in this process's round / batch
+    # a pair another process handed out uses up its two conditions in this process's round / batch
     conds = [f"m{k}" for k in range(8)]
     for design in ("swiss", "active"):
         s = make_scheduler(design, conds, seed=3)
-        s.propose(1)                          # draws a round / batch of 4 pairs, serves the first
-        waiting = list(s._queue)
-        pid = waiting[0]
-        s.book(conds[s.pair_i[pid]], conds[s.pair_j[pid]], rater="elsewhere")
-        assert pid not in s._queue and len(s._queue) == len(waiting) - 1, design
-        assert s.pending[pid] == 1
+        first = s.propose(1)                   # a round / batch of 4 pairs has begun
+        busy = {c for p in first for c in p}
+        other = [c for c in conds if c not in busy][:2]
+        s.book(other[0], other[1], rater="elsewhere")
+        assert s.pending[s.pair_id(*other)] == 1
+        rest = s.propose(2)                    # the round / batch is completed by the 4 free conditions
+        covered = busy | set(other) | {c for p in rest for c in p}
+        assert covered == set(conds), design
 
 
 def test_book_rejects_pairs_that_cannot_be_compared():

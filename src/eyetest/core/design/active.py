@@ -3,11 +3,16 @@
 Posterior
     :class:`~eyetest.core.design.posterior.ThurstonePosterior`: a Gaussian
     over condition qualities of a Thurstone Case V model with a draw margin.
-    ``inference="laplace"`` (default): before each batch the posterior is
-    refitted on *all* judgments so far (posterior mode, Laplace covariance,
-    draw margin by maximum likelihood), as ASAP's full update does with
-    message passing; ``inference="adf"``: only the online assumed-density
-    update (Minka 2001; TrueSkill corrections, Herbrich et al. 2007).
+    ``inference="laplace"`` (default): before a proposal that follows new
+    judgments the posterior is refitted on *all* judgments so far (posterior
+    mode, Laplace covariance, draw margin by maximum likelihood once 20
+    judgments are in, the starting margin before), as ASAP's full update does
+    with message passing.  The refit starts from zero, not from the previous
+    fit, so the posterior a proposal sees is a function of the judgment
+    counts per pair only (:meth:`ThurstonePosterior.refit` with
+    ``warm=False``).  ``inference="adf"``: only the online assumed-density
+    update (Minka 2001; TrueSkill corrections, Herbrich et al. 2007), a
+    function of the judgments *in the order observed*.
 Utility
     ``utility="misorder"`` (default): the first-order fall in the expected
     number of misordered pairs, weighted by the posterior probability that
@@ -31,10 +36,36 @@ Batches
       pairs connecting every condition (scipy's minimum spanning tree on a
       decreasing transform of the utility), served best-first.
 
-    A pair proposed but not yet answered (*pending*) has its utility divided by
-    ``1 + pending``; after each judgment the posterior, the utilities and the
-    batch are recomputed.  A rater who already saw every pair of the current
-    batch gets the best pair it has not seen.
+    The batch in progress is the set of pairs still *pending* (proposed or
+    booked, not answered) among those booked in the current *window* of
+    bookings and the previous one; a window is as long as a full batch
+    (``sum_b floor(n_b / 2)`` pairs for a matching, ``n - B`` for a spanning
+    forest of ``B`` blocks; windows are counted from the first booking).  Each
+    proposal serves the first pair, new to the rater, of the greedy matching
+    of the conditions in none of those pairs (``"mst"``: the best other edge
+    of the spanning forest through them), under the utilities *now*; if there
+    is none it tries again with the current window's pending pairs alone,
+    and then takes the best pair the rater has not seen.  So concurrent
+    raters get disjoint pairs (a batch that straddles two windows too), a
+    batch that fills a window starts a fresh matching (as when more raters
+    wait than a matching has pairs), a rater answering one pair at a time
+    gets the best pair every time, and a pair abandoned unanswered leaves
+    the batch after two windows.  A pair proposed but not yet answered has
+    its utility divided by ``1 + pending``; every judgment changes the
+    utilities of the next proposals.  Exact ties of the utility (e.g. at the
+    prior) are broken by a relative jitter of ``1e-9`` from the proposal's
+    generator (:meth:`PairScheduler.stream`).
+
+Replay
+    The batch is a function of the booked pairs, in order, and of the pending
+    counts; with ``inference="laplace"`` the posterior is a function of the
+    judgment counts.  A scheduler rebuilt by booking the pairs handed out and
+    then observing the judgments (:mod:`eyetest.core.design.base`) therefore
+    continues exactly as the one that lived through them, however proposals
+    and judgments were interleaved and in whatever order the judgments are
+    replayed.  With ``inference="adf"`` the posterior depends on the order of
+    the judgments: the rebuilt scheduler continues exactly only if it
+    observes them in the order the original did.
 
 What was measured (20 conditions, ~20 % ties, 10 concurrent raters,
 judgments to Kendall tau >= 0.9, 100 simulated studies; see
@@ -68,9 +99,6 @@ INFERENCES = ("laplace", "adf")
 UTILITIES = ("misorder", "ranking", "eig")
 #: the sampler's utility unless told otherwise (also the spec's and ``eyetest plan``'s default)
 DEFAULT_UTILITY = "misorder"
-#: refit once the judgments since the last refit reach this share of all judgments
-#: (every judgment early on; between refits the online update keeps the posterior current)
-REFIT_GROWTH = 0.02
 
 
 class ActiveScheduler(PairScheduler):
@@ -79,10 +107,11 @@ class ActiveScheduler(PairScheduler):
     Extra parameters: ``prior_sd`` (default 1), the prior sd of each quality
     in model units (1 = sd of a perceived difference); ``batch``
     (``"matching"`` or ``"mst"``, see the module docstring); ``inference``
-    (``"laplace"``: the posterior is refitted on all judgments before each
-    batch, or ``"adf"``: the online update only); ``utility`` (``"misorder"``:
-    expected fall in misordered pairs weighted by the pair's own probability
-    of being misordered, ``"ranking"``: the unweighted fall, both
+    (``"laplace"``: the posterior is refitted on all judgments before a
+    proposal that follows new judgments, or ``"adf"``: the online update
+    only); ``utility`` (``"misorder"``: expected fall in misordered pairs
+    weighted by the pair's own probability of being misordered,
+    ``"ranking"``: the unweighted fall, both
     :mod:`eyetest.core.design.utility`, or ``"eig"``: ASAP's expected
     information gain).
     """
@@ -106,15 +135,18 @@ class ActiveScheduler(PairScheduler):
         self.utility_name = utility
         self.posterior = ThurstonePosterior(len(self.conditions), prior_sd=prior_sd, ties=self.ties)
         self._gain: np.ndarray | None = None
-        self._queue: list[int] = []
         self._blocked = bool(self.block.max() > 0)
+        # bookings per batch window: a matching's pairs, or a spanning forest's (module docstring)
+        sizes = np.bincount(self.block)
+        self.window = int((sizes // 2).sum()) if batch == "matching" else int((sizes - 1).clip(0).sum())
+        self._recent: list[int] = []     # pair ids booked since the start of the previous window
+        self._recent_start = 0           # booking number of _recent[0]
 
     def _refresh(self) -> None:
         """Refit the posterior on all judgments if ``inference="laplace"`` and new ones came in."""
         post = self.posterior
-        new = post.n_observed - post.n_refit
-        if self.inference == "laplace" and new > 0 and new >= REFIT_GROWTH * post.n_observed:
-            post.refit(block=self.block if self._blocked else None)
+        if self.inference == "laplace" and post.n_observed > post.n_refit:
+            post.refit(block=self.block if self._blocked else None, warm=False)
             self._gain = None
 
     def information_gain(self) -> np.ndarray:
@@ -144,46 +176,62 @@ class ActiveScheduler(PairScheduler):
         self._refresh()
         return dict(zip(self.conditions, self.posterior.mean.tolist()))
 
-    def _refill(self) -> None:
-        util = self.utility()
-        # a seeded relative jitter of 1e-9 breaks exact ties (e.g. at the prior) reproducibly
-        util = util * (1.0 + 1e-9 * self._rng.random(self.n_pairs))
-        if self.batch == "matching":
-            used = np.zeros(len(self.conditions), bool)
-            queue = []
-            for pid in np.argsort(-util, kind="stable"):
-                i, j = self.pair_i[pid], self.pair_j[pid]
-                if not (used[i] or used[j]):
-                    used[i] = used[j] = True
-                    queue.append(int(pid))
-            self._queue = queue
-            return
-        top = float(util.max())
-        weight = 1.0 + (top - util) / max(top, 1e-300)   # > 0, decreasing in utility
-        n = len(self.conditions)
-        graph = csr_matrix((weight, (self.pair_i, self.pair_j)), shape=(n, n))
-        tree = minimum_spanning_tree(graph).tocoo()
-        pids = self._pair_id[tree.row, tree.col]
-        self._queue = [int(p) for p in pids[np.argsort(-util[pids], kind="stable")]]
+    def _window_pending(self) -> tuple[np.ndarray, np.ndarray]:
+        """Pair ids booked in the previous + current window, and in the current one, still pending."""
+        cut = (self.n_booked // self.window) * self.window - self._recent_start
+        recent = np.asarray(self._recent, dtype=np.int64)
+        recent = recent[self.pending[recent] > 0]
+        current = np.asarray(self._recent[cut:], dtype=np.int64)
+        return recent, current[self.pending[current] > 0]
 
-    def _next(self, exclude):
+    def _matching(self, util: np.ndarray, busy: np.ndarray):
+        """Greedy maximum-utility matching of the conditions in no pair of ``busy``, best pair first.
+
+        Generated lazily (a rater usually takes the first pair).
+        """
+        used = np.zeros(len(self.conditions), bool)
+        used[self.pair_i[busy]] = used[self.pair_j[busy]] = True
+        left = np.where(used[self.pair_i] | used[self.pair_j], -np.inf, util)
+        while True:
+            pid = int(np.argmax(left))
+            if left[pid] == -np.inf:
+                return
+            yield pid
+            i, j = self.pair_i[pid], self.pair_j[pid]
+            left[(self.pair_i == i) | (self.pair_j == i) | (self.pair_i == j) | (self.pair_j == j)] = -np.inf
+
+    def _tree(self, util: np.ndarray, busy: np.ndarray):
+        """The other edges of the maximum-utility spanning forest through the pairs ``busy``, best first."""
+        top = float(util.max())
+        weight = 1.0 + (top - util) / max(top, 1e-300)   # in [1, 2], decreasing in utility
+        weight[busy] = 0.5                                 # the batch's pairs are in the tree
+        n = len(self.conditions)
+        tree = minimum_spanning_tree(csr_matrix((weight, (self.pair_i, self.pair_j)), shape=(n, n))).tocoo()
+        pids = self._pair_id[tree.row, tree.col]
+        pids = pids[~np.isin(pids, busy)]
+        yield from (int(p) for p in pids[np.argsort(-util[pids], kind="stable")])
+
+    def _next(self, exclude, rng):
         if len(exclude) >= self.n_pairs:
             return None
-        if not self._queue:
-            self._refill()
-        for pos, pid in enumerate(self._queue):
-            if pid not in exclude:
-                self._queue.pop(pos)
-                return self._orient(pid)
-        util = np.where(self._available(exclude), self.utility(), -np.inf)
-        return self._orient(int(np.argmax(util)))
+        # a seeded relative jitter of 1e-9 breaks exact ties (e.g. at the prior) reproducibly
+        util = self.utility() * (1.0 + 1e-9 * rng.random(self.n_pairs))
+        batch = self._matching if self.batch == "matching" else self._tree
+        for busy in self._window_pending():
+            for pid in batch(util, busy):
+                if pid not in exclude:
+                    return self._orient(pid, rng)
+        util = np.where(self._available(exclude), util, -np.inf)
+        return self._orient(int(np.argmax(util)), rng)
 
-    def _booked(self, pid):
-        """A pair handed out elsewhere is taken out of the current batch."""
-        if pid in self._queue:
-            self._queue.remove(pid)
+    def _after_book(self, a, b, pid):
+        """Remember the pair ids of the previous and the current batch window."""
+        self._recent.append(pid)
+        first = max((self.n_booked // self.window - 1) * self.window, 0)
+        if first > self._recent_start:
+            del self._recent[:first - self._recent_start]
+            self._recent_start = first
 
     def _observe(self, i: int, j: int, sign: int) -> None:
         self.posterior.update(i, j, sign)
         self._gain = None
-        self._queue = []

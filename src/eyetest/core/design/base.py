@@ -1,11 +1,27 @@
 """Shared machinery of the pairwise schedulers: pairs, blocks, raters, positions.
 
 A scheduler is a deterministic state machine.  Its state changes only through
-:meth:`PairScheduler.propose` / :meth:`PairScheduler.propose_batch` (which
-draw from the scheduler's own ``numpy.random.Generator``, seeded once) and
+:meth:`PairScheduler.propose` / :meth:`PairScheduler.propose_batch`,
+:meth:`PairScheduler.book`, :meth:`PairScheduler.release` and
 :meth:`PairScheduler.observe`, so the same seed and the same sequence of calls
-(the same judgments, in the same order) give the same schedule on every
-machine.
+give the same schedule on every machine.
+
+Replay.  A scheduler holds no random stream between calls: every random draw
+comes from a generator made for that draw, ``default_rng([seed, stream,
+*counters])``, whose counters are replayable state (a proposal's generator
+uses the number of pairs booked so far, :attr:`PairScheduler.n_booked`).  A
+scheduler rebuilt from the history, by :meth:`PairScheduler.book` of every
+pair handed out (in the order they were handed out, with their raters) and
+:meth:`PairScheduler.observe` / :meth:`PairScheduler.release` of every
+answer, therefore continues exactly as the scheduler that lived through it,
+however the original run interleaved its proposals with the answers; this is
+how the study server recovers from a restart (:mod:`eyetest.study.planning`).
+Conditions: each answer is replayed after its pair was booked (the pending
+count of a pair never hits zero early), and, for designs whose state depends
+on the order of the answers (``active`` with ``inference="adf"``), the
+answers are replayed in the order they were first observed.  The designs
+document what they keep (``full``: its queue; ``swiss``: its round;
+``active``: its batch and posterior).
 
 Concurrency: a proposed pair counts as *pending* until it is observed (or
 released with :meth:`PairScheduler.release`).  Designs use pending counts to
@@ -32,6 +48,8 @@ from eyetest.errors import ComparisonGraphWarning, SpecError, UnknownNameError
 
 #: outcome labels accepted by ``observe`` and their sign (+1: first condition preferred)
 OUTCOME_SIGN = {"A": 1, "B": -1, "tie": 0}
+#: the schedulers' independent random streams (second word of each generator's seed sequence)
+STREAMS = {"proposal": 0, "full-order": 1, "full-replicate": 2, "swiss-round": 3}
 
 
 def block_labels(conditions: Sequence[str], blocks) -> np.ndarray:
@@ -104,7 +122,7 @@ class PairScheduler(abc.ABC):
         Distinct condition ids (at least two per usable block); ids must be
         strings (e.g. ``"image::method"``), other types are refused.
     seed : int
-        Seed (>= 0) of the scheduler's own random generator.
+        Seed (>= 0) of every random draw (see :meth:`stream`).
     ties : bool
         Whether "tie" is an allowed answer.
     blocks : see :func:`block_labels`.
@@ -126,7 +144,6 @@ class PairScheduler(abc.ABC):
         self.conditions = tuple(conditions)
         self.ties = bool(ties)
         self.seed = _non_negative_int("seed", seed)
-        self._rng = np.random.default_rng(self.seed)
         self._index = {c: k for k, c in enumerate(self.conditions)}
         self.block = block_labels(self.conditions, blocks)
         n = len(self.conditions)
@@ -147,6 +164,7 @@ class PairScheduler(abc.ABC):
         self.points = np.zeros(n)    # wins + ties / 2
         self.games = np.zeros(n)
         self.n_observed = 0
+        self.n_booked = 0            # pairs proposed or booked so far
         self._seen: dict[str, set[int]] = {}
 
     # ----------------------------------------------------------------- helpers
@@ -173,13 +191,21 @@ class PairScheduler(abc.ABC):
         """Pair ids already proposed to ``rater`` (empty for an unknown rater)."""
         return self._seen.get(str(rater), set()) if rater is not None else set()
 
-    def _orient(self, pid: int) -> tuple[int, int]:
-        """Left/right order that evens out each condition's left share."""
+    def stream(self, name: str, *counters: int) -> np.random.Generator:
+        """The generator of one random draw: ``default_rng([seed, STREAMS[name], *counters])``.
+
+        A function of the seed and the (replayable) ``counters`` only, so a
+        rebuilt scheduler draws the same numbers (module docstring).
+        """
+        return np.random.default_rng([self.seed, STREAMS[name], *(int(c) for c in counters)])
+
+    def _orient(self, pid: int, rng: np.random.Generator) -> tuple[int, int]:
+        """Left/right order that evens out each condition's left share (``rng`` breaks a tie)."""
         i, j = int(self.pair_i[pid]), int(self.pair_j[pid])
         imb_i = 2 * self.left[i] - self.shown[i]
         imb_j = 2 * self.left[j] - self.shown[j]
         if imb_i == imb_j:
-            return (i, j) if self._rng.random() < 0.5 else (j, i)
+            return (i, j) if rng.random() < 0.5 else (j, i)
         return (i, j) if imb_i < imb_j else (j, i)
 
     def _book(self, a: int, b: int, rater) -> None:
@@ -188,13 +214,18 @@ class PairScheduler(abc.ABC):
         self.left[a] += 1
         self.shown[a] += 1
         self.shown[b] += 1
+        self.n_booked += 1
         if rater is not None:
             self._seen.setdefault(str(rater), set()).add(pid)
+        self._after_book(a, b, pid)
 
     # ------------------------------------------------------ design interface
     @abc.abstractmethod
-    def _next(self, exclude: set[int]) -> tuple[int, int] | None:
-        """Next oriented pair (indices) avoiding pair ids in ``exclude``; None if none left."""
+    def _next(self, exclude: set[int], rng: np.random.Generator) -> tuple[int, int] | None:
+        """Next oriented pair (indices) avoiding pair ids in ``exclude``; None if none left.
+
+        ``rng`` is this proposal's generator (``stream("proposal", n_booked)``).
+        """
 
     def _available(self, exclude: set[int]) -> np.ndarray:
         mask = np.ones(self.n_pairs, bool)
@@ -214,10 +245,10 @@ class PairScheduler(abc.ABC):
         out: list[tuple[str, str]] = []
         taken = set(self.seen_by(rater))
         for _ in range(k):
-            pair = self._next(taken)
+            pair = self._next(taken, self.stream("proposal", self.n_booked))
             if pair is None and rater is None and taken:
                 taken = set()          # anonymous: pairs repeat once all were given in this call
-                pair = self._next(taken)
+                pair = self._next(taken, self.stream("proposal", self.n_booked))
             if pair is None:
                 break
             a, b = pair
@@ -240,9 +271,11 @@ class PairScheduler(abc.ABC):
         For schedulers that share state across processes, and for rebuilding
         one (e.g. after a restart) from the pairs already handed out: the
         pair counts as pending here too, exactly as if :meth:`propose` had
-        returned it, and the design's own plan forgets it
-        (:meth:`_booked`; e.g. ``full`` takes it out of its queue, so every
-        pair is still given once per replicate).
+        returned it, the design's round / batch counts it (:meth:`_after_book`)
+        and the design's own plan forgets it (:meth:`_booked`; e.g. ``full``
+        takes it out of its queue, so every pair is still given once per
+        replicate).  Booking the pairs in the order they were handed out
+        rebuilds the scheduler exactly (module docstring).
         """
         pid = self.pair_id(a, b)
         self._book(self._index[a], self._index[b], rater)
@@ -272,6 +305,9 @@ class PairScheduler(abc.ABC):
         if rater is not None:
             self._seen.setdefault(str(rater), set()).add(pid)
         self._observe(i, j, sign)
+
+    def _after_book(self, a: int, b: int, pid: int) -> None:
+        """Design-specific bookkeeping of every booked pair, proposed or booked (default: nothing)."""
 
     def _booked(self, pid: int) -> None:
         """Design-specific bookkeeping of a pair handed out elsewhere (:meth:`book`; default: nothing)."""

@@ -4,7 +4,9 @@
     Every comparable pair once per replicate.  Pairs are ordered by the circle
     method of round-robin scheduling (Kirkman 1847; each round shows every
     condition at most once), rounds are shuffled with the seed and blocks are
-    interleaved.  Left/right follows a rotational tournament: with ``L``
+    interleaved (the seeded draws of replicate ``r`` come from their own
+    generator, ``stream("full-replicate", r)``, so the queue is a fixed
+    sequence).  Left/right follows a rotational tournament: with ``L``
     conditions on a circle, ``p`` is left of ``q`` iff ``(q - p) mod L`` is in
     ``1 .. (L - 1) / 2``, so for odd ``L`` every condition is left exactly
     ``(L - 1) / 2`` times; for even ``L`` the extra condition alternates, so
@@ -16,14 +18,23 @@
 ``swiss``
     Swiss-system rounds (as in chess tournaments, FIDE Handbook C.04): the
     conditions of each block are ranked by score (wins + ties/2 per judgment,
-    ties of the score broken by a seeded random key) and paired top-down,
-    each with the nearest-ranked unpaired opponent it has met least often.
+    ties of the score broken by a random key drawn once per round,
+    ``stream("swiss-round", r)``) and paired top-down, each with the
+    nearest-ranked unpaired opponent it has met least often.
     This greedy pairing avoids most rematches but does not exclude them: a
     condition paired late in a round may find only opponents it has met,
     while an unmet one was taken earlier (with 6-10 conditions about 10 % of
     the first ``C(n, 2)`` proposals are such rematches; FIDE's pairing rules
     backtrack to avoid them, this does not).
-    A new round is drawn once the previous round's pairs are given out.
+    A round is the run of booked pairs (proposed here or booked from
+    elsewhere) until no block has two conditions left that are in none of
+    them; then the next round starts.  Each proposal pairs the conditions
+    still free in the round by the scores *now* and serves the first such
+    pair new to the rater, so a round's later pairs use the judgments that
+    came in during the round.  The round is thus a function of the booked
+    pairs, in order, and the scores of the judgments (not of when they came
+    in): a scheduler rebuilt by booking and observing the history continues
+    the same round with the same pairs.
 """
 
 from __future__ import annotations
@@ -78,27 +89,29 @@ class FullScheduler(PairScheduler):
     def __init__(self, conditions, *, seed: int, ties: bool = True, blocks=None):
         super().__init__(conditions, seed=seed, ties=ties, blocks=blocks)
         n_blocks = int(self.block.max()) + 1
+        order = self.stream("full-order")
         self._members = []
         for b in range(n_blocks):
             members = np.flatnonzero(self.block == b)
-            self._members.append([int(x) for x in self._rng.permutation(members)])
+            self._members.append([int(x) for x in order.permutation(members)])
         self.replicate = 0
         self._queue: list[tuple[int, int]] = []
         self._extend()
 
     def _extend(self) -> None:
+        rng = self.stream("full-replicate", self.replicate)
         keyed = []
         for members in self._members:
             rounds = round_robin(members, mirror=self.replicate % 2 == 1)
-            order = self._rng.permutation(len(rounds))
+            order = rng.permutation(len(rounds))
             seq = [pair for r in order for pair in rounds[r]]
             for k, pair in enumerate(seq):
-                keyed.append(((k + 0.5) / len(seq), self._rng.random(), pair))
+                keyed.append(((k + 0.5) / len(seq), rng.random(), pair))
         keyed.sort(key=lambda t: (t[0], t[1]))
         self._queue.extend(pair for _, _, pair in keyed)
         self.replicate += 1
 
-    def _next(self, exclude):
+    def _next(self, exclude, rng):
         if len(exclude) >= self.n_pairs:
             return None
         for attempt in range(2):
@@ -129,77 +142,82 @@ class RandomScheduler(PairScheduler):
 
     design = "random"
 
-    def _next(self, exclude):
+    def _next(self, exclude, rng):
         if len(exclude) >= self.n_pairs:
             return None
         for _ in range(8):
-            pid = int(self._rng.integers(self.n_pairs))
+            pid = int(rng.integers(self.n_pairs))
             if pid not in exclude:
-                return self._orient(pid)
+                return self._orient(pid, rng)
         free = np.flatnonzero(self._available(exclude))
-        return self._orient(int(free[self._rng.integers(len(free))]))
+        return self._orient(int(free[rng.integers(len(free))]), rng)
 
 
 class SwissScheduler(PairScheduler):
-    """Swiss-system rounds pairing neighbours by current score."""
+    """Swiss-system rounds pairing neighbours by current score (see module docstring).
+
+    ``round`` is the current round (from 0), ``free`` marks the conditions
+    not yet paired in it, ``round_pairs[r]`` lists the pairs booked in round
+    ``r`` (proposed here or booked from elsewhere).
+    """
 
     design = "swiss"
 
     def __init__(self, conditions, *, seed: int, ties: bool = True, blocks=None):
         super().__init__(conditions, seed=seed, ties=ties, blocks=blocks)
         self.round = 0
-        self._queue: list[int] = []
-        self.round_pairs: list[list[tuple[str, str]]] = []
+        self.free = np.ones(len(self.conditions), bool)
+        self.round_pairs: list[list[tuple[str, str]]] = [[]]
+        self._key_round = -1
+        self._key = np.zeros(len(self.conditions))
 
     def score(self) -> np.ndarray:
         """Points per judgment (wins + ties/2); 0.5 before a condition's first judgment."""
         return np.where(self.games > 0, self.points / np.maximum(self.games, 1), 0.5)
 
-    def _new_round(self) -> None:
+    def _round_key(self) -> np.ndarray:
+        """Random key per condition breaking ties of the score, one draw per round."""
+        if self._key_round != self.round:
+            self._key = self.stream("swiss-round", self.round).random(len(self.conditions))
+            self._key_round = self.round
+        return self._key
+
+    def _pairing(self):
+        """Pair ids of the current round's pairing of the free conditions, in serving order."""
         score = self.score()
         met = self.observed + self.pending
-        pairs: list[int] = []
+        key = self._round_key()
         for b in range(int(self.block.max()) + 1):
-            members = np.flatnonzero(self.block == b)
+            members = np.flatnonzero((self.block == b) & self.free)
             if len(members) < 2:
                 continue
-            key = self._rng.random(len(members))
-            ranked = [int(x) for x in members[np.lexsort((key, -score[members]))]]
+            ranked = [int(x) for x in members[np.lexsort((key[members], -score[members]))]]
             rank = {c: r for r, c in enumerate(ranked)}
             free = list(ranked)
             while len(free) >= 2:
                 top = free.pop(0)
                 best = min(free, key=lambda c: (met[self._pair_id[top, c]], rank[c] - rank[top]))
                 free.remove(best)
-                pairs.append(int(self._pair_id[top, best]))
-        self._queue.extend(pairs)
-        self.round += 1
-        self.round_pairs.append([])
+                yield int(self._pair_id[top, best])
 
-    def _next(self, exclude):
+    def _next(self, exclude, rng):
         if len(exclude) >= self.n_pairs:
             return None
-        for attempt in range(2):
-            for pos, pid in enumerate(self._queue):
-                if pid not in exclude:
-                    self._queue.pop(pos)
-                    return self._take(pid)
-            if attempt == 0 and not self._queue:
-                self._new_round()
-        # every queued pair is known to this rater: the closest-scored new pair
+        for pid in self._pairing():
+            if pid not in exclude:
+                return self._orient(pid, rng)
+        # every pair of the round's pairing is known to this rater: the closest-scored new pair
         score = self.score()
         free = np.flatnonzero(self._available(exclude))
         gap = np.abs(score[self.pair_i[free]] - score[self.pair_j[free]])
         met = (self.observed + self.pending)[free]
-        return self._take(int(free[np.lexsort((met, gap))[0]]))
+        return self._orient(int(free[np.lexsort((met, gap))[0]]), rng)
 
-    def _booked(self, pid):
-        """A pair handed out elsewhere is no longer waiting in the current round."""
-        if pid in self._queue:
-            self._queue.remove(pid)
-
-    def _take(self, pid: int) -> tuple[int, int]:
-        a, b = self._orient(pid)
-        if self.round_pairs:
-            self.round_pairs[-1].append((self.conditions[a], self.conditions[b]))
-        return a, b
+    def _after_book(self, a, b, pid):
+        """A booked pair uses up its two conditions in the round; a used-up round starts the next."""
+        self.free[a] = self.free[b] = False
+        self.round_pairs[-1].append((self.conditions[a], self.conditions[b]))
+        if np.bincount(self.block[self.free], minlength=1).max(initial=0) < 2:
+            self.round += 1
+            self.free[:] = True
+            self.round_pairs.append([])

@@ -208,6 +208,7 @@ class ThurstonePosterior:
         self.cov = np.eye(self.n) * float(prior_sd) ** 2
         self.ties = bool(ties)
         self.eps = float(draw_margin) if ties else 0.0
+        self.draw_margin = self.eps               # the starting margin
         self.learn_margin = bool(learn_margin) and self.ties
         self.prior_sd = float(prior_sd)
         self.n_observed = 0
@@ -254,13 +255,18 @@ class ThurstonePosterior:
             gain = 2.0 / (self.n_observed + 20.0)
             self.eps = min(max(self.eps * float(np.exp(gain * ((outcome == 0) - p_tie))), 0.01), 3.0)
 
-    def refit(self, *, min_for_margin: int = 20, block=None) -> None:
+    def refit(self, *, min_for_margin: int = 20, block=None, warm: bool = True) -> None:
         """Replace the ADF state by the Laplace posterior of all judgments so far.
 
-        See "Batch refit" in the module docstring (:func:`fit_laplace`); the
-        previous mean is the starting point.  The draw margin is re-estimated
-        (maximum likelihood, clipped to [0.01, 3]) once ``min_for_margin``
-        judgments were seen; before that the online estimate is kept.
+        See "Batch refit" in the module docstring (:func:`fit_laplace`).  The
+        draw margin is re-estimated (maximum likelihood, clipped to [0.01, 3])
+        once ``min_for_margin`` judgments were seen.  ``warm=True``: Newton
+        starts at the previous mean and margin, and before ``min_for_margin``
+        judgments the online margin is kept.  ``warm=False``: Newton starts at
+        zero and the starting ``draw_margin`` (kept as the margin before
+        ``min_for_margin`` judgments), so the result is a function of the
+        judgment counts per pair alone, bit for bit, whatever the order of
+        the judgments and the earlier refits.
         ``block`` (block per condition, no judgment across blocks) makes the
         refit block-wise (see :func:`fit_laplace`).
         """
@@ -270,8 +276,9 @@ class ThurstonePosterior:
         if keep.any():
             learn = self.learn_margin and self.n_observed >= min_for_margin
             mean, cov, eps = fit_laplace(self.n, i[keep], j[keep], n_win[keep], n_loss[keep], n_tie[keep],
-                                         prior_sd=self.prior_sd, eps=self.eps, ties=self.ties,
-                                         learn_margin=learn, start=self.mean, block=block)
+                                         prior_sd=self.prior_sd, eps=self.eps if warm else self.draw_margin,
+                                         ties=self.ties, learn_margin=learn, start=self.mean if warm else None,
+                                         block=block)
             self.mean, self.cov = mean, cov
             if self.ties:
                 self.eps = min(max(eps, 0.01), 3.0)
