@@ -189,6 +189,40 @@ def test_study_database_is_read_only_and_names_missing_things(tmp_path, demo_res
         study_judgments(other, "x")
 
 
+def test_report_of_a_rating_study_from_its_database(tmp_path):
+    """``eyetest report --study`` on a rating (ACR) study: MOS tables and BT.500 screening, no pairwise sections."""
+    import uuid
+
+    from eyetest.store.engine import make_engine
+    from eyetest.study.sample import create_sample_study
+    from eyetest.study.service import StudyService
+
+    db = tmp_path / "r.sqlite"
+    study = create_sample_study(str(db), tmp_path / "s", protocol="rating", context="none",
+                                study='scale = "acr5"\njudgments_per_session = 9',
+                                quality="repeat_fraction = 0.2\nrepeat_min_gap = 2")
+    engine = make_engine(str(db))
+    svc = StudyService(engine)
+    for k in range(4):
+        token = svc.start_session(study, f"p{k}")[0]["session"]
+        n = 0
+        while (trial := svc.next_trial(token)) is not None:
+            svc.record_judgment(token, trial=trial["trial"], answers={"overall": 1 + (n + k) % 5},
+                                client_id=uuid.uuid4().hex)
+            n += 1
+    engine.dispose()
+    table = study_judgments(db, study)
+    assert {"condition", "value", "scale", "is_repeat"} <= set(table.columns) and (table["scale"] == "acr5").all()
+    report = build_report(collect(study=(db, study)))
+    paths = write_report(report, tmp_path / "out" / "report.html")
+    md = paths.markdown.read_text()
+    assert "MOS per method and dimension (95% t-interval)" in md and "bt500" in md
+    card = json.loads(paths.card.read_text())["human_study"]
+    assert card["protocol"] == "rating" and card["scaling_model"] == "mos"
+    assert any("repeat rating(s) not scaled" in n for n in card["notes"])
+    assert "*Omitted: needs pairwise judgments with method names*" in md     # head to head: pairwise only
+
+
 def test_score_table_pandas_read_is_the_same_as_the_report(tmp_path):
     """The checked score table keeps the rows and values of the file (independent read with pandas)."""
     p = tmp_path / "s.csv"

@@ -84,8 +84,39 @@ def test_active_utility_applies_to_the_active_design_only():
 
 
 def test_rating_protocol():
-    plan = parse_spec(MINIMAL.replace('name = "sr-x4"', 'name = "mos"\nprotocol = "rating"\nscale = "dcr5"'))
-    assert plan.design == "balanced" and plan.scale == "dcr5"
+    dcr = MINIMAL.replace('name = "sr-x4"', 'name = "mos"\nprotocol = "rating"\nscale = "dcr5"')
+    plan = parse_spec(dcr + 'context = "gt"\n')
+    assert plan.design == "balanced" and plan.scale == "dcr5" and plan.context == "gt"
+
+
+@pytest.mark.parametrize("context", [None, "none", "lq"])
+def test_dcr_needs_the_reference_shown(context):
+    """DCR (ITU-T P.910) rates the impairment of an image against its reference: without it, it is not DCR."""
+    text = MINIMAL.replace('name = "sr-x4"', 'name = "mos"\nprotocol = "rating"\nscale = "dcr5"')
+    with pytest.raises(SpecError) as err:
+        parse_spec(text + (f'context = "{context}"\n' if context else ""))
+    assert err.value.key == "stimuli.context" and "context = \"gt\"" in str(err.value)
+    assert f"{context or 'none'!r} is not allowed with scale 'dcr5'" in str(err.value)
+
+
+@pytest.mark.parametrize("scale, context, first", [
+    ("acr5", "none", "How would you rate the overall quality of this image?"),
+    ("continuous100", "lq", "How would you rate the overall quality of this image?"),
+    ("dcr5", "gt", "Compared with the reference, how annoying are the impairments of this image?"),
+])
+def test_rating_studies_ask_about_one_image_not_a_preference(scale, context, first):
+    """A rating trial shows one image: the default questions must not be the pairwise 'Which image ...?'."""
+    text = MINIMAL.replace('name = "sr-x4"', f'name = "mos"\nprotocol = "rating"\nscale = "{scale}"')
+    plan = parse_spec(text + f'context = "{context}"\n')
+    assert [d.prompt for d in plan.dimensions] == [first]
+    named = parse_spec(text + f'context = "{context}"\n' + "".join(
+        f'[[dimensions]]\nname = "{d}"\n' for d in DIMENSIONS) + '[[dimensions]]\nname = "own"\nprompt = "Mine?"\n')
+    prompts = [d.prompt for d in named.dimensions]
+    assert prompts[-1] == "Mine?" and len(set(prompts)) == len(prompts)
+    assert not any(p.startswith("Which") for p in prompts)
+    assert all(("reference" in p) == (scale == "dcr5") for p in prompts[:-1])
+    pairwise = parse_spec(MINIMAL)
+    assert pairwise.dimensions[0].prompt == DIMENSIONS["overall"]
 
 
 @pytest.mark.parametrize("edit,key,allowed", [

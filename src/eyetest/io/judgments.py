@@ -28,6 +28,10 @@ Formats read by :func:`read_judgments` (``format=``):
     ``judge`` (if present) becomes ``rater``, ``tstamp`` becomes ``timestamp``.
 ``ratings``
     ``rater,condition,value,scale`` (or ``image,method`` instead of ``condition``).
+``study``
+    a study export (``eyetest study export``, CSV or JSON Lines), turned into
+    the pairwise or rating table by :func:`eyetest.study.export.from_export`
+    (rater = session; gold, attention, repeat and training trials flagged).
 
 All other columns are kept, so any of them can be used to slice (``--by``).
 Identifier columns (:data:`ID_COLUMNS`: raters, conditions, methods, images,
@@ -53,7 +57,9 @@ from eyetest.core.judgments.model import condition_id, validate_pairwise, valida
 from eyetest.errors import JudgmentDataError, UnknownNameError
 from eyetest.io.tables import atomic_write_bytes
 
-FORMATS = ("generic", "pwcmp", "arena", "ratings")
+FORMATS = ("generic", "pwcmp", "arena", "ratings", "study")
+#: columns that mark a study export (``eyetest study export``)
+STUDY_EXPORT_COLUMNS = ("client_id", "session", "kind", "condition_a", "is_repeat")
 TABLE_EXTENSIONS = (".csv", ".jsonl", ".ndjson", ".parquet")
 
 #: columns read as text (ids), in eyetest's and the foreign formats
@@ -162,6 +168,8 @@ def _read_any(path: Path) -> pd.DataFrame:
 def detect_format(columns) -> str:
     """Guess the format from a header (see module docstring)."""
     cols = set(columns)
+    if set(STUDY_EXPORT_COLUMNS) <= cols:
+        return "study"
     if {"model_a", "model_b", "winner"} <= cols:
         return "arena"
     if {"is_A_selected", "condition_A", "condition_B"} <= cols or {"dist_type1", "dist_level1", "selected"} <= cols:
@@ -278,6 +286,10 @@ def read_judgments(path, *, format: str = "auto", return_format: bool = False): 
             table = from_arena(raw, source=str(path))
         elif fmt == "ratings":
             table = _ratings(raw)
+        elif fmt == "study":
+            from eyetest.study.export import from_export
+
+            table = from_export(raw, source=str(path))
         else:
             table = _generic(raw)
     except JudgmentDataError as exc:

@@ -202,20 +202,23 @@ def _sqlite_file(db) -> Path | None:
 
 
 def study_judgments(db, study: str) -> pd.DataFrame:
-    """The pairwise judgments of ``study`` in database ``db``, one row per judgment and dimension.
+    """The judgments of ``study`` in database ``db``, one row per judgment and dimension.
+
+    Pairwise studies give the pairwise table, rating studies the rating
+    table (with the study's scale).
 
     A SQLite database must exist and is opened read-only (nothing is created
     or migrated); its schema must be the one this eyetest writes, and the
     study must be in it (the error lists the studies that are).  Read with
     the study export (:func:`eyetest.study.export.iter_records` and
-    :func:`~eyetest.study.export.pairwise_table`); the export's placeholder
+    :func:`~eyetest.study.export.pairwise_table` / ``rating_table``); the export's placeholder
     scenario column is dropped (the report tags images from scenarios.csv).
     """
     import sqlalchemy as sa
 
     from eyetest.store import schema
     from eyetest.store.migrate import current_revision, head_revision
-    from eyetest.study.export import iter_records, pairwise_table
+    from eyetest.study.export import iter_records, pairwise_table, rating_table
 
     path = _sqlite_file(db)
     if path is not None:
@@ -245,7 +248,14 @@ def study_judgments(db, study: str) -> pd.DataFrame:
         engine.dispose()
     if not records:
         raise DatasetError(f"study {study!r} in {db} has no judgments yet")
-    table = pairwise_table(records, scenarios={})
+    if any(r["kind"] == "rating" for r in records):
+        scales = sorted({r["scale"] for r in records if r.get("scale")})
+        if len(scales) != 1:
+            raise DatasetError(f"study {study!r} in {db}: its ratings name {len(scales)} scales "
+                               f"({', '.join(scales) or 'none'}); expected one")
+        table = rating_table(records, scenarios={}, scale=scales[0])
+    else:
+        table = pairwise_table(records, scenarios={})
     return table.drop(columns=[c for c in ("scenario",) if c in table.columns])
 
 

@@ -256,6 +256,9 @@ class Context:
         parts = [split_condition_id(c) for c in cond["condition"]]
         self.cond_scale = cond.assign(image=[p[0] for p in parts], method=[p[1] for p in parts])
         keep = ~j["rater"].astype(str).isin(self.excluded)
+        for flag in ("is_repeat", "is_training"):     # as rank() leaves them out of the MOS
+            if flag in j.columns:
+                keep &= ~j[flag].astype(bool)
         self.judgments = j[keep].reset_index(drop=True)
         ids = [split_condition_id(c) for c in self.judgments["condition"]]
         per_method = self.judgments.assign(image=[i for i, _ in ids], condition=[m for _, m in ids])
@@ -304,7 +307,7 @@ class Context:
             read, used = len(self.inputs.judgments), len(self.judgments)
             text = f"{used} {what}"
             if used != read:
-                left = ["gold/training trials"] if not self.ratings else []
+                left = ["gold/training trials"] if not self.ratings else ["repeat ratings"]
                 if self.excluded:
                     left.append(f"{len(self.excluded)} excluded rater(s)")
                 text += f" used of {read} read ({' and '.join(left) or 'some'} left out)"

@@ -200,8 +200,9 @@ def human_section(ctx: Context) -> Section:
                          caption=("MOS per method and dimension (95% t-interval)" if ctx.ratings else
                                   "Bradley-Terry scale per method and dimension (logit units, 95% CI)")
                                  + (" - simulated" if ctx.simulated else ""),
-                         note="Judgments of all images pooled per method (gold trials and excluded raters "
-                              "left out); bold = best per dimension.")
+                         note=("Ratings of all images pooled per method (repeat ratings and excluded raters "
+                               "left out)" if ctx.ratings else "Judgments of all images pooled per method (gold "
+                               "trials and excluded raters left out)") + "; bold = best per dimension.")
         t.label = "tab:human-dimensions"
         lab = "simulated raters" if ctx.simulated else "raters"
         tops = [f"{d}: {g.sort_values('score', ascending=False)['method'].iloc[0]}"
@@ -551,12 +552,14 @@ def rater_section(ctx: Context) -> Section:
         t["rater"] = t["rater"].astype(str) + " (simulated)"
     cols = [c for c in ("rater", "n_gold", "gold_accuracy", "consistency", "circular_rate", "too_fast_rate",
                         "modal_rate", "sprt_decision", "dist_L", "rating_too_fast_rate", "rating_modal_rate",
-                        "bt500_P", "bt500_Q", "excluded", "reasons") if c in t.columns]
+                        "rating_repeat_mad", "rating_repeat_mad_chance", "bt500_P", "bt500_Q", "excluded",
+                        "reasons") if c in t.columns]
     tab = frame_table(t, columns=cols, digits=2, decimals=2, percent=[c for c in ("too_fast_rate",) if c in cols],
                       rename={"n_gold": "gold trials", "gold_accuracy": "gold accuracy",
                               "consistency": "self-consistency", "circular_rate": "circular triads",
                               "too_fast_rate": "too fast", "modal_rate": "modal answer",
-                              "sprt_decision": "SPRT", "dist_L": "LOO dist_L"},
+                              "sprt_decision": "SPRT", "dist_L": "LOO dist_L",
+                              "rating_repeat_mad": "repeat |diff|", "rating_repeat_mad_chance": "|diff| by chance"},
                       caption="Rater screening (pwcmp / ITU-style checks)",
                       note=("exclusion applied before scaling: " + (", ".join(map(str, ctx.excluded)) or "none")
                             if ctx.exclude_mode == "auto" else "exclusions recommended only, not applied"))

@@ -9,13 +9,18 @@ dimension and the timings (``elapsed_ms`` measured by the client,
 ``created_at`` the commit time on the server).
 
 :func:`pairwise_table` / :func:`rating_table` turn the same records into the
-tables of :mod:`eyetest.core.judgments` (one row per judgment and dimension).
+tables of :mod:`eyetest.core.judgments` (one row per judgment and dimension);
+:func:`from_export` does it for an export file read back, which is how
+``eyetest rank`` and ``eyetest report`` read an export
+(:func:`eyetest.io.judgments.read_judgments`).  Rating records carry their
+``scale`` (None for pairwise trials).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterator
 from datetime import timezone
 
@@ -27,7 +32,7 @@ from eyetest.store import schema
 
 BATCH = 2000
 FIELDS = (
-    "client_id", "study", "session", "participant", "platform", "trial", "position", "kind",
+    "client_id", "study", "session", "participant", "platform", "trial", "position", "kind", "scale",
     "is_gold", "is_repeat", "is_attention", "is_training", "expected", "repeat_of", "image",
     "condition_a", "condition_b", "method_a", "method_b", "token_a", "token_b",
     "elapsed_ms", "created_at",
@@ -62,7 +67,8 @@ def iter_records(conn, study_id: str) -> Iterator[dict]:
             yield {
                 "client_id": r.client_id, "study": study_id, "session": r.session_token,
                 "participant": r.participant, "platform": r.platform, "trial": r.trial,
-                "position": r.position, "kind": r.kind, "is_gold": bool(r.is_gold),
+                "position": r.position, "kind": r.kind, "scale": _scale(r.payload),
+                "is_gold": bool(r.is_gold),
                 "is_repeat": bool(r.is_repeat), "is_attention": bool(r.is_attention),
                 "is_training": bool(r.is_training), "expected": r.payload.get("expected"),
                 "repeat_of": r.repeat_of,
@@ -74,6 +80,12 @@ def iter_records(conn, study_id: str) -> Iterator[dict]:
                 "created_at": _iso(created),
             }
         last = rows[-1].id
+
+
+def _scale(payload) -> str | None:
+    """The rating scale a trial asked for (``acr5``, ``dcr5``, ``continuous100``); None for pairwise trials."""
+    questions = payload.get("public", {}).get("questions") or []
+    return next((q["scale"] for q in questions if q.get("scale")), None)
 
 
 def _iso(value) -> str | None:
@@ -168,6 +180,94 @@ def rating_table(records, *, scenarios: dict, scale: str):
     cols = ["rater", "condition", "value", "scale", "dimension", "scenario", "image", "method", "trial",
             "elapsed_ms", "is_gold", "is_repeat", "is_training"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str) and not value)
+
+
+def _flag(value) -> bool:
+    return (not _missing(value)) and str(value).strip().lower() in ("true", "1", "1.0")
+
+
+def _number(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _uncell(value):
+    """Inverse of :func:`_cell` for a CSV text cell: the leading ``'`` before a formula character goes."""
+    if isinstance(value, str) and len(value) > 1 and value[0] == "'" and value[1:].startswith(FORMULA_START):
+        return value[1:]
+    return value
+
+
+def from_export(raw, *, source: str = "table"):
+    """A study export read back (CSV or JSON Lines, as a DataFrame) -> the table of :mod:`eyetest.core.judgments`.
+
+    Pairwise studies give :func:`pairwise_table`, rating studies
+    :func:`rating_table` (the scale from the export's ``scale`` column),
+    without the placeholder ``scenario`` column (the export does not carry
+    scenario tags; slice by them with the dataset's ``scenarios.csv``).
+    Answers come from the ``answers`` objects (JSON Lines, kept verbatim) or
+    the ``answer_<dimension>`` columns (CSV, whose formula-guard quote,
+    :func:`_cell`, is removed again).  An export of both kinds of trial, or
+    of ratings without a ``scale`` column, is a
+    :class:`~eyetest.errors.JudgmentDataError` naming ``source``.
+    """
+    from eyetest.errors import JudgmentDataError
+    from eyetest.io.judgments import STUDY_EXPORT_COLUMNS
+
+    missing = [c for c in STUDY_EXPORT_COLUMNS if c not in raw.columns]
+    if missing:
+        raise JudgmentDataError("columns", ",".join(missing), f"missing from the study export {source}")
+    csv_cells = "answers" not in raw.columns
+    dims = [c for c in raw.columns if str(c).startswith("answer_")]
+    if csv_cells and not dims:
+        raise JudgmentDataError("columns", "answers", f"the study export {source} has neither 'answers' nor "
+                                                      "'answer_<dimension>' columns")
+    kinds = sorted({str(k) for k in raw["kind"] if not _missing(k)})
+    unknown = [k for k in kinds if k not in ("pairwise", "rating")]
+    if unknown or len(kinds) != 1:
+        raise JudgmentDataError("kind", ",".join(unknown or kinds) or "(none)",
+                                f"the study export {source} must hold the trials of one study, all 'pairwise' or "
+                                "all 'rating'")
+    records = []
+    for rec in raw.to_dict("records"):
+        if csv_cells:
+            rec = {k: _uncell(v) for k, v in rec.items()}
+            answers = {c[len("answer_"):]: rec[c] for c in dims if not _missing(rec[c])}
+        else:
+            answers = rec["answers"] if isinstance(rec["answers"], dict) else {}
+        for dim, value in answers.items():
+            if kinds == ["pairwise"] and value not in _OUTCOME:
+                raise JudgmentDataError(f"answer_{dim}", value, f"in the study export {source} (trial "
+                                        f"{rec.get('trial')}) must be one of {', '.join(_OUTCOME)}")
+            if kinds == ["rating"] and (isinstance(value, bool) or not _number(value)):
+                raise JudgmentDataError(f"answer_{dim}", value, f"in the study export {source} (trial "
+                                        f"{rec.get('trial')}) is not a number")
+        records.append({
+            "kind": rec["kind"], "session": rec["session"], "image": rec.get("image"),
+            "condition_a": rec["condition_a"], "condition_b": None if _missing(rec.get("condition_b")) else
+            rec["condition_b"], "method_a": rec.get("method_a"), "method_b": rec.get("method_b"),
+            "trial": rec.get("trial"), "elapsed_ms": None if _missing(rec.get("elapsed_ms")) else rec["elapsed_ms"],
+            "is_gold": _flag(rec.get("is_gold")), "is_attention": _flag(rec.get("is_attention")),
+            "is_repeat": _flag(rec["is_repeat"]), "is_training": _flag(rec.get("is_training")),
+            "expected": None if _missing(rec.get("expected")) else str(rec["expected"]), "answers": answers,
+        })
+    if kinds == ["pairwise"]:
+        table = pairwise_table(records, scenarios={})
+    else:
+        scales = sorted({str(v) for v in raw.get("scale", []) if not _missing(v)})
+        if len(scales) != 1:
+            raise JudgmentDataError("scale", ",".join(scales) or "(none)",
+                                    f"the rating export {source} needs one scale in its 'scale' column; export "
+                                    "the study again with this eyetest (eyetest study export)")
+        table = rating_table(records, scenarios={}, scale=scales[0])
+    return table.drop(columns="scenario")
 
 
 def json_dumps(value) -> bytes:

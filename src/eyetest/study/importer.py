@@ -7,7 +7,9 @@ keyed by the SHA256 of the stored bytes) together with a *stimulus* row whose
 random ``token`` is the only thing a rater's URL carries (``/img/<token>``).
 
 Display encodings: 8-bit JPEG, WebP and opaque 8-bit PNG files are stored
-byte for byte.  Anything a browser may show differently from how eyetest
+byte for byte, less their embedded metadata (EXIF, XMP, PNG text chunks, JPEG
+comments: :mod:`eyetest.study.metadata`), which could name the method to a
+rater; the pixels are unchanged.  Anything a browser may show differently from how eyetest
 reads it (16-bit PNG, TIFF, BMP, alpha channels, EXIF-rotated files) is decoded
 with :func:`eyetest.io.images.read_image` and re-encoded as an 8-bit PNG, for
 display only: ``v8 = round(v * 255 / data_range)``.  Scores are always computed
@@ -44,6 +46,7 @@ from eyetest.core.judgments.model import condition_id
 from eyetest.errors import DatasetError, SpecError
 from eyetest.io.images import encode_png
 from eyetest.store import schema
+from eyetest.study.metadata import strip_metadata
 
 #: pseudo-methods of quality-control stimuli (role ``gold`` / ``attention``)
 GOLD_BETTER, GOLD_WORSE, ATTENTION_BLANK = "__reference", "__degraded", "__blank"
@@ -103,7 +106,11 @@ def display_encoding(path) -> tuple[bytes, str, int, int, np.ndarray | None]:
     )
     if keep:
         media = {"JPEG": "image/jpeg", "WEBP": "image/webp", "PNG": "image/png"}[fmt]
-        return raw, media, size[0], size[1], None
+        try:
+            # raters get these bytes: no text naming the method (eyetest.study.metadata)
+            return strip_metadata(raw, media), media, size[0], size[1], None
+        except ValueError:
+            pass                        # a layout that cannot be walked: re-encoded below
     img = read_image(path)
     arr8 = to_uint8(img.array, data_range=img.data_range)
     return encode_png(arr8), "image/png", arr8.shape[1], arr8.shape[0], arr8
@@ -214,8 +221,8 @@ def _check_taxonomy(plan, dataset, images, root: Path) -> None:
                                                       "[scenarios] taxonomy or fix scenarios.csv")
 
 
-def _session_note(plan, images, scenarios) -> str | None:
-    """A note when ``judgments_per_session`` asks for more trials than there are to show."""
+def _session_sizes(plan, images, scenarios) -> tuple[int, int, str]:
+    """``(regular trials asked for, regular trials there are to show, what limits them)`` per session."""
     q, n_methods = plan.quality, len(plan.methods)
     if plan.protocol == "pairwise":
         f = q.gold_fraction + q.repeat_fraction + q.attention_fraction
@@ -233,10 +240,58 @@ def _session_note(plan, images, scenarios) -> str | None:
         wanted = max(1, int(round(plan.judgments_per_session * (1.0 - q.repeat_fraction))))
         available = len(images) * n_methods
         what = f"there are {available} stimuli; a session rates each at most once"
+    return wanted, available, what
+
+
+def _session_note(plan, images, scenarios) -> str | None:
+    """A note when ``judgments_per_session`` asks for more trials than there are to show."""
+    wanted, available, what = _session_sizes(plan, images, scenarios)
     if available >= wanted:
         return None
     return (f"study.judgments_per_session = {plan.judgments_per_session} asks for {wanted} regular trials per "
             f"session, but {what}: sessions get {available} (plus training and quality-control trials)")
+
+
+def _quality_notes(plan, images, scenarios) -> list[str]:
+    """Notes for quality-control fractions a session cannot carry.
+
+    The session planner inserts ``round(fraction x session length)`` trials
+    of each kind (:func:`eyetest.core.design.quality.insert_quality_trials`)
+    and a repeat only with ``repeat_min_gap`` regular trials between it and
+    its original; the same function, run on a session of the planned size,
+    counts what each session will really get.
+    """
+    from eyetest.core.design.quality import GoldPair, insert_quality_trials
+
+    wanted, available, _ = _session_sizes(plan, images, scenarios)
+    n = min(wanted, available)
+    q = plan.quality
+    pairwise = plan.protocol == "pairwise"
+    fractions = {"gold": q.gold_fraction, "attention": q.attention_fraction, "repeat": q.repeat_fraction}
+    if not pairwise:
+        fractions = {"repeat": q.repeat_fraction}
+    got = insert_quality_trials([(f"r{k}", f"s{k}") for k in range(n)], rng=np.random.default_rng(0),
+                                gold=[GoldPair("g", "h")], attention=[GoldPair("a", "b")],
+                                gold_fraction=fractions.get("gold", 0.0),
+                                attention_fraction=fractions.get("attention", 0.0),
+                                repeat_fraction=q.repeat_fraction, min_gap=q.repeat_min_gap)
+    total = round(n / (1.0 - sum(fractions.values()))) if n else 0
+    notes = []
+    for kind, fraction in fractions.items():
+        if fraction <= 0:
+            continue
+        count = sum(t.kind == kind for t in got)
+        asked = round(fraction * total)
+        where = f"sessions of {total} trials ({n} regular)"
+        if asked == 0:
+            notes.append(f"quality.{kind}_fraction = {fraction:g} gives no {kind} trial in {where} "
+                         f"(round({fraction:g} x {total}) = 0): raise it to {1 / max(total, 1):.2g} (one "
+                         "per session) or make the sessions longer")
+        elif count < asked:
+            notes.append(f"quality.repeat_min_gap = {q.repeat_min_gap} leaves room for {count} of the {asked} "
+                         f"repeat trials in {where} (a repeat comes at least {q.repeat_min_gap} regular trials "
+                         f"after its original): lower repeat_min_gap or make the sessions longer")
+    return notes
 
 
 def create_study(engine, plan, *, base_dir=None, study_id: str | None = None, notes: list | None = None) -> str:
@@ -246,7 +301,8 @@ def create_study(engine, plan, *, base_dir=None, study_id: str | None = None, no
     relative.  Returns the new study id.  Every image is prepared first; then
     everything is written in one short transaction: a failed import leaves
     nothing behind.  What the caller should know (images left out and why,
-    sessions shorter than ``judgments_per_session``) is appended to ``notes``.
+    sessions shorter than ``judgments_per_session``, quality-control fractions
+    that give fewer control trials per session than asked) is appended to ``notes``.
     """
     from eyetest.io.dataset import discover, list_images
 
@@ -278,6 +334,7 @@ def create_study(engine, plan, *, base_dir=None, study_id: str | None = None, no
     note = _session_note(plan, images, dataset.scenarios)
     if note:
         notes.append(note)
+    notes.extend(_quality_notes(plan, images, dataset.scenarios))
 
     study_id = study_id or secrets.token_hex(6)
     spec = {

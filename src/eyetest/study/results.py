@@ -10,7 +10,9 @@ turned into the tables of :mod:`eyetest.core.judgments`, and scaled with
   each);
 * rating studies: MOS with its CI, sliced the same way.
 
-Training and gold/attention trials are never scaled.  ``per_method`` pools the
+Training and gold/attention trials are never scaled, nor are the repeat
+trials of rating studies (the MOS takes each rater's first rating of a
+stimulus; :func:`eyetest.core.judgments.ranking.rank`).  ``per_method`` pools the
 images and ranks methods (the default of the admin page); otherwise every
 ``image::method`` condition is ranked.  The rater table is
 :func:`eyetest.core.judgments.screening.screen_raters` with the participant id

@@ -21,7 +21,8 @@ A spec file (sketch in ``docs/study-design.md``)::
     context = "lq"                     # none | lq | gt
     [[dimensions]]                     # omitted: overall preference only; at most 32
     name = "naturalness"               # a known dimension, or any name with a prompt (<= 64 of A-Za-z0-9_.-)
-    prompt = "Which image looks more natural?"
+    prompt = "Which image looks more natural?"   # default: DIMENSIONS (pairwise), RATING_PROMPTS
+                                       # (acr5, continuous100) or DCR_PROMPTS (dcr5, which needs context = "gt")
     [scenarios]
     taxonomy = ["text", "food"]        # optional; default: the DOMAIN taxonomy; scenarios.csv tags must be in it
     [quality]
@@ -63,6 +64,28 @@ DIMENSIONS = {
     "naturalness": "Which image looks more natural?",
     "visual_comfort": "Which image is more comfortable to look at?",
     "stylistic_consistency": "Which image better keeps the style of the original?",
+}
+#: the same dimensions asked of one image at a time (protocol "rating": ACR and continuous scales)
+RATING_PROMPTS = {
+    "overall": "How would you rate the overall quality of this image?",
+    "semantic_validity": "How would you rate the correctness of the content (objects, text, faces) of this image?",
+    "detail_realism": "How would you rate the realism of the details of this image?",
+    "sharpness": "How would you rate the sharpness of this image?",
+    "naturalness": "How would you rate the naturalness of this image?",
+    "visual_comfort": "How would you rate the visual comfort of this image?",
+    "stylistic_consistency": "How would you rate how well this image keeps the style of the original?",
+}
+#: ... and against the reference shown beside it (scale "dcr5", degradation category rating, ITU-T P.910)
+DCR_PROMPTS = {
+    "overall": "Compared with the reference, how annoying are the impairments of this image?",
+    "semantic_validity": "Compared with the reference, how annoying are the errors in the content (objects, text, "
+                         "faces) of this image?",
+    "detail_realism": "Compared with the reference, how annoying are the unrealistic details of this image?",
+    "sharpness": "Compared with the reference, how annoying is the loss of sharpness of this image?",
+    "naturalness": "Compared with the reference, how annoying is the unnaturalness of this image?",
+    "visual_comfort": "Compared with the reference, how annoying is the visual discomfort of this image?",
+    "stylistic_consistency": "Compared with the reference, how annoying are the departures from its style in this "
+                             "image?",
 }
 #: scenario taxonomy of the SUPIR-vs-HAT study (DOMAIN.md)
 SCENARIOS = (
@@ -242,7 +265,13 @@ def parse_spec(raw: dict | str) -> StudyPlan:
     if pairwise and "scale" in study:
         raise SpecError("study.scale", "applies to protocol 'rating' only")
     scale = None if pairwise else _choice(study.get("scale", "acr5"), SCALES, "study.scale")
+    defaults = DIMENSIONS if pairwise else DCR_PROMPTS if scale == "dcr5" else RATING_PROMPTS
 
+    if scale == "dcr5" and stimuli.get("context", "none") in CONTEXTS and stimuli.get("context", "none") != "gt":
+        raise SpecError("stimuli.context", f"{stimuli.get('context', 'none')!r} is not allowed with scale 'dcr5': "
+                                           "degradation category rating (ITU-T P.910 DCR) rates each image "
+                                           "against its reference, so the reference must be shown; set "
+                                           "context = \"gt\", or use scale \"acr5\" to rate images on their own")
     if "dataset" not in stimuli:
         raise SpecError("stimuli.dataset", "is required (the dataset folder)")
     if "methods" not in stimuli:
@@ -272,8 +301,8 @@ def parse_spec(raw: dict | str) -> StudyPlan:
             raise SpecError(f"{key}.name", f"{dname!r} is listed twice")
         if "prompt" in d:
             prompt = _str(d["prompt"], f"{key}.prompt")
-        elif dname in DIMENSIONS:
-            prompt = DIMENSIONS[dname]
+        elif dname in defaults:
+            prompt = defaults[dname]
         else:
             raise SpecError(f"{key}.prompt", f"is required for the custom dimension {dname!r} "
                                              f"(known dimensions: {', '.join(DIMENSIONS)})")
@@ -315,7 +344,7 @@ def parse_spec(raw: dict | str) -> StudyPlan:
         methods=_names(stimuli["methods"], "stimuli.methods", 2 if pairwise else 1),
         images=None if images is None else _names(images, "stimuli.images", 1),
         context=_choice(stimuli.get("context", "none"), CONTEXTS, "stimuli.context"),
-        dimensions=tuple(dims) or (Dimension("overall", DIMENSIONS["overall"]),),
+        dimensions=tuple(dims) or (Dimension("overall", defaults["overall"]),),
         scenarios=_names(scen["taxonomy"], "scenarios.taxonomy", 1) if "taxonomy" in scen else SCENARIOS,
         quality=QualityControl(
             **{k: float(v) for k, v in fractions.items()},

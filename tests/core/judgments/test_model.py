@@ -52,6 +52,26 @@ def test_validate_ratings_range_per_scale():
     assert err.value.field == "scale"
 
 
+@pytest.mark.parametrize("values, scales, message", [
+    ([4, 6], ["acr5", "acr5"], "value 6.0: outside [1, 5] of scale acr5 (row 1)"),          # plain number, no np.int64(...)
+    ([4, 3.5], ["dcr5", "dcr5"], "value 3.5: is not a category of scale dcr5"),             # ACR/DCR are categories
+    ([4, "good"], ["acr5", "acr5"], "value 'good': is not a number (row 1)"),
+    ([4, None], ["acr5", "acr5"], "value '': is empty (row 1)"),
+    ([50, float("inf")], ["continuous100"] * 2, "value inf: outside [0, 100] of scale continuous100 (row 1)"),
+])
+def test_validate_ratings_names_the_bad_value_and_row(values, scales, message):
+    df = pd.DataFrame({"rater": ["r", "s"], "condition": ["c", "c"], "value": values, "scale": scales})
+    with pytest.raises(JudgmentDataError) as err:
+        validate_ratings(df)
+    assert err.value.field == "value" and str(err.value).startswith(message)
+
+
+def test_validate_ratings_accepts_fractional_continuous_and_whole_category_values():
+    df = pd.DataFrame({"rater": ["r", "s", "t"], "condition": "c", "value": ["3", 4.0, 72.5],
+                       "scale": ["acr5", "dcr5", "continuous100"]})
+    assert validate_ratings(df)["value"].tolist() == [3.0, 4.0, 72.5]
+
+
 def test_pair_counts_orientation_and_totals():
     df = pd.DataFrame({
         "rater": "r", "condition_a": ["y", "x", "x", "y"], "condition_b": ["x", "y", "y", "x"],

@@ -92,6 +92,79 @@ def test_bt500_screening_flags_an_erratic_observer():
     assert screen.excluded == ["r0"] and "BT.500" in screen.reasons()["r0"]
 
 
+def _bt500_by_hand(rows):
+    """Rec. ITU-R BT.500-14 Annex 1 sec. 2.3.1 written out with loops: per presentation (dimension, condition)
+    mean, S (N - 1), beta2 = m4 / m2^2 with m_x = sum (u - mean)^x / N; P_i / Q_i count ratings at or beyond
+    mean +- 2 S (normal, 2 <= beta2 <= 4) or +- sqrt(20) S; reject when (P+Q)/N_i > 0.05 and |P-Q|/(P+Q) < 0.3."""
+    import math
+
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["dimension"], r["condition"]), []).append(r)
+    p, q, n = {}, {}, {}
+    for r in rows:
+        p.setdefault(r["rater"], 0)
+        q.setdefault(r["rater"], 0)
+        n[r["rater"]] = n.get(r["rater"], 0) + 1
+    for members in groups.values():
+        u = [m["value"] for m in members]
+        big_n = len(u)
+        mean = sum(u) / big_n
+        s = math.sqrt(sum((x - mean) ** 2 for x in u) / (big_n - 1)) if big_n > 1 else 0.0
+        m2 = sum((x - mean) ** 2 for x in u) / big_n
+        m4 = sum((x - mean) ** 4 for x in u) / big_n
+        k = 2.0 if m2 > 0 and 2 <= m4 / m2 ** 2 <= 4 else math.sqrt(20)
+        for m in members:
+            if s > 0 and m["value"] >= mean + k * s:
+                p[m["rater"]] += 1
+            if s > 0 and m["value"] <= mean - k * s:
+                q[m["rater"]] += 1
+    return {i: (p[i], q[i], p[i] + q[i] > 0 and (p[i] + q[i]) / n[i] > 0.05 and abs(p[i] - q[i]) / (p[i] + q[i]) < 0.3)
+            for i in n}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_bt500_screening_equals_the_standard_written_out(seed):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for r in range(15):
+        wild = r == 0                             # one erratic observer: +-2 categories at random
+        for dim, shift in (("overall", 0.0), ("sharpness", -1.0)):
+            for c in range(10):
+                if rng.random() < 0.2:            # incomplete design: some presentations not rated
+                    continue
+                q = 2.0 + 0.2 * c + shift + (rng.choice([-2.0, 2.0]) if wild else 0.0) + rng.normal(0, 0.5)
+                rows.append({"rater": f"r{r:02d}", "condition": f"c{c}", "dimension": dim, "scale": "acr5",
+                             "value": float(np.clip(np.round(q), 1, 5))})
+    out = quality.bt500_screening(pd.DataFrame(rows)).set_index("rater")
+    ref = _bt500_by_hand(rows)
+    got = {i: (int(row["bt500_P"]), int(row["bt500_Q"]), bool(row["bt500_reject"])) for i, row in out.iterrows()}
+    assert got == ref
+    assert sum(p + q for p, q, _ in ref.values()) > 0          # the comparison is not all zeros
+    if seed == 0:
+        assert [i for i, v in ref.items() if v[2]] == ["r00"]
+
+
+def test_bt500_screening_takes_each_dimension_on_its_own():
+    """Two questions with different means: pooled, every condition looks bimodal (beta2 < 2, so the
+    sqrt(20) sd limits apply) and the erratic observer of the first test above goes unnoticed."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for r in range(20):
+        for dim, shift in (("overall", 0.0), ("sharpness", -35.0)):
+            for c, v0 in enumerate(np.linspace(50, 75, 12)):
+                v = v0 + shift + (rng.choice([-1, 1]) * 22 + rng.normal(0, 3) if r == 0 else rng.normal(0, 8))
+                rows.append({"rater": f"r{r}", "condition": f"c{c}", "dimension": dim, "value": float(np.clip(v, 0, 100)),
+                             "scale": "continuous100"})
+    df = pd.DataFrame(rows)
+    out = quality.bt500_screening(df).set_index("rater")
+    assert out.loc["r0", "bt500_reject"] and not out.drop("r0")["bt500_reject"].any()
+    assert screen_raters(ratings=df).excluded == ["r0"]
+    # repeats are not presentations of their own: a repeat row leaves the statistics unchanged
+    again = pd.concat([df.assign(is_repeat=False), df.iloc[:5].assign(value=0.0, is_repeat=True)], ignore_index=True)
+    pd.testing.assert_frame_equal(quality.bt500_screening(again), quality.bt500_screening(df))
+
+
 def test_loo_outlier_finds_a_reversed_observer():
     rng = np.random.default_rng(3)
     truth = np.linspace(-1.5, 1.5, 6)
@@ -249,3 +322,20 @@ def test_self_consistency_rule_flags_a_random_clicker_not_a_slightly_noisy_rater
     screen = screen_raters(df)
     assert "self-consistency" in screen.reasons().get("click", "")
     assert not any("self-consistency" in r for k, r in screen.reasons().items() if k != "click")
+
+
+def test_rating_repeat_consistency_closed_form():
+    # r1 rated x twice on overall (4, 2) and once on sharpness (x: 5, y: 1 twice)
+    df = pd.DataFrame({"rater": ["r1"] * 6 + ["r2"] * 2,
+                       "condition": ["x", "x", "y", "x", "y", "y", "x", "y"],
+                       "dimension": ["overall"] * 3 + ["sharpness"] * 3 + ["overall"] * 2,
+                       "value": [4, 2, 5, 5, 1, 1, 3, 3], "scale": "acr5",
+                       "is_repeat": [False, True, False, False, False, True, False, False]})
+    out = quality.rating_repeat_consistency(df).set_index("rater")
+    assert out.loc["r1", "n_repeat_pairs"] == 2
+    assert out.loc["r1", "repeat_mad"] == pytest.approx((2 + 0) / 2)
+    # Gini mean differences: overall {4, 2, 5}: (2 + 1 + 3) / 3 = 2; sharpness {5, 1, 1}: (4 + 4 + 0) / 3 = 8/3
+    assert out.loc["r1", "repeat_mad_chance"] == pytest.approx((2 + 8 / 3) / 2)
+    assert out.loc["r2", "n_repeat_pairs"] == 0 and np.isnan(out.loc["r2", "repeat_mad"])
+    table = screen_raters(ratings=df).table.set_index("rater")
+    assert table.loc["r1", "rating_repeat_mad"] == pytest.approx(1.0) and not table["excluded"].any()

@@ -91,3 +91,40 @@ def test_elo_without_replicates_gives_equal_scores_equal_rank_ranges():
     table, _ = rank(df, model="elo")
     assert (table["score"] == 1000.0).all()
     assert (table["rank_low"] == 1).all() and (table["rank_high"] == 3).all()
+
+
+def test_mos_leaves_repeat_ratings_out_and_matches_scipy_on_one_rating_per_rater():
+    """A repeat is the same rater again: the MOS and its t-interval use each rater's first rating only."""
+    from scipy import stats
+
+    rng = np.random.default_rng(5)
+    rows = []
+    for r in range(8):
+        for c, q in (("i::a", 4.0), ("i::b", 2.0)):
+            first = int(np.clip(round(q + rng.normal(0, 0.8)), 1, 5))
+            rows.append({"rater": f"r{r}", "condition": c, "value": first, "scale": "acr5", "is_repeat": False})
+            if r < 4:   # half the raters see each stimulus again and rate it 5 (counted, it would pull the MOS up)
+                rows.append({"rater": f"r{r}", "condition": c, "value": 5, "scale": "acr5", "is_repeat": True})
+    df = pd.DataFrame(rows)
+    table, notes = rank(df, model="mos")
+    assert "8 repeat rating(s) not scaled" in notes[0]
+    got = table.set_index("condition")
+    for c in ("i::a", "i::b"):
+        v = df[(df["condition"] == c) & ~df["is_repeat"]]["value"].to_numpy(float)
+        lo, hi = stats.t.interval(0.95, len(v) - 1, loc=v.mean(), scale=stats.sem(v))
+        assert got.loc[c, "score"] == pytest.approx(v.mean()) and got.loc[c, "n"] == 8
+        assert (got.loc[c, "ci_low"], got.loc[c, "ci_high"]) == pytest.approx((lo, hi))
+    assert (table["n_judgments"] == 16).all()
+    # the rater bootstrap resamples the same first ratings
+    boot, _ = rank(df, model="mos", n_boot=200, rng=np.random.default_rng(0))
+    assert (boot["n_judgments"] == 16).all()
+
+
+def test_mos_of_several_dimensions_without_by_dimension_is_noted():
+    df = pd.DataFrame({"rater": ["r1", "r2", "r1", "r2"], "condition": "c", "value": [4, 5, 1, 2],
+                       "scale": "acr5", "dimension": ["overall", "overall", "sharpness", "sharpness"]})
+    _, notes = rank(df, model="mos")
+    assert any("ratings of 2 dimensions (overall, sharpness) are averaged" in n for n in notes)
+    table, notes = rank(df, model="mos", by="dimension")
+    assert not any("averaged" in n for n in notes)
+    assert table.set_index("dimension").loc["sharpness", "score"] == pytest.approx(1.5)

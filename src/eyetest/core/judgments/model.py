@@ -143,8 +143,10 @@ def validate_pairwise(df: pd.DataFrame) -> pd.DataFrame:
 def validate_ratings(df: pd.DataFrame) -> pd.DataFrame:
     """Check and normalise a rating table; returns a copy.
 
-    Values must be numeric and inside the range of their ``scale``
-    (acr5/dcr5: 1..5, continuous100: 0..100).
+    Values must be numbers inside the range of their ``scale`` (acr5/dcr5:
+    1..5, continuous100: 0..100); acr5 and dcr5 are category scales (ITU-T
+    P.910 ACR / DCR), so their values must also be whole numbers.  An error
+    names the value and its row (0-based, as in the table given).
     """
     _require(df, RATING_REQUIRED, "rating")
     out = df.copy()
@@ -155,15 +157,34 @@ def validate_ratings(df: pd.DataFrame) -> pd.DataFrame:
     if unknown.any():
         raise JudgmentDataError("scale", out["scale"][unknown].iloc[0],
                                 f"must be one of {'|'.join(RATING_SCALES)}")
-    values = pd.to_numeric(out["value"], errors="coerce")
-    if values.isna().any():
-        raise JudgmentDataError("value", out["value"][values.isna()].iloc[0], "is not a number")
-    out["value"] = values.astype(float)
+    raw = out["value"]
+    values = pd.to_numeric(raw, errors="coerce").astype(float)
+
+    def first(mask) -> tuple[int, object]:
+        row = int(np.flatnonzero(mask.to_numpy())[0])
+        value = raw.iloc[row]
+        return row, value.item() if hasattr(value, "item") else value
+
+    missing = values.isna().to_numpy()
+    if missing.any():
+        row, value = first(pd.Series(missing))
+        empty = value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == ""
+        raise JudgmentDataError("value", "" if empty else value,
+                                f"{'is empty' if empty else 'is not a number'} (row {row})")
+    out["value"] = values
     for scale, (lo, hi) in RATING_SCALES.items():
         sel = out["scale"] == scale
-        bad = sel & ((values < lo) | (values > hi))
+        bad = sel & ~((values >= lo) & (values <= hi))
         if bad.any():
-            raise JudgmentDataError("value", values[bad].iloc[0], f"outside [{lo:g}, {hi:g}] of scale {scale}")
+            row, _ = first(bad)
+            raise JudgmentDataError("value", float(values.iloc[row]),
+                                    f"outside [{lo:g}, {hi:g}] of scale {scale} (row {row})")
+        if scale != "continuous100":
+            bad = sel & (values != np.round(values))
+            if bad.any():
+                row, _ = first(bad)
+                raise JudgmentDataError("value", float(values.iloc[row]),
+                                        f"is not a category of scale {scale} (whole numbers 1..5) (row {row})")
     _bool_flags(out)
     return out.reset_index(drop=True)
 

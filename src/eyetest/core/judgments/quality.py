@@ -49,12 +49,18 @@
   ``x log(p1/p0) + (1 - x) log((1 - p1)/(1 - p0))``; "random" when the sum
   reaches ``log((1 - beta)/alpha)``, "ok" when it falls to
   ``log(beta/(1 - alpha))``, else "undecided".
+* :func:`rating_repeat_consistency` - test-retest agreement of ratings: mean
+  absolute difference between a rating and its repeat, beside the same mean
+  over all pairs of the rater's ratings (what answers unrelated to the
+  stimulus would give).
 * :func:`bt500_screening` - the ITU-R BT.500 observer screening for ratings
   (Rec. ITU-R BT.500-14 (10/2019), Annex 1, screening of observers): per
-  condition the kurtosis ``beta2 = m4 / m2^2``; a rating counts as high (P)
-  when it is >= mean + 2 sd (or + sqrt(20) sd when beta2 is outside [2, 4]),
-  low (Q) symmetrically; reject an observer when (P + Q) / N > 0.05 and
-  |P - Q| / (P + Q) < 0.3.
+  presentation (condition and dimension) the mean, the sd (N - 1) and the
+  kurtosis ``beta2 = m4 / m2^2`` with ``m_x = sum (u - mean)^x / N``; a
+  rating counts as high (P) when it is >= mean + 2 sd (or + sqrt(20) sd
+  when beta2 is outside [2, 4]), low (Q) symmetrically; reject an observer
+  when (P + Q) / N_i > 0.05 and |P - Q| / (P + Q) < 0.3, N_i the
+  observer's number of ratings.
 """
 
 from __future__ import annotations
@@ -344,15 +350,68 @@ def sprt_random_clicker(judgments: pd.DataFrame, *, p_good: float = 0.9, p_good_
     return pd.DataFrame(rows, columns=["rater", "sprt_source", "sprt_n", "sprt_llr", "sprt_decision"])
 
 
-def bt500_screening(ratings: pd.DataFrame) -> pd.DataFrame:
-    """``rater, n_ratings, bt500_P, bt500_Q, bt500_reject`` (module docstring)."""
+def rating_repeat_consistency(ratings: pd.DataFrame) -> pd.DataFrame:
+    """``rater, n_repeat_pairs, repeat_mad, repeat_mad_chance`` for single-stimulus ratings.
+
+    A stimulus a rater rated more than once on one dimension (a repeat
+    trial) gives the pairs of its ratings; ``repeat_mad`` is the mean
+    absolute difference ``|v - v'|`` over those pairs (scale units: 0 is
+    perfect test-retest agreement).  ``repeat_mad_chance`` is what a rater
+    answering independently of the stimulus would show with the same
+    ratings: the mean ``|v_i - v_j|`` over all pairs of the rater's ratings
+    of that dimension (Gini's mean difference), averaged over the
+    dimensions with the repeat pairs as weights.  Reported, not a reason
+    for exclusion: with a few repeats per session both are coarse.
+    """
     df = validate_ratings(ratings)
-    g = df.groupby("condition")["value"]
-    mean = df["condition"].map(g.mean())
-    sd = df["condition"].map(g.std(ddof=1)).fillna(0.0)
+    if "is_training" in df.columns:
+        df = df[~df["is_training"]]
+    dim = df["dimension"].astype(str) if "dimension" in df.columns else pd.Series("", index=df.index)
+    df = pd.DataFrame({"rater": df["rater"], "dim": dim, "condition": df["condition"], "v": df["value"]})
+    df = df.reset_index(drop=True).assign(row=lambda d: np.arange(len(d)))
+    # every pair of ratings of one stimulus by one rater on one dimension
+    pairs = df.merge(df, on=["rater", "dim", "condition"], suffixes=("", "_2"))
+    pairs = pairs[pairs["row"] < pairs["row_2"]]
+    pairs = pairs.assign(d=(pairs["v"] - pairs["v_2"]).abs())
+    # Gini's mean difference per (rater, dimension): with v sorted, sum_{i<j} (v_j - v_i) = sum_k v_k (2k - n + 1)
+    df = df.sort_values(["rater", "dim", "v"], kind="stable")
+    g = df.groupby(["rater", "dim"])
+    k = g.cumcount().to_numpy(float)
+    n = g["v"].transform("size").to_numpy(float)
+    gsum = pd.Series(df["v"].to_numpy() * (2 * k - n + 1), index=df.index).groupby(
+        [df["rater"], df["dim"]]).sum()
+    size = g.size()
+    gini = (2 * gsum / (size * (size - 1))).where(size > 1)
+    pairs = pairs.assign(chance=pd.MultiIndex.from_frame(pairs[["rater", "dim"]]).map(gini))
+    agg = pairs.groupby("rater").agg(n_repeat_pairs=("d", "size"), repeat_mad=("d", "mean"),
+                                     repeat_mad_chance=("chance", "mean"))
+    out = pd.DataFrame({"rater": sorted(df["rater"].unique())})
+    out["n_repeat_pairs"] = out["rater"].map(agg["n_repeat_pairs"]).fillna(0).astype(int)
+    out["repeat_mad"] = out["rater"].map(agg["repeat_mad"])
+    out["repeat_mad_chance"] = out["rater"].map(agg["repeat_mad_chance"])
+    return out
+
+
+def bt500_screening(ratings: pd.DataFrame) -> pd.DataFrame:
+    """``rater, n_ratings, bt500_P, bt500_Q, bt500_reject`` (module docstring).
+
+    A "presentation" of the standard is one condition rated on one
+    dimension: with a ``dimension`` column the mean, sd and ``beta2`` are
+    taken per (dimension, condition), never over the ratings of different
+    questions pooled (they have different means, and pooled they look
+    bimodal and non-normal).  Repeat and training trials are left out.
+    """
+    df = validate_ratings(ratings)
+    for flag in ("is_repeat", "is_training", "is_gold"):
+        if flag in df.columns:
+            df = df[~df[flag]]
+    key = (df["dimension"].astype(str) + "\x1f" + df["condition"]) if "dimension" in df.columns else df["condition"]
+    g = df["value"].groupby(key)
+    mean = key.map(g.mean())
+    sd = key.map(g.std(ddof=1)).fillna(0.0)
     dev = df["value"] - mean
-    m2 = df["condition"].map((dev**2).groupby(df["condition"]).mean())
-    m4 = df["condition"].map((dev**4).groupby(df["condition"]).mean())
+    m2 = key.map((dev**2).groupby(key).mean())
+    m4 = key.map((dev**4).groupby(key).mean())
     with np.errstate(invalid="ignore", divide="ignore"):
         beta2 = m4 / m2**2
     k = np.where((beta2 >= 2) & (beta2 <= 4), 2.0, np.sqrt(20.0))

@@ -10,8 +10,6 @@ tie_ci_low, tie_ci_high`` for Davidson / Rao-Kupper).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
@@ -22,7 +20,7 @@ from eyetest.core.judgments.model import (
 )
 from eyetest.core.judgments.mos import bootstrap_mos, fit_mos
 from eyetest.core.judgments.uncertainty import bootstrap
-from eyetest.errors import ComparisonGraphWarning, JudgmentDataError, UnknownNameError
+from eyetest.errors import JudgmentDataError, UnknownNameError
 
 PAIRWISE_MODELS = ("bradley-terry", "davidson", "rao-kupper", "thurstone", "elo")
 RATING_MODELS = ("mos", "zmos")
@@ -38,26 +36,30 @@ def fit_one(df: pd.DataFrame, *, model: str, n_boot: int = 0, rng=None, unit: st
     """Fit one slice; returns ``(ScaleFit, notes)``.
 
     ``anchor`` must be a condition of the slice (or None: centred scale); the
-    notes are the fit's :class:`ComparisonGraphWarning` messages and the
-    bootstrap's ``info["notes"]``.
+    notes are the messages of the fit's fallbacks (what
+    :func:`~eyetest.core.judgments.bradley_terry.fit_pairwise` would issue
+    as :class:`~eyetest.errors.ComparisonGraphWarning`, taken from its
+    ``info["warnings"]``) and the bootstrap's ``info["notes"]``.  Nothing
+    here touches the process's warning filters (``warnings.catch_warnings``
+    is not thread-safe: it would take other threads' warnings as notes and
+    swallow them); any other warning of the fit reaches the caller.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ComparisonGraphWarning)
-        if model in RATING_MODELS:
-            fit = fit_mos(df, zscore=model == "zmos")
-            if n_boot:
-                fit = bootstrap_mos(df, fit, n_boot=n_boot, rng=rng)
-        elif model == "elo":
-            fit = fit_elo(df)
-            if n_boot:
-                fit = bootstrap_elo(df, fit, n_boot=n_boot, rng=rng)
-        else:
-            fit = fit_pairwise(df, model=model, anchor=anchor, disconnected=disconnected)
-            if n_boot:
-                fit = bootstrap(df, fit, n_boot=n_boot, rng=rng, unit=unit)
-        if anchor is not None and fit.anchor != anchor:
-            fit = fit.anchored(anchor)
-    notes = [str(w.message) for w in caught if issubclass(w.category, ComparisonGraphWarning)]
+    notes: list[str] = []
+    if model in RATING_MODELS:
+        fit = fit_mos(df, zscore=model == "zmos")
+        if n_boot:
+            fit = bootstrap_mos(df, fit, n_boot=n_boot, rng=rng)
+    elif model == "elo":
+        fit = fit_elo(df)
+        if n_boot:
+            fit = bootstrap_elo(df, fit, n_boot=n_boot, rng=rng)
+    else:
+        fit = fit_pairwise(df, model=model, anchor=anchor, disconnected=disconnected, warn=False)
+        notes += fit.info.get("warnings", [])
+        if n_boot:
+            fit = bootstrap(df, fit, n_boot=n_boot, rng=rng, unit=unit)
+    if anchor is not None and fit.anchor != anchor:
+        fit = fit.anchored(anchor)
     return fit, notes + list(fit.info.get("notes", []))
 
 
@@ -119,6 +121,10 @@ def rank(table: pd.DataFrame, *, model: str = "bradley-terry", by: str | None = 
     include_gold : bool
         Training trials (``is_training``) are never scaled; gold trials
         (``is_gold``, known-answer checks) are dropped unless this is true.
+        Ratings: repeat trials (``is_repeat``, a rater rating a stimulus
+        again to measure self-consistency) are never scaled, so the MOS has
+        one rating per rater and stimulus; a table of several dimensions
+        scaled without ``by="dimension"`` gets a note (they are averaged).
     disconnected : {"prior", "component", "error"}
         Pairwise models: what to do when the MLE is not finite
         (:func:`eyetest.core.judgments.bradley_terry.fit_pairwise`).
@@ -155,8 +161,23 @@ def rank(table: pd.DataFrame, *, model: str = "bradley-terry", by: str | None = 
         if flag in df.columns and not keep and df[flag].any():
             notes.append(f"{int(df[flag].sum())} {flag[3:]} trial(s) not scaled")
             df = df[~df[flag]]
+    if rating and "is_repeat" in df.columns and df["is_repeat"].any():
+        # a repeat is the same rater rating the same stimulus again (a self-consistency check): counted
+        # in the MOS it would be a second, dependent observation of one rater, weighting that rater twice
+        # and narrowing the t-interval; the MOS keeps one rating per rater and stimulus (the first showing)
+        notes.append(f"{int(df['is_repeat'].sum())} repeat rating(s) not scaled (quality control: the MOS uses "
+                     "each rater's first rating of a stimulus)")
+        df = df[~df["is_repeat"]]
     if df.empty:
-        raise JudgmentDataError("judgments", 0, "no judgment is left once training and gold trials are dropped")
+        raise JudgmentDataError("judgments", 0, "no judgment is left once training, gold and repeat trials are "
+                                                "dropped")
+    if rating and by != "dimension" and "dimension" in df.columns:
+        keys = [by] if by is not None else []
+        pooled = df.groupby(keys, dropna=False)["dimension"].nunique() if keys else pd.Series([df["dimension"].nunique()])
+        if (pooled > 1).any():
+            dims = sorted(map(str, df["dimension"].dropna().unique()))
+            notes.append(f"ratings of {len(dims)} dimensions ({', '.join(dims[:5])}) are averaged into one score "
+                         "per condition; scale each dimension on its own with --by dimension")
     if per_method and not rating:
         df = method_judgments(df)
     for key in sorted(keys_all - keys_kept):

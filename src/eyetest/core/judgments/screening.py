@@ -36,7 +36,10 @@ honest raters per study (before 1.16), nearly all by the leave-one-out fence,
 which is relative and flags the tail of any group of 8 or more raters.
 
 Position (side) bias is reported (``side_bias_p``) but never a reason on its
-own: it is only meaningful when the design randomises sides.
+own: it is only meaningful when the design randomises sides.  So is the
+test-retest agreement of ratings (``rating_repeat_mad`` beside
+``rating_repeat_mad_chance``, :func:`quality.rating_repeat_consistency`):
+a few repeats per session cannot separate a careless rater from a noisy one.
 """
 
 from __future__ import annotations
@@ -101,7 +104,8 @@ def screen_raters(judgments: pd.DataFrame | None = None, ratings: pd.DataFrame |
         Pairwise table (gold, repeats, transitivity, speed, straight-lining,
         SPRT, leave-one-out likelihood).
     ratings : DataFrame, optional
-        Rating table (speed, straight-lining, BT.500).
+        Rating table (speed, straight-lining, BT.500; the agreement of repeat
+        ratings is reported, never a reason).
     by : str, optional
         Grouping column for the leave-one-out analysis (e.g. ``"image"``).
     """
@@ -118,6 +122,8 @@ def screen_raters(judgments: pd.DataFrame | None = None, ratings: pd.DataFrame |
         parts += [quality.too_fast(ratings, min_ms=rules.min_ms).add_prefix("rating_").rename(
                       columns={"rating_rater": "rater"}),
                   quality.straight_lining(ratings, kind="rating").add_prefix("rating_").rename(
+                      columns={"rating_rater": "rater"}),
+                  quality.rating_repeat_consistency(ratings).add_prefix("rating_").rename(
                       columns={"rating_rater": "rater"}),
                   quality.bt500_screening(ratings)]
     table = pd.DataFrame({"rater": sorted(raters)})
