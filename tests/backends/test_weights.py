@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from eyetest.backends import weights
+from eyetest.backends import partials, weights
 from eyetest.errors import ResourceMissingError, UnknownNameError
 
 PAYLOAD = os.urandom(3 * (1 << 20) + 123)  # > one 1 MiB chunk, not a multiple of it
@@ -227,3 +227,134 @@ def test_unusable_cache_dir_is_named(tmp_path, monkeypatch, entry):
             call()
         msg = str(ei.value)
         assert str(blocker / "weights") in msg and weights.ENV_DIR in msg
+
+
+class _StallingServer:
+    """HTTP on 127.0.0.1: ``/stall`` sends the headers and the first 1 MiB + 1000 bytes of PAYLOAD, then
+    waits (until :meth:`close`); any other path sends all of PAYLOAD."""
+
+    def __init__(self):
+        self.release = threading.Event()
+        release = self.release
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(PAYLOAD)))
+                self.end_headers()
+                if self.path == "/stall":
+                    self.wfile.write(PAYLOAD[: (1 << 20) + 1000])
+                    self.wfile.flush()
+                    release.wait(60)
+                    return
+                self.wfile.write(PAYLOAD)
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def close(self):
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _parts(cache: Path) -> set[str]:
+    return {p.name for p in cache.glob(".*.part")} if cache.is_dir() else set()
+
+
+def _start_stalled_fetch(cache: Path, base: str) -> tuple:
+    """A fetch in another Python process, stuck mid-download with 1 MiB in its .part file."""
+    import subprocess
+    import sys
+    import time
+
+    before = _parts(cache)
+    code = ("from eyetest.backends import weights\n"
+            f"weights.WEIGHTS = {{'test-net': weights.WeightFile('test-net', 'test-net-1234.pth', "
+            f"'{base}/stall', '{DIGEST}', None, 'test')}}\n"
+            "weights.fetch('test-net')\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, weights.ENV_DIR: str(cache)})
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        new = _parts(cache) - before
+        if new and (cache / next(iter(new))).stat().st_size >= 1 << 20:
+            return proc, next(iter(new))
+        assert proc.poll() is None, "the fetch process ended early"
+        time.sleep(0.02)
+    proc.kill()
+    raise AssertionError("the fetch process never wrote its first MiB")
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGKILL"), reason="needs SIGKILL")
+def test_part_of_a_killed_fetch_is_removed_and_a_running_ones_kept(cache, entry):
+    """A fetch killed with SIGKILL cannot delete its .part; the next fetch does. The .part of a fetch still
+    running in another process is never touched (before the fix the dead one stayed forever)."""
+    import signal
+
+    srv = _StallingServer()
+    running = dead = None
+    try:
+        running, running_part = _start_stalled_fetch(cache, srv.base)
+        dead, dead_part = _start_stalled_fetch(cache, srv.base)
+        os.kill(dead.pid, signal.SIGKILL)
+        assert dead.wait(10) == -signal.SIGKILL
+        assert _parts(cache) == {running_part, dead_part}
+        path = weights.fetch("test-net", url=f"{srv.base}/full")
+        assert path.read_bytes() == PAYLOAD
+        assert _parts(cache) == {running_part}                    # the dead fetch's file is gone
+        assert running.poll() is None and (cache / running_part).stat().st_size >= 1 << 20
+        os.kill(running.pid, signal.SIGKILL)
+        running.wait(10)
+        assert weights.remove_stale_partials() == [cache / running_part]
+        assert sorted(p.name for p in cache.iterdir()) == [entry.filename]
+    finally:
+        for proc in (running, dead):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        srv.close()
+
+
+def test_sweep_spares_partials_held_in_this_process_and_other_files(cache, entry, tmp_path):
+    """The lock is per open file: a partial being written by another thread of this process is kept too;
+    only unlocked ``.<name>.<random>.part`` files go, and import sweeps as fetch does."""
+    cache.mkdir()
+    (cache / "notes.part").write_bytes(b"not ours: no leading dot")
+    (cache / "other.bin").write_bytes(b"x")
+    stray = cache / ".test-net-1234.pth.abc123.part"
+    stray.write_bytes(b"left by a dead fetch")
+    with weights._temp_in_cache(cache / entry.filename) as part:
+        with part.open() as out:
+            out.write(b"half")
+        assert part.path.name.startswith(".test-net-1234.pth.") and part.path.name.endswith(".part")
+        assert weights.remove_stale_partials() == [stray]
+        assert part.path.read_bytes() == b"half"
+        stray.write_bytes(b"another dead one")
+        src = tmp_path / "carried.bin"
+        src.write_bytes(PAYLOAD)
+        weights.import_file(src)                                  # sweeps, then imports
+        assert not stray.exists() and part.path.exists()
+    assert not part.path.exists()                                 # deleted when the writer is done with it
+    assert sorted(p.name for p in cache.iterdir()) == ["notes.part", "other.bin", entry.filename]
+
+
+def test_file_system_without_locks_fetches_and_sweeps_nothing(cache, entry, monkeypatch):
+    """Where flock fails (ENOLCK: some network file systems) liveness is unknown: fetch works as before and
+    no partial file is deleted."""
+    import errno
+    import types
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(partials, "fcntl", types.SimpleNamespace(LOCK_EX=2, LOCK_NB=4, flock=no_locks))
+    cache.mkdir()
+    stray = cache / ".test-net-1234.pth.abc123.part"
+    stray.write_bytes(b"whose?")
+    assert weights.fetch("test-net").read_bytes() == PAYLOAD
+    assert weights.remove_stale_partials() == [] and stray.exists()
+    assert sorted(p.name for p in cache.iterdir()) == [stray.name, entry.filename]

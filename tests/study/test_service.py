@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import threading
+import time
 import uuid
 
 import numpy as np
@@ -342,6 +344,90 @@ def test_session_finishes_in_any_answer_order(db_url, tmp_path):
         conn.execute(sa.update(schema.sessions).values(finished_at=None))
         conn.commit()
     assert svc.session_info(token)["finished"]
+    engine.dispose()
+
+
+class _HeldWriters:
+    """Makes two judgments overlap: an outside transaction holds what their writes need and lets go
+    only once both wait behind it (PostgreSQL: the trials' rows, the waits seen in pg_stat_activity;
+    SQLite: the write lock), so both have started before either commits."""
+
+    def __init__(self, engine, trial_ids):
+        self.engine, self.trial_ids = engine, list(trial_ids)
+
+    def __enter__(self):
+        if self.engine.dialect.name == "sqlite":
+            import sqlite3
+
+            self.conn = sqlite3.connect(self.engine.url.database, isolation_level=None)
+            self.conn.execute("BEGIN IMMEDIATE")
+        else:
+            import psycopg
+
+            self.url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            self.conn = psycopg.connect(self.url)
+            self.conn.execute("SELECT 1 FROM trials WHERE id = ANY(%s) FOR UPDATE", (self.trial_ids,))
+        return self
+
+    def release_when_waiting(self, writers: int, alive) -> None:
+        if self.engine.dialect.name == "sqlite":
+            time.sleep(0.3)                     # busy_timeout keeps both writers waiting meanwhile
+            self.conn.rollback()
+            return
+        import psycopg
+
+        deadline = time.monotonic() + 20
+        with psycopg.connect(self.url, autocommit=True) as watch:
+            while watch.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                "AND wait_event_type = 'Lock'").fetchone()[0] < writers:
+                assert alive() and time.monotonic() < deadline, "the writers never queued behind the lock"
+                time.sleep(0.01)
+        self.conn.commit()
+
+    def __exit__(self, *exc):
+        self.conn.close()
+
+
+def test_simultaneous_last_answers_finish_the_session_exactly_once(db_url, tmp_path):
+    """Two last answers that overlap: ``finished_at`` is set and exactly one receipt says finished.
+
+    Before the fix, on PostgreSQL each store statement saw the other's trial still unanswered in its
+    snapshot, so neither finished the session (found by running both from threads, about 2 rounds
+    in 3)."""
+    engine = _engine(db_url)
+    ds = write_sample_dataset(tmp_path / "ds", images=2)
+    study = create_study(engine, load_spec(write_sample_spec(tmp_path / "s.toml", ds,
+                                                             study="judgments_per_session = 4")))
+    svc = StudyService(engine)
+    for k in range(2):
+        token = svc.start_session(study, f"p{k}")[0]["session"]
+        trials = [tid for tid, _ in _session_trials(engine, token)]
+        for tid in trials[:-2]:
+            svc.record_judgment(token, trial=tid, answers={"overall": "A"}, client_id=uuid.uuid4().hex)
+        last = trials[-2:] if k == 0 else trials[:-3:-1]
+        results: list = [None, None]
+
+        def answer(i, token=token, last=last, results=results):
+            try:
+                results[i] = svc.record_judgment(token, trial=last[i], answers={"overall": "B"},
+                                                 client_id=uuid.uuid4().hex)[0]
+            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                results[i] = exc
+
+        with _HeldWriters(engine, last) as held:
+            threads = [threading.Thread(target=answer, args=(i,)) for i in range(2)]
+            for th in threads:
+                th.start()
+            held.release_when_waiting(2, lambda threads=threads: all(th.is_alive() for th in threads))
+            for th in threads:
+                th.join(30)
+        assert all(isinstance(r, dict) for r in results), results
+        assert sorted(r["finished"] for r in results) == [False, True]
+        with engine.connect() as conn:
+            s = schema.sessions.c
+            assert conn.execute(sa.select(s.finished_at).where(s.token == token)).scalar() is not None
+        info = svc.session_info(token)
+        assert info["finished"] and info["answered"] == info["trial_count"] == len(trials)
     engine.dispose()
 
 

@@ -122,6 +122,49 @@ def test_pg_event_loop_connections_queue_retry_and_survive_cancellation(pg_url, 
     assert pg._idle == []
 
 
+@pytest.mark.postgres
+def test_pg_simultaneous_last_answers_finish_the_session_exactly_once(pg_url, tmp_path):
+    """The event-loop path: two last answers whose stores overlap; one finishes the session.
+
+    An outside transaction holds both trials' rows until both stores wait (pg_stat_activity), so each
+    store has started before the other commits.  Before the fix neither saw the other's answer and
+    ``finished_at`` stayed NULL, with both receipts saying ``finished: false``."""
+    import psycopg
+
+    app, study = _app(pg_url, tmp_path, per_session=4)
+    pg, svc = app.state.pg, app.state.service
+    token = svc.start_session(study, "p")[0]["session"]
+    t = schema.trials.c
+    with app.state.engine.connect() as conn:
+        trials = conn.execute(sa.select(t.id).where(t.session_token == token).order_by(t.position)).scalars().all()
+    for tid in trials[:-2]:
+        svc.record_judgment(token, trial=tid, answers={"overall": "A"}, client_id=uuid.uuid4().hex)
+
+    def answer(tid):
+        return pg.record_judgment(token, trial=tid, answers={"overall": "B"}, client_id=uuid.uuid4().hex)
+
+    async def run():
+        with psycopg.connect(pg.url) as held:
+            held.execute("SELECT 1 FROM trials WHERE id = ANY(%s) FOR UPDATE", (trials[-2:],))
+            both = asyncio.gather(*(answer(tid) for tid in trials[-2:]))
+            async with await psycopg.AsyncConnection.connect(pg.url, autocommit=True) as watch:
+                for _ in range(2000):
+                    cur = await watch.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                              "current_database() AND wait_event_type = 'Lock'")
+                    if (await cur.fetchone())[0] >= 2 or both.done():
+                        break
+                    await asyncio.sleep(0.01)
+            held.commit()
+            return await both
+
+    receipts = asyncio.run(run())
+    assert sorted(r["finished"] for r, created in receipts) == [False, True]
+    with app.state.engine.connect() as conn:
+        s = schema.sessions.c
+        assert conn.execute(sa.select(s.finished_at).where(s.token == token)).scalar() is not None
+    app.state.engine.dispose()
+
+
 def _sleep_steps(started: asyncio.Event):
     started.set()
     yield "sleep", ()

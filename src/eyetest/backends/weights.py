@@ -9,6 +9,10 @@ cache directory (:func:`weights_dir`): ``$EYETEST_WEIGHTS_DIR`` when set, else
   (``eyetest weights fetch NAME``): it streams the URL to a temporary file in
   the cache directory, checks the SHA256 and renames the file into place
   atomically, so an interrupted download never leaves a half file behind.
+  A fetch killed outright (SIGKILL, power loss) cannot delete its temporary
+  ``.part`` file; the next fetch or import removes such leftovers
+  (:func:`remove_stale_partials`, :mod:`eyetest.backends.partials`), never
+  the file of a fetch still running.
 * :func:`import_file` copies a file brought in by hand (air-gapped clusters,
   ``eyetest weights import PATH``) after checking its hash.
 * :func:`require` / :func:`load_state_dict` are what metric runners call; a
@@ -39,13 +43,13 @@ import hashlib
 import http.client
 import os
 import shutil
-import tempfile
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from eyetest.backends.partials import PartialFile, remove_stale
 from eyetest.errors import ResourceMissingError, UnknownNameError
 
 ENV_DIR = "EYETEST_WEIGHTS_DIR"
@@ -268,27 +272,39 @@ def load_state_dict(name: str) -> Mapping[str, Any]:
     return _load_cached(str(path), get_weight_file(name).sha256)
 
 
-def _temp_in_cache(dest: Path) -> tuple[int, Path]:
-    """Create the cache directory and an open temporary file beside ``dest``.
+def _temp_in_cache(dest: Path) -> PartialFile:
+    """Create the cache directory and a locked partial file beside ``dest``.
 
-    An unusable directory (read-only, a path through a file, ...) raises
+    See :mod:`eyetest.backends.partials`.  An unusable directory (read-only, a path through a file, ...) raises
     :class:`ResourceMissingError` naming it and ``$EYETEST_WEIGHTS_DIR``.
     """
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        return PartialFile(dest)
     except OSError as exc:
         raise ResourceMissingError(
             f"cannot write to the weights cache {dest.parent}: {exc.strerror or exc}; "
             f"set ${ENV_DIR} to a writable directory"
         ) from exc
-    return fd, Path(name)
 
 
-def _atomic_place(tmp: Path, dest: Path) -> None:
-    os.replace(tmp, dest)
+def remove_stale_partials(directory: str | os.PathLike | None = None) -> list[Path]:
+    """Delete the partial files of fetches and imports that died; the paths deleted.
+
+    A partial file is ``.<filename>.<random>.part`` in the cache directory
+    (default :func:`weights_dir`).  Only files whose writer is gone are
+    deleted (it held a lock the kernel dropped when it died, SIGKILL
+    included); the file of a fetch still running, in this or any other
+    process, is left alone (:mod:`eyetest.backends.partials`).  Called by
+    :func:`fetch` and :func:`import_file`.
+    """
+    return remove_stale(Path(directory) if directory is not None else weights_dir())
+
+
+def _atomic_place(part: PartialFile) -> None:
+    part.place()
     with _VERIFIED_LOCK:
-        for key in [k for k in _VERIFIED if k[0] == str(dest)]:
+        for key in [k for k in _VERIFIED if k[0] == str(part.dest)]:
             del _VERIFIED[key]
 
 
@@ -313,17 +329,16 @@ def fetch(
 
     wf = get_weight_file(name)
     dest = weight_path(name)
+    remove_stale_partials(dest.parent)
     if dest.is_file() and not force and status(name, check_hash=True) == "ok":
         return dest
     source = url or wf.url
-    fd, tmp = _temp_in_cache(dest)
-    try:
+    with _temp_in_cache(dest) as part:
         h = hashlib.sha256()
         done, total = 0, None
         req = urllib.request.Request(source, headers={"User-Agent": "eyetest-weights"})
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp, os.fdopen(fd, "wb") as out:
-                fd = -1
+            with urllib.request.urlopen(req, timeout=timeout) as resp, part.open() as out:
                 total = resp.headers.get("Content-Length")
                 total = int(total) if total and total.isdigit() else None
                 for chunk in iter(lambda: resp.read(_CHUNK), b""):
@@ -350,13 +365,8 @@ def fetch(
                 f"download of {wf.filename} from {source} has SHA256 {digest}, expected "
                 f"{wf.sha256}; the file was not kept"
             )
-        _atomic_place(tmp, dest)
+        _atomic_place(part)
         return dest
-    finally:
-        if fd != -1:
-            os.close(fd)
-        if tmp.exists():
-            tmp.unlink()
 
 
 def find_by_hash(digest: str) -> WeightFile | None:
@@ -397,19 +407,15 @@ def import_file(path: str | os.PathLike, *, name: str | None = None) -> tuple[st
                 f"(see `eyetest weights list`); not imported"
             )
     dest = weights_dir() / wf.filename
-    fd, tmp = _temp_in_cache(dest)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        copied = sha256_file(tmp)
+    remove_stale_partials(dest.parent)
+    with _temp_in_cache(dest) as part:
+        shutil.copyfile(src, part.path)
+        copied = sha256_file(part.path)
         if copied != wf.sha256:
             raise ResourceMissingError(
-                f"copy of {src} to {tmp} has SHA256 {copied}, expected {wf.sha256}; not imported"
+                f"copy of {src} to {part.path} has SHA256 {copied}, expected {wf.sha256}; not imported"
             )
-        _atomic_place(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        _atomic_place(part)
     return wf.name, dest
 
 

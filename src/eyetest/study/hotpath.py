@@ -20,15 +20,30 @@ their own and need no explicit transaction (:data:`PG_JUDGMENT`):
     study, in one read; the service decides from it (replay, 404, 409, 422)
     and validates the answers against the trial's questions.
 ``store``
-    one statement with data-modifying CTEs: insert the judgment only if the
-    trial is still this session's, unanswered and its study not closed
-    (``ON CONFLICT DO NOTHING`` on the unique ``client_id`` and ``trial_id``),
-    mark the trial answered, and finish the session when it was the last
-    unanswered trial.  It reports whether the row went in; when it did not
-    (a concurrent answer, replay or close since the probe), the probe is run
-    again and gives the answer.  The unique constraints, not row locks, make
-    concurrent submissions safe, and the statement's own commit is the
+    one statement with data-modifying CTEs: lock the session's row, insert
+    the judgment only if the trial is still this session's, unanswered and
+    its study not closed (``ON CONFLICT DO NOTHING`` on the unique
+    ``client_id`` and ``trial_id``), mark the trial answered, and finish the
+    session when it was the last unanswered trial.  It reports whether the
+    row went in; when it did not (a concurrent answer, replay or close since
+    the probe), the probe is run again and gives the answer.  The unique
+    constraints decide duplicates, and the statement's own commit is the
     acknowledgement.
+
+How ``store`` finishes a session exactly once: a statement reads the rows
+committed before it started (READ COMMITTED), so two last answers of one
+session running at once each saw the other's trial still unanswered, and
+neither set ``finished_at``.  Now the "is another trial unanswered?" read
+(``left_``) locks the row it finds (``FOR SHARE``): PostgreSQL then waits for
+a transaction changing that row and re-reads its newest version, so a trial
+answered by a store that committed meanwhile is seen as answered and
+skipped.  The stores of one session also queue on the session's row lock,
+taken first (``ins`` reads it), so they never wait for each other's trial
+rows (two stores each locking the other's trial would deadlock).  The last
+answer therefore finishes the session whatever the interleaving.  It costs a
+row lock on the session and on one other trial; only stores of the same
+session wait for each other (a rater answers one trial at a time, so they
+practically never do).
 """
 
 from __future__ import annotations
@@ -56,7 +71,7 @@ _SQL = {
     "answered": "UPDATE trials SET answered = ? WHERE id = ?",
     # the session is finished when its last unanswered trial is answered, in whatever order
     "left": "SELECT count(*) FROM trials WHERE session_token = ? AND answered = ?",
-    "finish": "UPDATE sessions SET finished_at = ? WHERE token = ?",
+    "finish": "UPDATE sessions SET finished_at = ? WHERE token = ? AND finished_at IS NULL",
 }
 
 
@@ -69,19 +84,25 @@ PG_JUDGMENT = {
              "st.status FROM (SELECT %s::varchar AS cid, %s::bigint AS tid) p "
              "LEFT JOIN judgments j ON j.client_id = p.cid LEFT JOIN trials t ON t.id = p.tid "
              "LEFT JOIN sessions s ON s.token = t.session_token LEFT JOIN studies st ON st.id = t.study_id",
-    # params: client_id, answers (JSON text), elapsed_ms, now, trial, token, now, token, trial
+    # params: token, client_id, answers (JSON text), elapsed_ms, now, trial, now
     # -> (stored 0|1, finished 0|1); finished when no other trial of the session is unanswered, whatever
-    # the order the trials were answered in
-    "store": "WITH ins AS (INSERT INTO judgments (client_id, trial_id, session_token, study_id, answers, "
+    # the order the trials were answered in.  Order of work (see the module docstring): ``s`` locks the
+    # session (``ins`` needs it), ``left`` runs after ``upd`` (it needs upd's row) and locks what it reads,
+    # so it sees answers committed by stores this one waited for
+    "store": "WITH s AS (SELECT token FROM sessions WHERE token = %s::varchar FOR NO KEY UPDATE), "
+             "ins AS (INSERT INTO judgments (client_id, trial_id, session_token, study_id, answers, "
              "elapsed_ms, created_at) SELECT %s::varchar, t.id, t.session_token, t.study_id, %s::json, "
              "%s::integer, %s::timestamptz FROM trials t JOIN studies st ON st.id = t.study_id "
-             "WHERE t.id = %s::bigint AND t.session_token = %s::varchar "
+             "WHERE t.id = %s::bigint AND t.session_token = (SELECT token FROM s) "
              "AND NOT t.answered AND st.status <> 'closed' ON CONFLICT DO NOTHING RETURNING trial_id), "
              "upd AS (UPDATE trials SET answered = TRUE WHERE id IN (SELECT trial_id FROM ins) "
-             "RETURNING session_token), "
+             "RETURNING id, session_token), "
+             "left_ AS (SELECT count(*) AS n FROM (SELECT 1 FROM trials WHERE session_token = "
+             "(SELECT session_token FROM upd) AND NOT answered AND id <> (SELECT id FROM upd) "
+             "LIMIT 1 FOR SHARE) o), "
              "fin AS (UPDATE sessions SET finished_at = %s::timestamptz WHERE token IN "
-             "(SELECT session_token FROM upd) AND NOT EXISTS (SELECT 1 FROM trials "
-             "WHERE session_token = %s::varchar AND NOT answered AND id <> %s::bigint) RETURNING 1) "
+             "(SELECT session_token FROM upd) AND finished_at IS NULL AND (SELECT n FROM left_) = 0 "
+             "RETURNING 1) "
              "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM fin)",
 }
 

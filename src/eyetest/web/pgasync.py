@@ -32,7 +32,9 @@ import orjson
 import psycopg
 from psycopg.types.json import set_json_loads
 
-from eyetest.study.service import StudyService, Unavailable, _check_judgment
+from eyetest.study.judging import _check_judgment
+from eyetest.study.service import StudyService
+from eyetest.study.service_errors import Unavailable
 
 #: attempts of an operation on dropped / refused connections
 ATTEMPTS = 6
@@ -92,7 +94,7 @@ class PgAsync:
             delay = min(delay * 2, 1.0)
 
     async def _drive(self, conn, steps):
-        """:func:`eyetest.study.service.drive`, awaiting each statement."""
+        """:func:`eyetest.study.judging.drive`, awaiting each statement."""
         try:
             name, params = next(steps)
             while True:
