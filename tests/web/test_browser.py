@@ -439,17 +439,23 @@ def test_rating_pages(page, server):
     assert json.loads(stored) == {"overall": 57.0, "naturalness": 49.0}
 
 
-def test_too_small_screen_says_so(page, server):
-    page.set_viewport_size({"width": 900, "height": 500})
-    page.goto(f"{server.url}/study/{server.studies['pairwise']}?participant=small-screen")
-    page.check("#agree")
-    page.click("#start")
-    page.wait_for_url("**/s/*")
-    page.wait_for_selector("#too-small", state="visible")
-    assert "too small" in page.locator("#too-small").inner_text()
-    page.screenshot(path=str(ARTIFACTS / "08-too-small.png"))
-    page.set_viewport_size({"width": 1280, "height": 720})
-    page.wait_for_selector("#too-small", state="hidden")
+def test_too_small_screen_says_so(browser, server):
+    # a small window on a large screen: the session starts, the trial page asks for a larger window
+    context = browser.new_context(viewport={"width": 900, "height": 500}, screen={"width": 1920, "height": 1080})
+    try:
+        page = context.new_page()
+        page.goto(f"{server.url}/study/{server.studies['pairwise']}?participant=small-screen")
+        assert page.locator("#screen-notice").is_hidden()
+        page.check("#agree")
+        page.click("#start")
+        page.wait_for_url("**/s/*")
+        page.wait_for_selector("#too-small", state="visible")
+        assert "too small" in page.locator("#too-small").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "08-too-small.png"))
+        page.set_viewport_size({"width": 1280, "height": 720})
+        page.wait_for_selector("#too-small", state="hidden")
+    finally:
+        context.close()
 
 
 

@@ -62,6 +62,9 @@ def site(tmp_path_factory):
         "rating": support.make_study(db, dataset, protocol="rating", scale="dcr5", context="gt", judgments=1,
                                      dimensions=("overall",)),
         "closing": support.make_study(db, dataset, context="none", judgments=2),
+        "slider": support.make_study(db, dataset, protocol="rating", scale="continuous100", context="none",
+                                     judgments=1, dimensions=("overall",)),
+        "prolific_closing": support.make_study(db, dataset, platform="prolific", judgments=1, code="PRO-CL"),
     }
     client = Client(create_app(db, admin_token="pages-admin", rate_per_address=(0, 0), rate_per_session=(0, 0)))
     client.studies = studies
@@ -202,6 +205,27 @@ def test_unknown_closed_and_paused_studies(site):
     assert r.status_code == 410 and "answers so far are saved" in r.text
 
 
+def test_closed_study_link_still_leads_participants_to_their_session(site):
+    """A Prolific worker who took part finds their completion code (or a message for them) after the close."""
+    study = site.studies["prolific_closing"]
+    meta = {"PROLIFIC_PID": "pc-done", "STUDY_ID": "s", "SESSION_ID": "e"}
+    done = _start(site, "prolific_closing", "pc-done", meta)
+    _finish(site, done)
+    halfway = _start(site, "prolific_closing", "pc-half", dict(meta, PROLIFIC_PID="pc-half"))
+    admin = {"Authorization": "Bearer pages-admin"}
+    assert site.post(f"/api/v1/admin/studies/{study}/close", headers=admin).status_code == 200
+    r = site.get(f"/study/{study}?PROLIFIC_PID=pc-done&STUDY_ID=s&SESSION_ID=e", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/s/{done}"
+    r = site.get(f"/study/{study}?PROLIFIC_PID=pc-done&STUDY_ID=s&SESSION_ID=e", follow_redirects=True)
+    assert r.status_code == 200 and "submissions/complete?cc=PRO-CL" in r.text
+    r = site.get(f"/study/{study}?PROLIFIC_PID=pc-half&STUDY_ID=s&SESSION_ID=e", follow_redirects=True)
+    assert r.status_code == 410 and "answers so far are saved" in r.text and "contact the researcher" in r.text
+    assert "Prolific" in site.get(f"/s/{halfway}").text
+    for query in ("PROLIFIC_PID=pc-new&STUDY_ID=s&SESSION_ID=e", ""):
+        r = site.get(f"/study/{study}?{query}")
+        assert r.status_code == 410 and "takes no more participants" in r.text
+
+
 # ------------------------------------------------------------------- trial page
 def test_trial_page_carries_the_study_configuration(site):
     token = _start(site, "link", "p-trial")
@@ -227,6 +251,32 @@ def test_rating_trial_page(site):
     assert data["protocol"] == "rating" and data["scale"] == "dcr5" and data["context"] == "gt"
     r = site.get(f"/study/{site.studies['rating']}?participant=r-trial")
     assert "5 = imperceptible" in r.text and "1 = very annoying" in r.text
+
+
+def _keys_table(text: str) -> str:
+    return re.search(r'<table class="keys">(.*?)</table>', text, re.S).group(1)
+
+
+def test_keys_shown_are_the_keys_that_work(site):
+    """Space flickers A/B (pairwise) or the rated image and its context (rating with context), else nothing."""
+    for study, flicker in (("link", "swap A and B"), ("rating", "show the reference (original) in place"),
+                           ("slider", None)):
+        participant = f"keys-{study}"
+        start = site.get(f"/study/{site.studies[study]}?participant={participant}").text
+        trial = site.get(f"/s/{_start(site, study, participant)}").text
+        hint = re.search(r'<span class="keys-hint">(.*?)</span>\n', trial, re.S).group(1)
+        for table in (_keys_table(start), _keys_table(trial)):
+            assert (flicker in table) if flicker else ("flicker" not in table and "Space" not in table)
+        assert ("flicker" in hint) == bool(flicker)
+        assert ("hold <kbd>Space</kbd> to flicker" in start) == bool(flicker)
+
+
+def test_trial_page_controls_have_names(site):
+    text = site.get(f"/s/{_start(site, 'link', 'p-names')}").text
+    for button, name in (("zoom-out", "Zoom out"), ("zoom-in", "Zoom in"), ("zoom-fit", "Fit to window"),
+                         ("zoom-pixel", "100% view"), ("toggle-context", "Show or hide the input (low quality)")):
+        assert re.search(rf'<button [^>]*id="{button}"[^>]*aria-label="{re.escape(name)}"', text), button
+    assert re.search(r'role="progressbar" aria-label="Progress"', text)
 
 
 def test_unknown_session(site):
@@ -276,6 +326,8 @@ def test_admin_page_is_a_shell(site):
     assert r.status_code == 200
     _no_inline_code(r.text)
     assert 'id="admin-token"' in r.text and "pages-admin" not in r.text
+    # the export is fetched with the bearer token by the page: buttons, not links carrying a token
+    assert 'id="btn-export-csv"' in r.text and 'id="btn-export-jsonl"' in r.text and "export?" not in r.text
 
 
 def test_static_files(site):

@@ -151,6 +151,17 @@ def _status_of(exc) -> int:
 
 
 CONTEXT_LABELS = {"lq": "Input (low quality)", "gt": "Reference (original)", "none": ""}
+#: what a crowd worker whose study closed before they finished is told to do
+CLOSED_ADVICE = {
+    "prolific": "You came from Prolific: please contact the researcher there about the part you did.",
+    "mturk": "You came from Amazon Mechanical Turk: please contact the requester there about the part you did.",
+}
+
+
+def closed_message(platform: str) -> str:
+    """The message of a session whose study was closed before it was finished."""
+    return " ".join(filter(None, ("The study was closed before you finished; your answers so far are saved.",
+                                  CLOSED_ADVICE.get(platform), "Thank you for your help.")))
 
 
 def plan_view(spec: dict) -> dict:
@@ -193,13 +204,20 @@ def study_link(request: Request, study_id: str):
     if row is None:
         return _message(request, "Study not found", "This study link is not valid.", 404)
     plan = plan_view(row.spec)
-    if row.status == "closed":
-        return _message(request, "This study has ended", "Thank you for your interest: this study is closed "
-                        "and takes no more participants.", 410)
     try:
         who = participant_from_query(request.query_params, plan["platform"])
     except ParticipantError as exc:
-        return _message(request, "This link is incomplete", str(exc), 400)
+        who = exc
+    if row.status == "closed":
+        # someone who took part comes back (to find their completion code): their session, not "ended"
+        token = None if isinstance(who, ParticipantError) or not who["participant"] else (
+            (_service(request).find_session(study_id, who["participant"]) or {}).get("session"))
+        if token is not None:
+            return RedirectResponse(f"/s/{token}", status_code=303)
+        return _message(request, "This study has ended", "Thank you for your interest: this study is closed "
+                        "and takes no more participants.", 410)
+    if isinstance(who, ParticipantError):
+        return _message(request, "This link is incomplete", str(who), 400)
     return _page(request, "start.html", {
         "study_id": study_id, "plan": plan, "who": who, "paused": row.status == "paused",
         "meta_json": json.dumps(who["meta"], sort_keys=True), "api": API,
@@ -222,11 +240,11 @@ def trial_page(request: Request, token: str):
     if info["finished"]:
         return RedirectResponse(f"/s/{token}/done", status_code=303)
     if info.get("status") == "closed":
-        return _message(request, "This study has ended", "The study was closed before you finished; your "
-                        "answers so far are saved. Thank you for your help.", 410)
+        return _message(request, "This study has ended", closed_message(info.get("platform", "link")), 410)
     plan = plan_view(service.state(info["study"]).spec)
     return _page(request, "trial.html", {
         "token": token, "plan": plan, "study_name": plan["name"], "api": API,
+        "closed_message": closed_message(info.get("platform", "link")),
         "trial_count": info["trial_count"], "answered": info["answered"],
         "done_url": f"/s/{token}/done", "context_label": CONTEXT_LABELS.get(plan["context"], ""),
     })

@@ -127,11 +127,15 @@
     document.getElementById("btn-close").disabled = p.status === "closed";
     var s = document.getElementById("progress-summary");
     s.textContent = "";
-    [["sessions", p.sessions], ["finished", p.sessions_finished], ["judgments", p.judgments],
-      ["of trials planned", p.trials_planned]].forEach(function (kv) {
+    [["sessions", p.sessions], ["finished", p.sessions_finished], ["judgments", p.judgments]].forEach(function (kv) {
       var span = el("span", "stat");
       span.appendChild(el("strong", "", fmt(kv[1])));
-      span.appendChild(document.createTextNode(" " + kv[0] + "  "));
+      span.appendChild(document.createTextNode(" " + kv[0]));
+      if (kv[0] === "judgments") {
+        span.appendChild(document.createTextNode(" of "));
+        span.appendChild(el("strong", "", fmt(p.trials_planned)));
+        span.appendChild(document.createTextNode(" trials planned"));
+      }
       s.appendChild(span);
     });
     var bar = document.getElementById("admin-progress-bar");
@@ -210,6 +214,7 @@
       if (scens.indexOf(s) < 0) scens.push(s);
     });
     scens.sort(function (a, b) { return a === ALL ? -1 : b === ALL ? 1 : a < b ? -1 : 1; });
+    dims.sort(function (a, b) { return a === "overall" ? -1 : b === "overall" ? 1 : a < b ? -1 : a > b ? 1 : 0; });
     options(document.getElementById("dimension-select"), dims, true);
     options(document.getElementById("scenario-select"), scens, true);
     var n = document.getElementById("leaderboard-note");
@@ -231,8 +236,14 @@
     var head = table.tHead;
     head.textContent = "";
     var tr = el("tr");
-    var cols = ["#", "method", "score", "95% CI", ""].concat(hasRank ? ["rank (95%)"] : [], ["judgments"]);
-    cols.forEach(function (h) { tr.appendChild(el("th", h === "score" || h === "95% CI" || h === "judgments" ? "num" : "", h)); });
+    // n_judgments is the size of the fit (this dimension and scenario, every method), not a per-method count
+    var JUDGED = "judgments fitted";
+    var cols = ["#", "method", "score", "95% CI", ""].concat(hasRank ? ["rank (95%)"] : [], [JUDGED]);
+    cols.forEach(function (h) {
+      var th = el("th", h === "score" || h === "95% CI" || h === JUDGED ? "num" : "", h);
+      if (h === JUDGED) th.title = "judgments in this dimension and scenario, all methods together";
+      tr.appendChild(th);
+    });
     head.appendChild(tr);
     var lo = Infinity, hi = -Infinity;
     sel.forEach(function (r) {
@@ -303,6 +314,50 @@
     document.getElementById("raters-note").textContent = list.length ? notes : "No raters yet." + (notes ? " " + notes : "");
   }
 
+  /* ---- export ------------------------------------------------------------------
+   * The export needs the bearer token, which a plain link cannot send (and a
+   * token in a URL would end up in logs and the browser history): fetch it
+   * with the header and hand the browser the file as a blob. */
+
+  function exportAs(format) {
+    return function () {
+      if (!study) return;
+      var name = study + "." + format;
+      var status = document.getElementById("export-status");
+      var used = token;
+      var headers = {};
+      if (used) headers.Authorization = "Bearer " + used;
+      status.textContent = "Preparing " + name + "\u2026";
+      window.fetch(api + "/studies/" + encodeURIComponent(study) + "/export?format=" + format,
+        { headers: headers, cache: "no-store" }).then(function (res) {
+        if (!res.ok) {
+          return res.text().then(function (text) {
+            var body = null;
+            try { body = JSON.parse(text); } catch (e) { body = { error: text.slice(0, 200) }; }
+            var err = new ET.HttpError(res.status, body);
+            err.token = used;
+            throw err;
+          });
+        }
+        return res.blob();
+      }).then(function (blob) {
+        var url = URL.createObjectURL(blob);
+        var a = document.createElement("a");
+        a.href = url;
+        a.download = name;
+        a.hidden = true;
+        document.body.appendChild(a);
+        a.click();
+        a.remove();
+        window.setTimeout(function () { URL.revokeObjectURL(url); }, 60000);
+        status.textContent = name + " downloaded (" + blob.size + " bytes).";
+      }).catch(function (err) {
+        status.textContent = "";
+        failed(err);
+      });
+    };
+  }
+
   /* ---- actions ---------------------------------------------------------------- */
 
   function action(name, confirmText) {
@@ -325,6 +380,8 @@
       signedIn();
     });
     document.getElementById("btn-logout").addEventListener("click", function () { signOut(""); });
+    document.getElementById("btn-export-csv").addEventListener("click", exportAs("csv"));
+    document.getElementById("btn-export-jsonl").addEventListener("click", exportAs("jsonl"));
     document.getElementById("btn-pause").addEventListener("click", action("pause"));
     document.getElementById("btn-resume").addEventListener("click", action("resume"));
     document.getElementById("btn-close").addEventListener("click",

@@ -58,24 +58,56 @@
     return status === 408 || status === 425 || status === 429 || status >= 500;
   }
 
-  /* fetch JSON; network errors, 408, 429 and 5xx are retried with
-   * exponential backoff (0.5 s doubling up to 15 s, with jitter) for ever,
-   * calling onRetry(attempt, error) before each wait; other 4xx throw
-   * HttpError.  Resolves to {status, body}. */
+  /* An attempt that has had no complete answer after this long is abandoned
+   * and retried like a network error (a stalled connection would otherwise
+   * leave the page waiting for minutes with nothing said).  Tests may set
+   * window.Eyetest.fetchTimeoutMs before the scripts run. */
+  if (typeof ET.fetchTimeoutMs !== "number") ET.fetchTimeoutMs = 20000;
+
+  function TimeoutError() {
+    this.name = "TimeoutError";
+    this.message = "no answer from the server after " + Math.round(ET.fetchTimeoutMs / 1000) + " s";
+  }
+  TimeoutError.prototype = Object.create(Error.prototype);
+
+  /* window.fetch, abandoned (TimeoutError) when the whole answer has not
+   * arrived within ET.fetchTimeoutMs.  Resolves to {res, text}. */
+  function fetchText(url, options) {
+    var ctl = typeof AbortController === "function" ? new AbortController() : null;
+    var timedOut = false;
+    var timer = ctl ? window.setTimeout(function () { timedOut = true; ctl.abort(); }, ET.fetchTimeoutMs) : null;
+    var opts = Object.assign({}, options);
+    if (ctl) opts.signal = ctl.signal;
+    return window.fetch(url, opts).then(function (res) {
+      if (res.status === 204) return { res: res, text: "" };
+      return res.text().then(function (text) { return { res: res, text: text }; });
+    }).then(function (out) {
+      window.clearTimeout(timer);
+      return out;
+    }, function (err) {
+      window.clearTimeout(timer);
+      throw timedOut ? new TimeoutError() : err;
+    });
+  }
+
+  /* fetch JSON; network errors, attempts with no answer after
+   * ET.fetchTimeoutMs, 408, 429 and 5xx are retried with exponential
+   * backoff (0.5 s doubling up to 15 s, with jitter) for ever, calling
+   * onRetry(attempt, error) before each wait; other 4xx throw HttpError.
+   * Resolves to {status, body}. */
   ET.fetchJSON = function (url, options, onRetry) {
     options = options || {};
     var attempt = 0;
     function once() {
-      return window.fetch(url, options).then(function (res) {
+      return fetchText(url, options).then(function (out) {
+        var res = out.res, text = out.text;
         if (res.status === 204) return { status: 204, body: null };
-        return res.text().then(function (text) {
-          var body = null;
-          try { body = text ? JSON.parse(text) : null; } catch (e) { body = { error: text.slice(0, 200) }; }
-          if (res.ok) return { status: res.status, body: body };
-          var err = new HttpError(res.status, body);
-          if (retriable(res.status)) err.retriable = true;
-          throw err;
-        });
+        var body = null;
+        try { body = text ? JSON.parse(text) : null; } catch (e) { body = { error: text.slice(0, 200) }; }
+        if (res.ok) return { status: res.status, body: body };
+        var err = new HttpError(res.status, body);
+        if (retriable(res.status)) err.retriable = true;
+        throw err;
       }).catch(function (err) {
         if (err instanceof HttpError && !err.retriable) throw err;
         attempt += 1;

@@ -56,9 +56,14 @@
       var row = el("div", "question");
       row.dataset.dimension = q.dimension;
       row.dataset.index = String(i);
-      row.appendChild(el("div", "prompt", q.prompt || q.dimension));
+      var prompt = el("div", "prompt", q.prompt || q.dimension);
+      prompt.id = "prompt-" + i;
+      row.appendChild(prompt);
       var spec = self._choices(q);
       var choicesEl = el("div", "choices");
+      // screen readers: the buttons of a row belong to its question
+      choicesEl.setAttribute("role", "group");
+      choicesEl.setAttribute("aria-labelledby", prompt.id);
       var info = { q: q, row: row, spec: spec, buttons: [] };
       if (spec.pair) {
         spec.pair.forEach(function (c) {
@@ -67,6 +72,7 @@
           b.type = "button";
           b.tabIndex = -1;
           b.dataset.choice = String(c);
+          b.setAttribute("aria-pressed", "false");
           b.appendChild(el("kbd", "", PAIR_KEYS[r]));
           b.appendChild(document.createTextNode(" " + PAIR_LABELS[r]));
           b.addEventListener("click", function () { self.answer(i, c); });
@@ -84,6 +90,7 @@
           b.type = "button";
           b.tabIndex = -1;
           b.dataset.choice = String(c);
+          b.setAttribute("aria-pressed", "false");
           b.appendChild(el("kbd", "", String(k + 1)));
           b.appendChild(document.createTextNode(" " + (labels[Number(c)] || String(c))));
           b.addEventListener("click", function () { self.answer(i, c); });
@@ -103,6 +110,14 @@
         input.className = "untouched";
         input.setAttribute("aria-label", q.prompt || q.dimension);
         input.addEventListener("input", function () { self.answer(i, parseInt(input.value, 10), true); });
+        // a click on the thumb where it already is (50 on an untouched slider) changes no
+        // value, so fires no "input": take the value the rater pointed at as the answer
+        var pressed = false;
+        input.addEventListener("pointerdown", function () { pressed = true; });
+        input.addEventListener("pointerup", function () {
+          if (pressed) self.answer(i, parseInt(input.value, 10), true);
+          pressed = false;
+        });
         wrap.appendChild(input);
         wrap.appendChild(el("span", "anchor", "Excellent"));
         var val = el("output", "slider-value", "\u2013");
@@ -125,7 +140,11 @@
   };
 
   Q._mark = function (info, value) {
-    info.buttons.forEach(function (b) { b.classList.toggle("selected", b.dataset.choice === String(value)); });
+    info.buttons.forEach(function (b) {
+      var on = b.dataset.choice === String(value);
+      b.classList.toggle("selected", on);
+      b.setAttribute("aria-pressed", on ? "true" : "false");
+    });
     if (info.slider) {
       info.slider.value = String(value);
       info.slider.classList.remove("untouched");
@@ -145,6 +164,17 @@
 
   Q.answer = function (i, value, stay) {
     if (this.busy || this.feedback) return;
+    if (this.viewer && this.viewer.flicker) {
+      // while flicker is held the panels show each other's image: "A" would be ambiguous
+      this._flickerHint = true;
+      this._status("Release Space (or F) first: while you hold it, the images are swapped.");
+      var held = this.questions[i];
+      if (held && held.slider) {
+        var dim = held.q.dimension;
+        held.slider.value = String(dim in this.answers ? this.answers[dim] : 50);   // the slider keeps its answer
+      }
+      return;
+    }
     var info = this.questions[i];
     this.answers[info.q.dimension] = value;
     this._mark(info, value);

@@ -121,7 +121,8 @@
     this.busy = true;
     var msg = err && err.status === 404 ? "This session does not exist (or has expired)." :
       err && err.status === 403 ? "This session is not yours." :
-      err && err.status === 409 ? "The study has been closed and takes no more answers. Thank you for your help." :
+      err && err.status === 409 ? (document.body.dataset.closedMessage ||
+        "The study has been closed and takes no more answers. Thank you for your help.") :
       "Something went wrong: " + (err && err.message ? err.message : String(err));
     ET.banner(msg, "error");
     this._status("");
@@ -147,14 +148,26 @@
     this.shownAt = null;
     this._status("Loading images\u2026");
     document.body.dataset.trial = String(trial.trial);
-    return this.viewer.load(this._panels(trial)).then(function () {
+    var retried = false;
+    return this.viewer.load(this._panels(trial), function (n) {
+      retried = true;
+      ET.banner("The images did not load \u2013 trying again (attempt " + n + ")\u2026 Your answers so far are kept.", "warn");
+    }).then(function () {
+      if (retried) ET.banner("");
       self.shownAt = performance.now();
       self.busy = false;
-      self._status("");
+      self._status(self._notice || "");
+      self._notice = null;
       self._updateSubmit();
       self._preload(trial);
     }).catch(function (err) { self._fatal(err); });
   };
+
+  /* {slot, url, alt} of a stimulus: the alt text is the panel's label only (a
+   * stimulus URL is opaque and the label names the slot, never the method). */
+  function withAlt(stimulus, alt) {
+    return { slot: stimulus.slot, url: stimulus.url, alt: alt };
+  }
 
   Rater.prototype._panels = function (trial) {
     var stim = trial.stimuli || [];
@@ -171,7 +184,7 @@
       this.contextLabel = context.label || (name === "gt" || name === "reference" ? "Reference (original)" :
         name === "lq" ? "Input (low quality)" : "Context");
       ctxEl.querySelector(".panel-label").textContent = this.contextLabel;
-      panels.push({ el: ctxEl, images: [context], show: context.slot });
+      panels.push({ el: ctxEl, images: [withAlt(context, this.contextLabel)], show: context.slot });
     } else if (ctxEl) {
       ctxEl.hidden = true;
     }
@@ -180,17 +193,18 @@
     if (pair) {
       aEl.querySelector(".panel-label").textContent = "A";
       aEl.querySelector(".flicker-tag").textContent = "showing B";
-      panels.push({ el: aEl, images: [bySlot.A, bySlot.B], show: "A", alt: "B", main: true });
-      panels.push({ el: bEl, images: [bySlot.A, bySlot.B], show: "B", alt: "A" });
+      var pairImages = [withAlt(bySlot.A, "Image A"), withAlt(bySlot.B, "Image B")];
+      panels.push({ el: aEl, images: pairImages, show: "A", alt: "B", main: true });
+      panels.push({ el: bEl, images: pairImages, show: "B", alt: "A" });
       bEl.hidden = false;
     } else {
       var only = stim.filter(function (s) { return s !== context; })[0];
       aEl.querySelector(".panel-label").textContent = "Image to rate";
-      var images = [only];
+      var images = [withAlt(only, "Image to rate")];
       var p = { el: aEl, images: images, show: only.slot, main: true };
       if (context) {
         // flicker between the rated image and its context, in place
-        images.push({ slot: context.slot, url: context.url });
+        images.push(withAlt(context, this.contextLabel));
         p.alt = context.slot;
         aEl.querySelector(".flicker-tag").textContent = "showing " + this.contextLabel.toLowerCase();
       }
@@ -310,7 +324,9 @@
       // comes now.  A session that is gone or not ours is fatal.
       ET.store.remove(self.pendingKey);
       if (err && (err.status === 404 || err.status === 403 || err.status === 401)) throw err;
-      ET.banner("Your previous answer was not accepted (" + err.message + ").", "warn");
+      self._notice = err && err.status === 409 && !/closed/i.test(err.reason || "") ?
+        "That screen had already been answered (in another tab or window?); here is the next one." :
+        "Your previous answer was not accepted (" + (err && err.message ? err.message : String(err)) + ").";
       return null;
     });
   };
@@ -386,6 +402,8 @@
       if (ev.key === " " || ev.key === "f" || ev.key === "F") {
         ev.preventDefault();
         self.viewer.setFlicker(false);
+        if (self._flickerHint) self._status("");
+        self._flickerHint = false;
       }
     }, true);
   };
@@ -399,6 +417,19 @@
     // leave the browser's own shortcuts alone (Ctrl+0 / Ctrl+- zoom, Ctrl+R, ...),
     // except arrows, which pan with any modifier (and so never navigate back)
     if ((ev.ctrlKey || ev.metaKey || ev.altKey) && k.indexOf("Arrow") !== 0) return;
+    var help = document.getElementById("help");
+    if (help && !help.hidden) {
+      // the help covers the images: no answer and no Enter until it is closed
+      if (k === "?" || k === "h" || k === "H" || k === "Escape") {
+        help.hidden = true;
+        this._status("");
+      } else if (!/^(Shift|Control|Alt|Meta)$/.test(k)) {
+        this._status("Close the keyboard help first (Esc).");
+      }
+      ev.preventDefault();
+      ev.stopPropagation();
+      return;
+    }
     if (k === " " || k === "f" || k === "F") {
       this.viewer.setFlicker(true);
     } else if (k.indexOf("Arrow") === 0 && mod) {
@@ -420,11 +451,7 @@
     } else if (k === "Tab") {
       this.setActive(this.active + (ev.shiftKey ? -1 : 1));
     } else if (k === "?" || k === "h" || k === "H") {
-      var help = document.getElementById("help");
-      if (help) help.hidden = !help.hidden;
-    } else if (k === "Escape") {
-      var h = document.getElementById("help");
-      if (h) h.hidden = true;
+      if (help) help.hidden = false;
     } else if (!mod && this.questions && this.questions.length && !ev.repeat) {
       handled = this._answerKey(k);
     } else {

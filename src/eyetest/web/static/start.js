@@ -2,6 +2,8 @@
 (function () {
   "use strict";
   var ET = window.Eyetest;
+  /* the trial page's minimum window (CSS px; rater.js) */
+  var MIN_W = 1000, MIN_H = 560;
 
   function start() {
     var d = document.body.dataset;
@@ -21,11 +23,21 @@
     // Starting is idempotent per participant on the server: coming back to
     // the link and agreeing again resumes the same session.
     var sessionKey = "eyetest:session:" + d.study + ":" + participant;
-    agree.addEventListener("change", function () { button.disabled = !agree.checked; });
-    button.disabled = !agree.checked;
+    // A screen that cannot give the trial page its minimum window (a phone, a tablet in either
+    // orientation, a browser zoomed far in) cannot take part: say so before a session is made for
+    // it (its trials would be booked by the scheduler and never answered).
+    var sw = window.screen.width, sh = window.screen.height;
+    var screenTooSmall = Math.max(sw, sh) < MIN_W || Math.min(sw, sh) < MIN_H;
+    if (screenTooSmall) {
+      document.getElementById("screen-size").textContent = sw + " \u00d7 " + sh;
+      document.getElementById("screen-notice").hidden = false;
+      agree.disabled = true;
+    }
+    agree.addEventListener("change", function () { button.disabled = !agree.checked || screenTooSmall; });
+    button.disabled = !agree.checked || screenTooSmall;
     document.getElementById("start-form").addEventListener("submit", function (ev) {
       ev.preventDefault();
-      if (!agree.checked || d.preview === "true") return;
+      if (!agree.checked || d.preview === "true" || screenTooSmall) return;
       button.disabled = true;
       status.textContent = "Starting\u2026";
       var meta = {};

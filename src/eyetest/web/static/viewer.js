@@ -74,32 +74,51 @@
   };
 
   /* Show a trial's stimuli.  `panels` is a list of {el: panel element,
-   * images: [{slot, url}], show: slot shown normally, alt: slot shown while
-   * flickering (optional), main: true for the panel whose image sets the
-   * reference size}. */
-  SyncViewer.prototype.load = function (panels) {
+   * images: [{slot, url, alt}], show: slot shown normally, alt: slot shown
+   * while flickering (optional), main: true for the panel whose image sets
+   * the reference size}.  Resolves once every image has loaded and decoded.
+   * An image that fails to load (a dropped connection) is requested again
+   * with exponential backoff (0.5 s doubling up to 15 s, with jitter) until
+   * it loads, calling onRetry(failures so far, slot, wait ms) before each wait; a later
+   * load() stops the retries of an earlier one. */
+  SyncViewer.prototype.load = function (panels, onRetry) {
     var self = this;
+    var generation = (this._generation || 0) + 1;
+    this._generation = generation;
     this.panels = panels;
     this.refSize = null;
     this.flicker = false;
     this.root.classList.remove("flicker");
     var loads = [];
+    var failures = 0;
     panels.forEach(function (p) {
       var vp = p.el.querySelector(".viewport");
       vp.textContent = "";
       p.imgs = {};
       p.images.forEach(function (st) {
         var img = document.createElement("img");
-        img.alt = "";
+        img.alt = st.alt || "";
         img.draggable = false;
         img.decoding = "sync";
         img.dataset.slot = st.slot;
         img.hidden = st.slot !== p.show;
         vp.appendChild(img);
         p.imgs[st.slot] = img;
-        loads.push(new Promise(function (resolve, reject) {
+        loads.push(new Promise(function (resolve) {
+          var attempt = 0;
           img.onload = function () { resolve(img); };
-          img.onerror = function () { reject(new Error("image " + st.slot + " failed to load")); };
+          img.onerror = function () {
+            if (self._generation !== generation) return;
+            attempt += 1;
+            failures += 1;
+            var wait = Math.min(15000, 500 * Math.pow(2, attempt - 1)) * (0.75 + 0.5 * Math.random());
+            if (onRetry) onRetry(failures, st.slot, wait);
+            window.setTimeout(function () {
+              if (self._generation !== generation) return;
+              img.removeAttribute("src");
+              img.src = st.url;
+            }, wait);
+          };
         }));
         img.src = st.url;
       });
