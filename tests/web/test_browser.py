@@ -357,6 +357,23 @@ def test_pixel_view_on_a_hidpi_screen(browser, server):
         context.close()
 
 
+def test_fit_never_enlarges_a_small_stimulus(page, server):
+    # the fixture's stimuli are 160 px; each panel of a 1280 x 720 window is wider and taller, so
+    # fitting them to the panel would enlarge them (about 2.4x): fit stops at 1 CSS px per pixel
+    _start(page, server, "careful", "fit-rater")
+    vp = page.locator("#panel-A .viewport").bounding_box()
+    assert min(vp["width"], vp["height"]) > 1.5 * 160
+    assert float(page.evaluate("document.getElementById('viewer').dataset.scale")) == pytest.approx(1.0)
+    box = page.locator("#panel-A img[data-slot=A]").bounding_box()
+    assert box["width"] == pytest.approx(160, abs=0.5) and box["height"] == pytest.approx(160, abs=0.5)
+    assert page.locator("#panel-A img[data-slot=A]").get_attribute("class") != "pixelated"
+    assert page.locator("#zoom-level").inner_text() == "Fit (100%)"
+    page.keyboard.press("+")                             # the rater can still look closer
+    assert float(page.evaluate("document.getElementById('viewer').dataset.scale")) > 1.0
+    page.keyboard.press("0")
+    assert float(page.evaluate("document.getElementById('viewer').dataset.scale")) == pytest.approx(1.0)
+
+
 def test_next_is_retried_after_a_network_error(page, server):
     calls = []
 

@@ -146,10 +146,14 @@
     return { w: 1, h: 1 };
   };
 
+  /* Fit: the whole image in the panel, shrunk if needed but never enlarged
+     past 1 CSS pixel per image pixel (the browser's own size for an image):
+     enlarging by default would change how visible the artefacts under study
+     are; a rater who wants to look closer zooms in. */
   SyncViewer.prototype.fitScale = function () {
     var v = this._viewport();
     if (!this.refSize) return 1;
-    return Math.min(v.w / this.refSize.w, v.h / this.refSize.h);
+    return Math.min(v.w / this.refSize.w, v.h / this.refSize.h, 1);
   };
 
   SyncViewer.prototype.fit = function () {
