@@ -29,9 +29,21 @@ def command(papers: str, metric_years: str | None, out: str | None, plot: str | 
     if plot and Path(plot).suffix.lower() not in (".png", ".svg", ".pdf"):
         raise click.BadParameter(f"{plot!r}: use a .png, .svg or .pdf file", param_hint="--plot")
 
+    from eyetest.cli.outputs import write_errors
+    from eyetest.errors import UnknownNameError
     from eyetest.io.adoption import compute_adoption
-    from eyetest.io.tables import write_table
+    from eyetest.io.outputs import check_writable
+    from eyetest.io.tables import table_format, write_table
 
+    # the output names are checked before the table is read: a bad one fails at once
+    if out:
+        try:
+            table_format(out)
+        except UnknownNameError as exc:
+            raise click.BadParameter(str(exc), param_hint="--out") from None
+        check_writable(out, "adoption table (--out)")
+    if plot:
+        check_writable(plot, "adoption plot (--plot)")
     table = compute_adoption(papers, metric_years)
     shown = table.copy()
     shown["adoption_rate"] = shown["adoption_rate"].map(lambda r: "n/a" if r != r else f"{r:.1%}")
@@ -39,10 +51,12 @@ def command(papers: str, metric_years: str | None, out: str | None, plot: str | 
         shown[column] = shown[column].map(lambda v: "-" if pd.isna(v) else str(v))
     click.echo(shown.to_string(index=False))
     if out:
-        write_table(table, out)
+        with write_errors(out):
+            write_table(table, out)
         click.echo(f"wrote {out}")
     if plot:
         from eyetest.report.figures import adoption_figure, save_figure
 
-        save_figure(adoption_figure(table), plot)
+        with write_errors(plot):
+            save_figure(adoption_figure(table), plot)
         click.echo(f"wrote {plot}")

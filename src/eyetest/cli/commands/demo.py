@@ -41,6 +41,10 @@ def command(ctx, out, workers, seed, no_cache, serve, port, quiet):
     from eyetest.run.pipeline import run_pipeline
 
     check_writable_folder(out, "demo folder")
+    if serve:   # a port in use is found now, not after the whole demo has run
+        from eyetest.cli.commands.serve import check_listen
+
+        check_listen("127.0.0.1", port)
     t0 = time.perf_counter()
     log = None if quiet else (lambda msg: click.echo(msg, err=True))
     with write_errors():

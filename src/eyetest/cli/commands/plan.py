@@ -108,16 +108,57 @@ def _fmt(x: float) -> str:
     return "not reached" if x == float("inf") else f"{x:.0f}"
 
 
-def _save_plot(results, path, *, target_tau: float, target_ci: float) -> None:
-    import os
-    import tempfile
+def _check_plot_path(path) -> None:
+    """Refuse a --plot file matplotlib cannot write, or a place it cannot go, before simulating anything."""
     from pathlib import Path
 
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
+    from eyetest.io.outputs import check_writable
+
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    known = Figure().canvas.get_supported_filetypes()
+    if fmt not in known:
+        raise click.BadParameter(f"{str(path)!r}: matplotlib cannot write .{fmt} files; use one of "
+                                 f"{', '.join('.' + k for k in sorted(known))}", param_hint="--plot")
+    check_writable(path, "plot (--plot)")
+
+
+def _progress_enabled() -> bool:
+    """Show a progress bar (on standard error) only when it goes to a terminal, as score and audit do."""
+    import sys
+
+    return sys.stderr.isatty()
+
+
+def _plan_with_progress(entries, **kwargs):
+    """``plan_designs`` one design at a time, with a progress bar over the designs.
+
+    Designs are independent (study ``k`` draws its truth and raters from the
+    seed ``(seed, k)`` whatever the design), so this gives exactly the
+    results of one ``plan_designs`` call on all of them.
+    """
+    from eyetest.core.design.evaluate import plan_designs
+
+    if not _progress_enabled():
+        return plan_designs(entries, **kwargs)
+    from tqdm import tqdm
+
+    results = []
+    with tqdm(total=len(entries), unit="design", desc="simulating", leave=False, dynamic_ncols=True) as bar:
+        for entry in entries:
+            bar.set_postfix_str(f"{entry[0]}: {kwargs['n_studies']} studies")
+            results.extend(plan_designs([entry], **kwargs))
+            bar.update(1)
+    return results
+
+
+def _save_plot(results, path, *, target_tau: float, target_ci: float) -> None:
     import numpy as np
     from matplotlib.figure import Figure
+
+    from eyetest.cli.outputs import write_errors
+    from eyetest.report.figures import save_figure
 
     fig = Figure(figsize=(10, 4), layout="constrained")
     ax_tau, ax_ci = fig.subplots(1, 2)
@@ -132,16 +173,8 @@ def _save_plot(results, path, *, target_tau: float, target_ci: float) -> None:
     ax_ci.axhline(target_ci, color="grey", ls="--", lw=1)
     ax_ci.set(xlabel="judgments", ylabel="mean 95% CI width (JOD)")
     ax_tau.legend()
-    path = Path(path)
-    fmt = path.suffix.lstrip(".").lower() or "png"
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", suffix=path.suffix)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format=fmt, dpi=120)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with write_errors(path):
+        save_figure(fig, path, dpi=120)   # atomic; missing folders are created
 
 
 @click.command("plan")
@@ -158,7 +191,7 @@ def _save_plot(results, path, *, target_tau: float, target_ci: float) -> None:
                    "active sampler maximises, plain 'active' is the spec's choice (default misorder).")
 @click.option("--target-tau", type=float, default=0.9, show_default=True, help="Target Kendall tau vs the truth.")
 @click.option("--target-ci", type=float, default=1.0, show_default=True,
-              help="Target mean 95%% CI width of the scores, in JOD.")
+              help="Target mean 95% CI width of the scores, in JOD.")
 @click.option("--studies", type=int, default=10, show_default=True, help="Simulated studies per design.")
 @click.option("--budget", type=int, default=None, help="Judgments simulated per study (default 8 x pairs).")
 @click.option("--step", type=int, default=None, help="Judgments between checkpoints (default budget / 80).")
@@ -181,7 +214,6 @@ def command(spec_path, conditions, images, tie_share, designs, target_tau, targe
 
     from eyetest.core.design.active import DEFAULT_UTILITY
     from eyetest.core.design.base import block_labels
-    from eyetest.core.design.evaluate import plan_designs
     from eyetest.core.design.simulator import RaterModel, make_truth
     from eyetest.core.judgments.model import condition_id
     from eyetest.errors import SpecError
@@ -190,6 +222,8 @@ def command(spec_path, conditions, images, tie_share, designs, target_tau, targe
     _check_options(tie_share=tie_share, target_tau=target_tau, target_ci=target_ci, studies=studies,
                    budget=budget, step=step, spread=spread, random_share=random_share, concurrent=concurrent,
                    trials_per_rater=trials_per_rater, images=images, seed=seed)
+    if plot_path:
+        _check_plot_path(plot_path)
     if spec_path is not None:
         from eyetest.study.spec import load_spec
 
@@ -246,10 +280,10 @@ def command(spec_path, conditions, images, tie_share, designs, target_tau, targe
     def truth(rng):
         return make_truth(images=image_names, methods=methods, rng=rng, method_sd=spread)
 
-    results = plan_designs(entries, make_truth=truth, n_studies=studies, tie_share=tie_share, budget=budget,
-                           step=step, seed=seed, target_tau=target_tau, target_ci=target_ci,
-                           rater_model=RaterModel(random_share=random_share), blocks=blocks,
-                           concurrent=concurrent, trials_per_rater=regular_per_rater)
+    results = _plan_with_progress(entries, make_truth=truth, n_studies=studies, tie_share=tie_share,
+                                  budget=budget, step=step, seed=seed, target_tau=target_tau,
+                                  target_ci=target_ci, rater_model=RaterModel(random_share=random_share),
+                                  blocks=blocks, concurrent=concurrent, trials_per_rater=regular_per_rater)
     if plot_path:
         _save_plot(results, plot_path, target_tau=target_tau, target_ci=target_ci)
     fin = lambda x: x if math.isfinite(x) else None  # noqa: E731

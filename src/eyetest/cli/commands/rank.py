@@ -88,12 +88,15 @@ def command(judgments, model, fmt, by, n_boot, bootstrap_unit, exclude_raters, p
     """Scale JUDGMENTS (pairwise or ratings) into one row per condition (and group) with CIs and rank intervals."""
     import numpy as np
 
+    from eyetest.cli.outputs import write_errors
     from eyetest.core.judgments.ranking import is_rating_table, rank
     from eyetest.core.judgments.screening import screen_raters
     from eyetest.errors import JudgmentDataError
     from eyetest.io.judgments import check_table_path, eyetest_column, read_judgments, write_table
+    from eyetest.io.outputs import check_writable
 
     check_table_path(out)
+    check_writable(out, "scale table (--out)")
     sidecar = out.with_name(out.stem + ".raters.csv")
     for target, what in ((out, "--out"), (sidecar, "the rater-quality table (--report)")):
         if (what == "--out" or report) and _same_file(target, judgments):
@@ -118,7 +121,8 @@ def command(judgments, model, fmt, by, n_boot, bootstrap_unit, exclude_raters, p
     rng = np.random.default_rng(seed) if n_boot else None
     scale, notes = rank(table, model=model, by=by, n_boot=n_boot, rng=rng, unit=bootstrap_unit,
                         exclude=excluded, anchor=anchor, per_method=per_method, disconnected=disconnected)
-    write_table(scale, out)
+    with write_errors(out):
+        write_table(scale, out)
     click.echo(format_table(scale, by))
     for note in notes:
         click.echo(f"note: {note}", err=True)
@@ -132,6 +136,7 @@ def command(judgments, model, fmt, by, n_boot, bootstrap_unit, exclude_raters, p
     if screen is not None and report:
         t = screen.table.copy()
         t["applied"] = t["rater"].isin(set(applied))
-        path = write_table(t, sidecar)
+        with write_errors(sidecar):
+            path = write_table(t, sidecar)
         click.echo(f"rater-quality table: {path}")
     click.echo(f"wrote {out}")

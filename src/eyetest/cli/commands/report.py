@@ -5,6 +5,50 @@ from __future__ import annotations
 import click
 
 
+def input_methods(inputs) -> set[str]:
+    """Method names found in the report's inputs: scores, judgments (also from ``image::method`` ids), scale."""
+    from eyetest.core.judgments.model import CONDITION_SEP, split_condition_id
+
+    names: set[str] = set()
+    for frame in (inputs.scores, inputs.judgments, inputs.scale):
+        if frame is None:
+            continue
+        for col in ("method", "method_a", "method_b"):
+            if col in frame.columns:
+                names.update(frame[col].dropna().astype(str))
+        for col in ("condition", "condition_a", "condition_b"):
+            if col in frame.columns:
+                names.update(split_condition_id(c)[1] if CONDITION_SEP in c else c
+                             for c in frame[col].dropna().astype(str))
+    return names
+
+
+def input_metrics(inputs) -> set[str]:
+    """Metric names of the score and audit tables among the report's inputs."""
+    names: set[str] = set()
+    for frame in (inputs.scores, inputs.audit):
+        if frame is not None and "metric" in frame.columns:
+            names.update(frame["metric"].dropna().astype(str))
+    return names
+
+
+def _check_names(inputs, pair, directions) -> None:
+    """A --compare method or a --higher/--lower-is-better metric that no input has is a typo: say so."""
+    if pair:
+        known = input_methods(inputs)
+        unknown = [m for m in pair if m not in known]
+        if unknown:
+            raise click.BadParameter(f"method {unknown[0]!r} is in none of the report's inputs; methods: "
+                                     f"{', '.join(sorted(known)) or 'none'}", param_hint="--compare")
+    if directions:
+        known = input_metrics(inputs)
+        unknown = sorted(m for m in directions if m not in known)
+        if unknown:
+            flag = "--higher-is-better" if directions[unknown[0]] else "--lower-is-better"
+            raise click.BadParameter(f"metric {unknown[0]!r} is in neither the score nor the audit table; "
+                                     f"metrics there: {', '.join(sorted(known)) or 'none'}", param_hint=flag)
+
+
 @click.command("report")
 @click.argument("results_dir", required=False, type=click.Path(file_okay=False))
 @click.option("--scores", type=click.Path(dir_okay=False), help="Result table of eyetest score "
@@ -70,6 +114,7 @@ def command(results_dir, scores, audit, judgments, scale, study, study_db, adopt
                      methods=methods, scenarios=scenarios, dataset=dataset, about=about,
                      study=(study_db, study) if study else None, adoption=adoption)
     check_outputs(paths, inputs.files)   # ... and never over a file the report reads
+    _check_names(inputs, pair, directions)
     report = build_report(inputs, seed=seed, compare=pair, regime=regime, n_boot=n_boot,
                           exclude_raters=exclude_raters, title=title, directions=directions)
     with write_errors():

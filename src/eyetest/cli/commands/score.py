@@ -68,13 +68,16 @@ def command(dataset, ref, dist, metrics, preset, out, workers, no_cache, strict,
     occurred (the table and manifest are written in both cases); 2 bad
     arguments, dataset or import file, or Ray not installed.
     """
+    from eyetest.cli.outputs import write_errors
     from eyetest.io.dataset import discover, discover_pair
+    from eyetest.io.outputs import check_writable
     from eyetest.io.tables import table_format
     from eyetest.run.cache import CacheWriteWarning, ScoreCache
     from eyetest.run.score import score_dataset, write_outputs
     from eyetest.run.summary import format_summary, summarize
 
     table_format(out)  # an unknown extension fails now, not after scoring
+    check_writable(out, "result table")   # ... and so does a place it cannot be written
     names = _split_metrics(metrics)
     if address and executor != "ray":
         raise click.UsageError("--address joins a Ray cluster; give it with --executor ray")
@@ -109,7 +112,8 @@ def command(dataset, ref, dist, metrics, preset, out, workers, no_cache, strict,
         click.secho("error: nothing could be scored"
                     + (f" ({len(run.problems)} problems above)" if run.problems else ""),
                     fg="red", err=True)
-    table_path, manifest = write_outputs(run, out)  # even when empty: no stale results
+    with write_errors(out):
+        table_path, manifest = write_outputs(run, out)  # even when empty: no stale results
     if not quiet and not run.table.empty:
         specs = run.summary_specs
         click.echo(format_summary(summarize(run.table, specs), specs))

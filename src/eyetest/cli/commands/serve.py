@@ -11,12 +11,39 @@ one) and be writable.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 
 import click
 
 DEFAULT_DB = "eyetest.sqlite"
+
+
+def check_listen(host: str, port: int) -> None:
+    """Fail now, naming ``host:port``, when the server could not listen there.
+
+    uvicorn would report a port in use (or an unknown host name) only after
+    eyetest has announced that it is serving, and exit with status 3; this
+    binds a socket the way uvicorn does (``SO_REUSEADDR``) and closes it at once.
+    """
+    import socket
+
+    from eyetest.errors import EyetestError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise EyetestError(f"cannot listen on --host {host}: {exc.strerror or exc}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            in_use = exc.errno == errno.EADDRINUSE
+            why = "the port is in use (another server?)" if in_use else (exc.strerror or str(exc))
+            raise EyetestError(f"cannot listen on {host}:{port}: {why}; choose another --port or --host") from None
 
 
 def is_loopback(host: str) -> bool:
@@ -78,6 +105,7 @@ def command(db, host, port, workers, insecure_local, rate_limits, frame_ancestor
         check_writable(engine)
     finally:
         engine.dispose()
+    check_listen(host, port)   # ... and on a port in use, before announcing that it serves
     os.environ[webapp.ENV_DB] = db
     os.environ[webapp.ENV_INSECURE] = "1" if insecure_local else "0"
     os.environ[webapp.ENV_RATES] = ",".join(str(r) for r in rates)

@@ -26,6 +26,42 @@ def _service(db, *, create: bool = False):
     return StudyService(open_store(db, create=create))
 
 
+def _new_sqlite_file(db):
+    """The SQLite file ``db`` names if it does not exist yet, else None (an existing file, a PostgreSQL URL)."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from eyetest.store.engine import normalise_url
+
+    try:
+        url = make_url(normalise_url(db))
+    except Exception:   # a malformed URL: open_store names it
+        return None
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    path = Path(url.database)
+    return None if path.exists() else path
+
+
+def _discard_new_database(service, path) -> None:
+    """Remove the SQLite file a failed ``study create`` has just made, if it holds no study.
+
+    Otherwise the empty database would stay behind and a later ``eyetest serve``
+    or ``study list`` on the mistyped or half-prepared path would open it
+    without a word instead of saying that there is no database.
+    """
+    try:
+        empty = not service.list_studies()
+    except Exception:
+        empty = False
+    finally:
+        service.engine.dispose()
+    if empty:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+
 @click.group("study")
 def command():
     """Create, list, pause, close and export studies."""
@@ -43,10 +79,15 @@ def create(spec, db, as_json):
     from eyetest.study.spec import load_spec
 
     plan = load_spec(spec)
+    new_file = _new_sqlite_file(db)
     service = _service(db, create=True)
     notes: list[str] = []
     try:
         study = create_study(service.engine, plan, base_dir=Path(spec).resolve().parent, notes=notes)
+    except BaseException:
+        if new_file is not None:   # a failed import leaves no new, empty database behind
+            _discard_new_database(service, new_file)
+        raise
     finally:
         service.engine.dispose()
     for note in notes:
@@ -103,8 +144,12 @@ _status_command("close", "closed", "Close a study for good: nothing more is stor
               help="Output file (written atomically); default: standard output.")
 def export_(study, db, fmt, out):
     """Export every judgment of a study."""
+    from eyetest.cli.outputs import write_errors
+    from eyetest.io.outputs import check_writable
     from eyetest.study import export
 
+    if out is not None:
+        check_writable(out, "export file (--out)")
     service = _service(db)
     try:
         spec = service.study_spec(study)
@@ -122,5 +167,6 @@ def export_(study, db, fmt, out):
     else:
         from eyetest.io.tables import atomic_write_bytes
 
-        atomic_write_bytes(out, data)
+        with write_errors(out):
+            atomic_write_bytes(out, data)
         click.echo(f"wrote {out}", err=True)
