@@ -144,3 +144,51 @@ def test_rank_auto_exclusion_prints_the_reasons(tmp_path, shared_data):
                                    "--by", "image", "--exclude-raters", "auto", "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert "screening heuristics" in res.output and "bab: leave-one-out likelihood outlier" in res.output
+
+
+def test_rank_accepts_every_format_the_reader_knows():
+    from eyetest.cli.commands.rank import FORMATS
+    from eyetest.io.judgments import FORMATS as READER_FORMATS
+
+    assert FORMATS == ("auto",) + READER_FORMATS
+
+
+def test_rank_reads_a_study_export_given_as_format_study(tmp_path):
+    """`eyetest rank export.csv --format study` scales the export as the reader's table does."""
+    import uuid
+
+    from eyetest.core.judgments.ranking import rank
+    from eyetest.io.judgments import read_judgments
+    from eyetest.store.engine import make_engine
+    from eyetest.store.migrate import upgrade
+    from eyetest.study import export
+    from eyetest.study.importer import create_study
+    from eyetest.study.sample import write_sample_dataset, write_sample_spec
+    from eyetest.study.service import StudyService
+    from eyetest.study.spec import load_spec
+
+    engine = make_engine(str(tmp_path / "p.sqlite"))
+    upgrade(engine)
+    ds = write_sample_dataset(tmp_path / "ds", images=2)
+    study = create_study(engine, load_spec(write_sample_spec(
+        tmp_path / "p.toml", ds, study='design = "full"\njudgments_per_session = 6')))
+    svc = StudyService(engine)
+    rng = np.random.default_rng(3)
+    for participant in ("p1", "p2", "p3"):
+        token = svc.start_session(study, participant)[0]["session"]
+        while (trial := svc.next_trial(token)) is not None:
+            svc.record_judgment(token, trial=trial["trial"], answers={"overall": str(rng.choice(["A", "B"]))},
+                                client_id=uuid.uuid4().hex)
+    with engine.connect() as conn:
+        records = list(export.iter_records(conn, study))
+    engine.dispose()
+    path = tmp_path / "export.csv"
+    path.write_text("".join(export.to_csv(records, ["overall"])))
+    out = tmp_path / "scale.csv"
+    res = CliRunner().invoke(cli, ["rank", str(path), "--format", "study", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    got = pd.read_csv(out, dtype={"condition": str})
+    expected, _ = rank(read_judgments(path, format="study"))
+    assert sorted(got["condition"]) == sorted(expected["condition"])
+    merged = got.merge(expected, on="condition", suffixes=("", "_ref"))
+    np.testing.assert_allclose(merged["score"], merged["score_ref"], rtol=1e-9, atol=1e-9)

@@ -88,8 +88,9 @@ def missing_from(names, *, prefix: str = "") -> list[str]:
 
 def _copy_project(dest: Path, *, pyproject: str | None = None) -> Path:
     dest.mkdir(parents=True)
-    for name in ("README.md", "LICENSE"):
+    for name in ("README.md", "LICENSE", "MANIFEST.in"):
         shutil.copy2(REPO / name, dest / name)
+    shutil.copytree(REPO / "docs", dest / "docs")
     (dest / "pyproject.toml").write_text(pyproject if pyproject is not None
                                          else (REPO / "pyproject.toml").read_text())
     shutil.copytree(REPO / "src", dest / "src",
@@ -160,6 +161,20 @@ def test_sdist_has_every_package_file(built):
     assert not missing_from(names, prefix=f"{top}/src/"), missing_from(names, prefix=f"{top}/src/")
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         assert f"{top}/{name}" in names
+    # the README links the user guide in docs/: an sdist reader gets it too
+    docs = sorted(p.name for p in (REPO / "docs").glob("*.md"))
+    assert docs and [n for n in docs if f"{top}/docs/{n}" not in names] == []
+
+
+def test_third_party_licences_are_in_the_wheel_metadata(built):
+    """pip show / licence scanners read dist-info/licenses: the bundled data's licence and notice are there."""
+    with zipfile.ZipFile(built["wheel"]) as zf:
+        names = zf.namelist()
+    info = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))
+    shipped = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "src/eyetest/data").glob("*/*")
+                     if p.name.upper().startswith(("LICENSE", "NOTICE")))
+    assert len(shipped) == 2
+    assert [p for p in shipped if f"{info}/licenses/{p}" not in names] == []
 
 
 def test_check_finds_package_data_left_out(tmp_path):

@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 MODELS = ("bradley-terry", "davidson", "rao-kupper", "thurstone", "elo", "mos", "zmos")
-FORMATS = ("auto", "generic", "pwcmp", "arena", "ratings")
+#: eyetest.io.judgments.FORMATS and "auto" (not imported: pandas would load with every command)
+FORMATS = ("auto", "generic", "pwcmp", "arena", "ratings", "study")
 
 
 def _read_exclusion_file(path: Path) -> list[str]:
