@@ -16,7 +16,11 @@ Conversions (each one is written to ``Image.notes``):
 * Alpha: ``alpha="composite"`` (default) blends onto white,
   ``out = c * a + white * (1 - a)`` with ``a`` in [0, 1], rounded to the
   stored integer type, and emits an :class:`AlphaWarning`; ``alpha="drop"``
-  discards the channel.  A fully opaque alpha channel is dropped silently.
+  discards the channel (and warns too).  A fully opaque alpha channel is
+  dropped silently.  ``warn=False`` keeps the note and issues no warning:
+  callers that report notes pass it instead of silencing the warning with
+  :class:`warnings.catch_warnings`, which changes the process's warning
+  filters and so swallows other threads' warnings (it is not thread-safe).
 * Palette images become RGB (RGBA when the palette has transparency, then
   the alpha rule applies); bilevel images become 8-bit 0/255; CMYK, YCbCr,
   LAB and HSV images are converted to RGB by Pillow.
@@ -34,13 +38,17 @@ with a conversion note giving the range.
 
 Decompression bombs: an image with more pixels than ``max_pixels`` (argument,
 else the environment variable ``EYETEST_MAX_PIXELS``, else
-:data:`DEFAULT_MAX_PIXELS`) is refused before decoding.
+:data:`DEFAULT_MAX_PIXELS`) is refused before decoding.  Pillow's own guard
+(a process-wide setting, ``PIL.Image.MAX_IMAGE_PIXELS``) is switched off
+while Pillow reads a header, under a lock (:data:`_PIL_LIMIT_LOCK`), so that
+concurrent reads always put the caller's value back.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import threading
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -150,13 +158,14 @@ def apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def _handle_alpha(color: np.ndarray, alpha: np.ndarray, *, how: str, white: float, path: str,
-                  notes: list[str]) -> np.ndarray:
+                  notes: list[str], warn: bool) -> np.ndarray:
     if np.all(alpha == white):
         notes.append("fully opaque alpha channel dropped")
         return color
     if how == "drop":
         notes.append("alpha channel dropped (alpha='drop')")
-        warnings.warn(f"{path}: alpha channel dropped", AlphaWarning, stacklevel=3)
+        if warn:
+            warnings.warn(f"{path}: alpha channel dropped", AlphaWarning, stacklevel=3)
         return color
     a = alpha.astype(np.float64) / white
     if color.ndim == 3:
@@ -167,14 +176,16 @@ def _handle_alpha(color: np.ndarray, alpha: np.ndarray, *, how: str, white: floa
     else:
         out = out.astype(color.dtype)
     notes.append("alpha composited on white (alpha='composite')")
-    warnings.warn(f"{path}: alpha channel composited on white", AlphaWarning, stacklevel=3)
+    if warn:
+        warnings.warn(f"{path}: alpha channel composited on white", AlphaWarning, stacklevel=3)
     return out
 
 
-def _split_alpha(arr: np.ndarray, *, how: str, white: float, path: str, notes: list[str]):
+def _split_alpha(arr: np.ndarray, *, how: str, white: float, path: str, notes: list[str],
+                 warn: bool):
     if arr.ndim == 3 and arr.shape[2] in (2, 4):
         return _handle_alpha(arr[..., :-1], arr[..., -1], how=how, white=white, path=path,
-                             notes=notes)
+                             notes=notes, warn=warn)
     return arr
 
 
@@ -202,11 +213,13 @@ def _finish(arr: np.ndarray, *, path: str, mode: str, notes: list[str]) -> Image
 def _check_float_range(arr: np.ndarray, path: str, notes: list[str]) -> None:
     """Refuse float samples outside ``[0, 1]`` by more than :data:`FLOAT_TOLERANCE`; note a smaller overshoot.
 
-    NaN is left to the metrics, which reject it with their own message.
+    NaN is left to the metrics, which reject it with their own message.  The
+    extremes are ``np.fmin.reduce`` / ``np.fmax.reduce``, which skip NaN as
+    ``np.nanmin`` / ``np.nanmax`` do (the same values: those are computed
+    with them) but give NaN for an all-NaN image instead of warning, so no
+    warning needs silencing (``warnings.catch_warnings`` is not thread-safe).
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN image gives NaN
-        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+    lo, hi = float(np.fmin.reduce(arr, axis=None)), float(np.fmax.reduce(arr, axis=None))
     if lo < -FLOAT_TOLERANCE or hi > 1.0 + FLOAT_TOLERANCE:
         raise ImageReadError(
             path, f"float image has values from {lo:.6g} to {hi:.6g}, but float images must "
@@ -224,7 +237,7 @@ def _png_header(head: bytes) -> tuple[int, int] | None:
 
 
 def read_image(path, *, alpha: str = "composite", max_pixels: int | None = None,
-               data: bytes | None = None) -> Image:
+               data: bytes | None = None, warn: bool = True) -> Image:
     """Read an image file without losing bits or rescaling.
 
     Parameters
@@ -236,6 +249,10 @@ def read_image(path, *, alpha: str = "composite", max_pixels: int | None = None,
     data : the file's bytes, already read (``path`` then only names them):
         decoding the very bytes that were hashed keeps a cache key and the
         pixels it stands for together.
+    warn : issue an :class:`AlphaWarning` when an alpha channel is composited
+        or dropped (the note is in ``Image.notes`` either way).  Callers that
+        report the notes pass ``False`` instead of silencing the warning with
+        ``warnings.catch_warnings``, which is not thread-safe.
 
     Raises
     ------
@@ -263,11 +280,11 @@ def read_image(path, *, alpha: str = "composite", max_pixels: int | None = None,
             raise ImageReadError(spath, f"cannot open: {exc.strerror or exc}") from exc
     try:
         if head[:4] in (b"II*\x00", b"MM\x00*"):
-            return _read_tiff(p, data, alpha=alpha, limit=limit)
+            return _read_tiff(p, data, alpha=alpha, limit=limit, warn=warn)
         png = _png_header(head)
         if png is not None and png[0] == 16 and png[1] in (2, 4, 6):
-            return _read_png16(p, data, alpha=alpha, limit=limit)
-        return _read_pillow(p, data, alpha=alpha, limit=limit)
+            return _read_png16(p, data, alpha=alpha, limit=limit, warn=warn)
+        return _read_pillow(p, data, alpha=alpha, limit=limit, warn=warn)
     except ImageReadError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError, zlib.error, IndexError, KeyError,
@@ -292,25 +309,40 @@ def _source(p: Path, data: bytes | None):
     return p if data is None else io.BytesIO(data)
 
 
+#: Serialises the switch of Pillow's process-wide ``MAX_IMAGE_PIXELS`` in :func:`_open_pillow`.
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
 def _open_pillow(p: Path, data: bytes | None, limit: int):
+    """Open (header only) with Pillow's size guard off; eyetest applies its own ``limit``.
+
+    Pillow has no per-call limit: its guard reads the module global
+    ``PIL.Image.MAX_IMAGE_PIXELS`` (warns above it, refuses above twice it),
+    which would refuse images that a raised ``max_pixels`` allows.  So it is
+    set to None for the open and put back; the lock keeps two threads from
+    interleaving that save-and-restore (which could leave Pillow's guard off
+    for the whole process, or on during the other thread's open).  With the
+    guard off Pillow issues no :class:`PIL.Image.DecompressionBombWarning`,
+    so none is silenced here (``warnings.catch_warnings`` is not thread-safe).
+    Opening reads the header only; decoding happens later, outside the lock.
+    """
     from PIL import Image as PILImage
     from PIL import UnidentifiedImageError
 
-    saved = PILImage.MAX_IMAGE_PIXELS
-    PILImage.MAX_IMAGE_PIXELS = None  # eyetest applies its own limit below
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+    with _PIL_LIMIT_LOCK:
+        saved = PILImage.MAX_IMAGE_PIXELS
+        PILImage.MAX_IMAGE_PIXELS = None
+        try:
             im = PILImage.open(_source(p, data))
-    except UnidentifiedImageError:
-        raise ImageReadError(str(p), "not an image file (unknown format)") from None
-    finally:
-        PILImage.MAX_IMAGE_PIXELS = saved
+        except UnidentifiedImageError:
+            raise ImageReadError(str(p), "not an image file (unknown format)") from None
+        finally:
+            PILImage.MAX_IMAGE_PIXELS = saved
     _check_pixels(str(p), im.width, im.height, limit)
     return im
 
 
-def _read_pillow(p: Path, data: bytes | None, *, alpha: str, limit: int) -> Image:
+def _read_pillow(p: Path, data: bytes | None, *, alpha: str, limit: int, warn: bool) -> Image:
     spath = str(p)
     im = _open_pillow(p, data, limit)
     with im:
@@ -339,7 +371,7 @@ def _read_pillow(p: Path, data: bytes | None, *, alpha: str, limit: int) -> Imag
             notes.append(f"premultiplied {mode} un-premultiplied")
         if im.mode in ("L", "LA", "RGB", "RGBA"):
             arr = np.asarray(im)
-            arr = _split_alpha(arr, how=alpha, white=255.0, path=spath, notes=notes)
+            arr = _split_alpha(arr, how=alpha, white=255.0, path=spath, notes=notes, warn=warn)
         elif im.mode.startswith("I;16"):
             arr = np.asarray(im).astype(np.uint16)
         elif im.mode == "I":
@@ -358,7 +390,7 @@ def _read_pillow(p: Path, data: bytes | None, *, alpha: str, limit: int) -> Imag
         return _finish(arr, path=spath, mode=mode, notes=notes)
 
 
-def _read_png16(p: Path, data: bytes | None, *, alpha: str, limit: int) -> Image:
+def _read_png16(p: Path, data: bytes | None, *, alpha: str, limit: int, warn: bool) -> Image:
     """16-bit colour / gray+alpha PNG through pypng (Pillow would reduce to 8 bits)."""
     import png
 
@@ -376,11 +408,11 @@ def _read_png16(p: Path, data: bytes | None, *, alpha: str, limit: int) -> Image
     if orientation in range(2, 9):
         arr = apply_orientation(arr, orientation)
         notes.append(f"EXIF orientation {orientation} applied")
-    arr = _split_alpha(arr, how=alpha, white=65535.0, path=spath, notes=notes)
+    arr = _split_alpha(arr, how=alpha, white=65535.0, path=spath, notes=notes, warn=warn)
     return _finish(arr, path=spath, mode=mode, notes=notes)
 
 
-def _read_tiff(p: Path, data: bytes | None, *, alpha: str, limit: int) -> Image:
+def _read_tiff(p: Path, data: bytes | None, *, alpha: str, limit: int, warn: bool) -> Image:
     """TIFF through tifffile (keeps 16-bit colour and float samples); palette via Pillow."""
     import tifffile
 
@@ -401,7 +433,7 @@ def _read_tiff(p: Path, data: bytes | None, *, alpha: str, limit: int) -> Image:
             bits == 16 and spp == 1 and int(page.sampleformat) == 1)
         oriented = orientation in range(2, 9)
         if pillow_ok and not oriented:
-            return _read_pillow(p, data, alpha=alpha, limit=limit)
+            return _read_pillow(p, data, alpha=alpha, limit=limit, warn=warn)
         if oriented and photometric not in (1, 2):
             raise ImageReadError(spath, f"TIFF with photometric {page.photometric.name} and "
                                  f"orientation {orientation} is not supported")
@@ -431,7 +463,7 @@ def _read_tiff(p: Path, data: bytes | None, *, alpha: str, limit: int) -> Image:
     if arr.ndim == 3 and arr.shape[2] > 4:
         raise ImageReadError(spath, f"unsupported TIFF with {arr.shape[2]} samples per pixel")
     white = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(arr.dtype, 1.0)
-    arr = _split_alpha(arr, how=alpha, white=white, path=spath, notes=notes)
+    arr = _split_alpha(arr, how=alpha, white=white, path=spath, notes=notes, warn=warn)
     return _finish(arr, path=spath, mode=mode, notes=notes)
 
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-import warnings
 import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
@@ -124,11 +123,9 @@ def _load(source: AuditSource) -> tuple[np.ndarray, float]:
     if source.array is not None:
         arr, dr = np.asarray(source.array), float(source.data_range)
     else:
-        from eyetest.io.images import AlphaWarning, read_image
+        from eyetest.io.images import read_image
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", AlphaWarning)
-            img = read_image(source.path)
+        img = read_image(source.path, warn=False)  # audited as composited, without a warning
         arr, dr = img.array, float(img.data_range)
     if source.dof_sigma > 0:
         arr = depth_of_field(arr, data_range=dr, strength=source.dof_sigma)

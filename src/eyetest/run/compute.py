@@ -119,10 +119,20 @@ def set_features(
 
 
 def compare_features(metric: str | MetricSpec, reference_features, distorted_features, *,
-                     preset: str = "matlab", **overrides: Any) -> float:
-    """A distribution metric's value from two feature arrays (see :func:`set_features`)."""
+                     preset: str = "matlab", notes: list[str] | None = None,
+                     **overrides: Any) -> float:
+    """A distribution metric's value from two feature arrays (see :func:`set_features`).
+
+    ``notes``: a list that a metric whose ``spec.extra["takes_notes"]`` is true
+    (FID, KID) appends its caveats to (:class:`~eyetest.core.metrics.fid.SmallSampleWarning`
+    messages) instead of warning; other metrics warn as usual.  This replaces
+    recording warnings with ``warnings.catch_warnings``, which is not
+    thread-safe (it would take other threads' warnings as this metric's).
+    """
     spec = metric if isinstance(metric, MetricSpec) else get_metric(metric)
     _, _, kwargs = _set_settings(spec, preset, overrides)
+    if notes is not None and spec.extra.get("takes_notes"):
+        kwargs["notes"] = notes
     return float(spec.func(reference_features, distorted_features, **kwargs))
 
 

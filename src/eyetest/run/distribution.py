@@ -18,9 +18,14 @@ problem (an unreadable image, a file rewritten since the run hashed it, a
 different data range) is computed on the rest, reported, and not cached, so
 the problem is reported on every run.
 
-Small samples: FID and KID warn (:class:`~eyetest.core.metrics.fid.SmallSampleWarning`)
-when a set is small; the warnings are kept in the cache entry and in the
-manifest, so a cached run reports them too.
+Small samples: FID and KID note (:class:`~eyetest.core.metrics.fid.SmallSampleWarning`'s
+message) when a set is small; the notes are kept in the cache entry and in the
+manifest, so a cached run reports them too.  They come back from
+:func:`~eyetest.run.compute.compare_features` in a list (``notes=``), not as
+warnings recorded with ``warnings.catch_warnings``, which is not thread-safe:
+it would take another thread's warnings for this metric's and hide them from
+that thread.  A distribution metric that does not take ``notes``
+(``spec.extra["takes_notes"]``) warns as usual.
 """
 
 from __future__ import annotations
@@ -28,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -36,11 +40,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from eyetest import __version__
-from eyetest.core.metrics.fid import SmallSampleWarning
 from eyetest.core.metrics.registry import MetricSpec
 from eyetest.errors import EyetestError, ImageReadError
 from eyetest.io.dataset import Item, Problem
-from eyetest.io.images import AlphaWarning, read_image
+from eyetest.io.images import read_image
 from eyetest.run.cache import ScoreCache, read_with_sha256, score_key
 from eyetest.run.compute import compare_features, set_features, split_settings
 
@@ -79,10 +82,8 @@ def _read(path, *, expected_sha256, alpha, max_pixels, image, method, problems):
                                 "SHA256 differs from the one hashed at the start); left out, "
                                 "score again once it is complete", image, method))
         return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", AlphaWarning)
-            return read_image(path, alpha=alpha, max_pixels=max_pixels, data=data)
+    try:  # an alpha conversion is not reported from the set path (as before): no warning
+        return read_image(path, alpha=alpha, max_pixels=max_pixels, data=data, warn=False)
     except ImageReadError as exc:
         problems.append(Problem(exc.path, exc.reason, image, method))
         return None
@@ -194,14 +195,13 @@ def score_distribution_metrics(
             continue
         for spec in todo:
             t = time.perf_counter()
+            messages: list[str] = []
             try:
                 feats = _features(spec, group, refs, dists, hashes=hashes,
                                   settings=settings[spec.name], resources=resources[spec.name],
                                   data_range=data_range, preset=presets[spec.name],
                                   device=device, store=feature_store)
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
-                    value = compare_features(spec, *feats, preset=presets[spec.name])
+                value = compare_features(spec, *feats, preset=presets[spec.name], notes=messages)
             except EyetestError as exc:
                 out.problems.append(Problem(folder, f"{spec.name}: {exc}", None, method))
                 continue
@@ -212,12 +212,6 @@ def score_distribution_metrics(
             finally:
                 out.seconds[spec.name] = out.seconds.get(spec.name, 0.0) + time.perf_counter() - t
             out.computed += 1
-            messages = []
-            for w in caught:
-                if issubclass(w.category, SmallSampleWarning):
-                    messages.append(str(w.message))
-                else:  # not ours to keep: pass it on unchanged
-                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
             out.values[(method, spec.name)] = value
             out.images[(method, spec.name)] = len(dists)
             out.warnings.extend({"metric": spec.name, "method": method, "message": m}

@@ -13,12 +13,11 @@ the rest of the unit completes.  The driver is :mod:`eyetest.run.score`.
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 
 from eyetest.errors import EyetestError, ImageReadError
 from eyetest.io.dataset import Problem
-from eyetest.io.images import AlphaWarning, read_image
+from eyetest.io.images import read_image
 from eyetest.run.cache import read_with_sha256
 from eyetest.run.compute import score_arrays
 from eyetest.run.resolve import metric_spec
@@ -67,9 +66,9 @@ def _read(path: str, expected_sha256: str | None, unit: Unit, out: UnitResult):
                                         "not scored, score again once it is complete",
                                         unit.image, unit.method))
             return None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", AlphaWarning)  # recorded in notes instead
-            img = read_image(path, alpha=unit.alpha, max_pixels=unit.max_pixels, data=data)
+        # the alpha conversion is reported from img.notes, not as an AlphaWarning
+        img = read_image(path, alpha=unit.alpha, max_pixels=unit.max_pixels, data=data,
+                         warn=False)
     except ImageReadError as exc:
         out.problems.append(Problem(exc.path, exc.reason, unit.image, unit.method))
         return None

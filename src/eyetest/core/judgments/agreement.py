@@ -30,14 +30,12 @@ ordered judgment pairs out of ``m (m - 1)``, pooled over pairs.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
 from eyetest.core.judgments.model import validate_pairwise
-from eyetest.errors import ComparisonGraphWarning, JudgmentDataError, UnknownNameError
+from eyetest.errors import JudgmentDataError, UnknownNameError
 
 LEVELS = ("nominal", "ordinal", "interval", "ratio")
 
@@ -129,25 +127,34 @@ def split_half(table: pd.DataFrame, fit, *, n_splits: int = 20, rng: np.random.G
     table : DataFrame
         Judgments or ratings with a ``rater`` column.
     fit : callable
-        ``fit(sub_table) -> ScaleFit`` (e.g. ``lambda t: fit_pairwise(t, prior_sd=3)``).
+        ``fit(sub_table) -> ScaleFit`` (e.g. ``lambda t: fit_pairwise(t, warn=False)``).
+        A half often has conditions that never lose, so the fit falls back
+        to a prior; its messages (``info["warnings"]``) are returned as
+        ``notes``.  Whether the fit also *warns* is the fit's choice (pass
+        ``warn=False`` to :func:`~eyetest.core.judgments.bradley_terry.fit_pairwise`):
+        nothing here silences warnings, because ``warnings.catch_warnings``
+        changes the process's filters and is not thread-safe (it would
+        swallow other threads' warnings).
     rng : numpy.random.Generator
 
     Returns
     -------
     dict
-        ``r`` (mean Pearson r), ``spearman_brown`` (mean 2r/(1+r)), ``values`` (per split).
+        ``r`` (mean Pearson r), ``spearman_brown`` (mean 2r/(1+r)), ``values`` (per split),
+        ``notes`` (the distinct fallback messages of the half fits, in order of appearance).
     """
     raters = np.array(sorted(table["rater"].astype(str).unique()))
     if len(raters) < 2:
         raise JudgmentDataError("raters", len(raters), "split-half needs at least two raters")
     rs = []
+    notes: dict[str, None] = {}
     for _ in range(n_splits):
         perm = rng.permutation(raters)
         half = set(perm[: len(raters) // 2])
         mask = table["rater"].astype(str).isin(half)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ComparisonGraphWarning)
-            f1, f2 = fit(table[mask]), fit(table[~mask])
+        f1, f2 = fit(table[mask]), fit(table[~mask])
+        for f in (f1, f2):
+            notes.update(dict.fromkeys(f.info.get("warnings", ())))
         s1 = pd.Series(f1.scores, index=list(f1.conditions))
         s2 = pd.Series(f2.scores, index=list(f2.conditions))
         common = s1.index.intersection(s2.index)
@@ -156,4 +163,4 @@ def split_half(table: pd.DataFrame, fit, *, n_splits: int = 20, rng: np.random.G
     r = np.array(rs)
     return {"r": float(r.mean()) if len(r) else float("nan"),
             "spearman_brown": float((2 * r / (1 + r)).mean()) if len(r) else float("nan"),
-            "values": r.tolist()}
+            "values": r.tolist(), "notes": list(notes)}

@@ -49,6 +49,18 @@ class SmallSampleWarning(UserWarning):
     """A distribution metric was computed on too few images to be reliable."""
 
 
+def _small_sample(message: str, notes: list[str] | None) -> None:
+    """Warn (:class:`SmallSampleWarning`, at the metric's caller) or, given a list, append to it.
+
+    A list lets a caller report the caveat without silencing the warning with
+    ``warnings.catch_warnings``, which is not thread-safe.
+    """
+    if notes is None:
+        warnings.warn(message, SmallSampleWarning, stacklevel=3)
+    else:
+        notes.append(message)
+
+
 def _as_vector(x, what: str) -> np.ndarray:
     v = np.asarray(x, dtype=np.float64)
     if v.ndim != 1:
@@ -139,12 +151,13 @@ def feature_statistics(features) -> tuple[np.ndarray, np.ndarray]:
     return f.mean(axis=0), np.cov(f, rowvar=False).reshape(f.shape[1], f.shape[1])
 
 
-def fid(reference_features, distorted_features) -> float:
+def fid(reference_features, distorted_features, *, notes: list[str] | None = None) -> float:
     """FID between two feature sets: :func:`frechet_distance` of their Gaussians.
 
     Warns with :class:`SmallSampleWarning` when a set has fewer images than
     feature dimensions (the covariance is then rank-deficient and FID is
     biased upwards; Chong & Forsyth, CVPR 2020).  Compare FIDs only at equal N.
+    Given a list ``notes``, the message is appended to it instead of warned.
     """
     a = _features(reference_features, "reference_features")
     b = _features(distorted_features, "distorted_features")
@@ -152,10 +165,10 @@ def fid(reference_features, distorted_features) -> float:
         raise MetricInputError(f"feature dimensions differ: {a.shape[1]} vs {b.shape[1]}")
     n1, n2, d = a.shape[0], b.shape[0], a.shape[1]
     if min(n1, n2) < d:
-        warnings.warn(
+        _small_sample(
             f"FID from {min(n1, n2)} images with {d}-d features: the covariance is "
             "rank-deficient and FID is biased upwards at small N; compare only at equal N",
-            SmallSampleWarning, stacklevel=2)
+            notes)
     if n1 * n2 > d * d:
         return frechet_distance(*feature_statistics(a), *feature_statistics(b))
     # Few images: with centred features A, B, S1 = A'A/(n1-1), S2 = B'B/(n2-1),
@@ -204,6 +217,7 @@ def kid(
     rng: np.random.Generator,
     n_subsets: int = 100,
     subset_size: int = 1000,
+    notes: list[str] | None = None,
 ) -> tuple[float, float]:
     """Kernel Inception Distance: mean and std of :func:`mmd2_unbiased` over subsets.
 
@@ -211,7 +225,8 @@ def kid(
     replacement from each set (Bińkowski et al., ICLR 2018; the defaults
     100 x 1000 are those of torch-fidelity and clean-fid).  When a set is
     smaller than ``subset_size`` the subset size drops to the smaller set size
-    and :class:`SmallSampleWarning` is issued.
+    and :class:`SmallSampleWarning` is issued (appended to ``notes`` instead,
+    given a list).
 
     Returns
     -------
@@ -234,10 +249,10 @@ def kid(
             f"n_subsets must be >= 1 and subset_size >= 2, got {n_subsets} and {subset_size}")
     size = min(subset_size, a.shape[0], b.shape[0])
     if size < subset_size:
-        warnings.warn(
+        _small_sample(
             f"KID with subsets of {size} images (asked for {subset_size}): "
             "few images give a noisy estimate; report the std with it",
-            SmallSampleWarning, stacklevel=2)
+            notes)
     vals = np.empty(n_subsets)
     for i in range(n_subsets):
         ia = rng.choice(a.shape[0], size, replace=False)
@@ -247,13 +262,14 @@ def kid(
 
 
 def _kid_metric(reference_features, distorted_features, *, seed: int = 0,
-                n_subsets: int = 100, subset_size: int = 1000) -> float:
+                n_subsets: int = 100, subset_size: int = 1000,
+                notes: list[str] | None = None) -> float:
     return kid(reference_features, distorted_features, rng=np.random.default_rng(seed),
-               n_subsets=n_subsets, subset_size=subset_size)[0]
+               n_subsets=n_subsets, subset_size=subset_size, notes=notes)[0]
 
 
-def _fid_metric(reference_features, distorted_features) -> float:
-    return fid(reference_features, distorted_features)
+def _fid_metric(reference_features, distorted_features, *, notes: list[str] | None = None) -> float:
+    return fid(reference_features, distorted_features, notes=notes)
 
 
 # --------------------------------------------------------------------- features
@@ -347,9 +363,12 @@ _PRESETS = {"matlab": {"resize": "clean"}, "clean": {"resize": "clean"},
             "pytorch-fid": {"resize": "pytorch-fid"}}
 #: how a runner turns image sets into the features ``func`` compares:
 #: ``feature_func(images, data_range=..., device=..., batch_size=..., **weights,
-#: **{k: settings[k] for k in feature_settings})``
+#: **{k: settings[k] for k in feature_settings})``; ``takes_notes``: ``func`` accepts
+#: ``notes=<list>`` and appends its caveats there instead of warning
+#: (:func:`eyetest.run.compute.compare_features`)
 _EXTRA = {"features": "inception-pool3", "feature_func": inception_features,
-          "feature_settings": ("resize",), "weights": {"state_dict": "pt-inception"}}
+          "feature_settings": ("resize",), "weights": {"state_dict": "pt-inception"},
+          "takes_notes": True}
 
 register(MetricSpec(
     name="fid", kind="distribution", higher_is_better=False, value_range=(0.0, 300.0),
