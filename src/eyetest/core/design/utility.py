@@ -44,9 +44,10 @@ Misorder weighting (the sampler's default, ``utility="misorder"``)
         P_q = Phi(-|mu_q| / sqrt(v_q)),
 
     a heuristic, measured rather than derived: over 100 simulated studies
-    (``benchmarks/design_efficiency.py``) it needs 280 instead of 315
-    judgments for N(0, 1) qualities and fewer or the same in the other
-    scenarios (``docs/study-design.md``).
+    (``benchmarks/design_efficiency.py``) it needs 295 instead of 340
+    judgments for N(0, 1) qualities (280 instead of 315 before the
+    replay-exact batches) and fewer or the same in the other scenarios
+    (``docs/study-design.md``).
 Fisher information of one judgment
     For ``t = d + N(0, 1)`` cut at ``+-eps`` (three outcomes):
 
