@@ -139,7 +139,15 @@ class Judging:
                 todo.append(k)
             except ServiceError as exc:
                 results[k] = exc
-        touched: list[StudyState] = []
+        touched: list[StudyState] = []         # the study caches this attempt may have planned in
+
+        def undo():
+            # the attempt did not commit (an error, or a failed commit that write() retries): the
+            # proposals it made are not in the database; each cache is rebuilt from it on next use
+            for st in touched:
+                with st.lock:
+                    st.reset()
+            touched.clear()
 
         def one(conn, it):
             if it.get("op", "judgment") == "judgment":
@@ -152,7 +160,6 @@ class Judging:
 
         def w(conn):
             out = {}
-            touched.clear()
             if not self.sqlite:
                 # PostgreSQL: the session starts of a batch are planned together per study, under ONE
                 # study lock with one sync and one insert of all their trials (each session start on
@@ -198,12 +205,8 @@ class Judging:
             return out
 
         try:
-            done = self.write(w) if todo else {}
-        except BaseException as exc:
-            for st in touched:             # their proposals were rolled back with the batch
-                st.reset()
-            if not isinstance(exc, ServiceError):
-                raise
+            done = self.write(w, undo=undo) if todo else {}
+        except ServiceError as exc:
             done = {k: exc for k in todo}
         for k, value in done.items():
             results[k] = value

@@ -12,7 +12,11 @@ turned into the tables of :mod:`eyetest.core.judgments`, and scaled with
 
 Training and gold/attention trials are never scaled, nor are the repeat
 trials of rating studies (the MOS takes each rater's first rating of a
-stimulus; :func:`eyetest.core.judgments.ranking.rank`).  ``per_method`` pools the
+stimulus, as :func:`eyetest.core.judgments.ranking.rank` does); they are set
+aside here, before the tables are made, so the notes count trials (one
+judgment each), not the table's rows (one per trial, dimension and scenario
+tag).  The notes are compact: a note the fit makes for many slices is one
+line naming how many slices and which.  ``per_method`` pools the
 images and ranks methods (the default of the admin page); otherwise every
 ``image::method`` condition is ranked.  The rater table is
 :func:`eyetest.core.judgments.screening.screen_raters` with the participant id
@@ -29,6 +33,8 @@ from eyetest.errors import JudgmentDataError
 from eyetest.study.export import iter_records, pairwise_table, rating_table
 
 CACHE_SECONDS = 5.0
+#: slices named in a note made for several slices (the rest are counted)
+NOTE_SLICES = 5
 _cache: dict = {}
 _lock = threading.Lock()
 
@@ -70,6 +76,56 @@ def _cached(key, compute):
     return value
 
 
+def _set_aside(records: list[dict], pairwise: bool) -> tuple[list[dict], list[str]]:
+    """The records that are scaled, and one note per kind of trial that is not, counting trials."""
+    kinds = {"training": 0, "gold": 0, "attention-check": 0, "repeat": 0}
+    kept = []
+    for rec in records:
+        if rec["is_training"]:
+            kinds["training"] += 1
+        elif rec["is_gold"]:
+            kinds["gold"] += 1
+        elif rec["is_attention"]:
+            kinds["attention-check"] += 1
+        elif rec["is_repeat"] and not pairwise:
+            kinds["repeat"] += 1
+        else:
+            kept.append(rec)
+    notes = [f"{n} {kind} trial(s) not scaled" for kind, n in kinds.items() if n and kind != "repeat"]
+    if kinds["repeat"]:
+        notes.append(f"{kinds['repeat']} repeat rating(s) not scaled (quality control: the MOS uses each "
+                     "rater's first rating of a stimulus)")
+    return kept, notes
+
+
+def _compact(name: str, by: str, labels, notes: list[str]) -> list[str]:
+    """``notes`` of one ranking, a note made for several slices as one line naming how many and which.
+
+    The ranking prefixes a slice's notes with ``"{by}={label}: "``
+    (:func:`eyetest.core.judgments.ranking.rank`); ``labels`` are the slices.
+    """
+    prefixes = sorted(((f"{by}={label}: ", str(label)) for label in labels), key=lambda p: -len(p[0]))
+    where: dict[str, list[str]] = {}                 # note text -> slices it was made for, in order
+    for note in notes:
+        for prefix, label in prefixes:
+            if note.startswith(prefix):
+                where.setdefault(note[len(prefix):], []).append(label.replace("|", " / "))
+                break
+        else:
+            where.setdefault(note, [])
+    out = []
+    for text, slices in where.items():
+        if not slices:
+            out.append(f"{name}: {text}")
+        elif len(slices) == 1:
+            out.append(f"{name}: {slices[0]}: {text}")
+        else:
+            shown = ", ".join(slices[:NOTE_SLICES]) + (f" and {len(slices) - NOTE_SLICES} more"
+                                                        if len(slices) > NOTE_SLICES else "")
+            out.append(f"{name}: {text} (in {len(slices)} slices: {shown})")
+    return out
+
+
 def _tables(spec, records):
     plan = spec["plan"]
     scenarios = spec["scenarios"]
@@ -94,6 +150,10 @@ def leaderboard(service, study_id: str, *, per_method: bool = True) -> dict:
         if not records:
             out["notes"].append("no judgments yet")
             return out
+        records, out["notes"] = _set_aside(records, pairwise)
+        if not records:
+            out["notes"].append("nothing to scale yet: every judgment is of a training or quality-control trial")
+            return out
         flat, tagged = _tables(spec, records)
         for name, table, by in (("overall", flat, "dimension"), ("by_scenario", tagged, "slice")):
             if not pairwise and per_method:
@@ -108,7 +168,7 @@ def leaderboard(service, study_id: str, *, per_method: bool = True) -> dict:
                 parts = scores["slice"].str.split("|", n=1, expand=True)
                 scores = scores.drop(columns="slice").assign(dimension=parts[0], scenario=parts[1])
             out[name] = _clean(scores.to_dict("records"))
-            out["notes"] += [f"{name}: {n}" for n in notes]
+            out["notes"] += _compact(name, by, table[by].unique(), notes)
         return out
 
     return _cached(("board", id(service), study_id, per_method), compute)

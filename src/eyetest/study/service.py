@@ -25,18 +25,22 @@ Busy/locked databases and dropped PostgreSQL connections are retried
 
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
 import os
 import threading
 import time
 from datetime import timezone
 
+import numpy as np
 import sqlalchemy as sa
 
 from eyetest.store import schema
 from eyetest.store.engine import describe, is_sqlite, read_only
 from eyetest.study.hotpath import HotPath, SQLiteReader
 from eyetest.study.judging import Judging, _check_judgment, drive
+from eyetest.study.metadata import strip_metadata
 from eyetest.study.planning import StudyState, load_state
 from eyetest.study.service_errors import Conflict, Invalid, NotFound, ServiceError, Unavailable
 from eyetest.study.sessions import MTURK_HOSTS, PROLIFIC_COMPLETE, Sessions
@@ -79,23 +83,38 @@ class StudyService(Sessions, Judging):
         # (device, inode) of the SQLite file written to: a write is refused once it was deleted or replaced
         self._file = _file_id(engine.url.database) if self.sqlite else None
         self._states: dict[str, StudyState] = {}
+        self._served_sha: dict[str, str] = {}   # images.sha256 -> sha256 of what raters get (image())
         self._states_lock = threading.Lock()
 
     # ------------------------------------------------------------ plumbing
-    def write(self, fn):
+    def write(self, fn, *, undo=None):
         """Run ``fn(conn)`` in a write transaction, retrying busy/locked/disconnected databases.
 
         A busy database that stays busy is :class:`Unavailable` (503); any other
         ``OperationalError`` (a read-only file, a full disk) is raised as it is,
         so the server answers 500 and logs it.  Both are logged.
+
+        ``undo()`` is called after every attempt that did not commit, whatever
+        failed (``fn`` raised, or the commit itself: a dropped PostgreSQL
+        connection, SQLite busy at commit), once the transaction is rolled
+        back and before the retry or the raise.  A ``fn`` that changes
+        in-memory state along with the database (the planners' scheduler
+        cache, :class:`~eyetest.study.planning.StudyState`) passes what puts
+        that state back, so a retried attempt starts from what the database
+        holds, as a fresh process would.
         """
         delay = 0.02
         for attempt in range(WRITE_ATTEMPTS):
             try:
-                with self.engine.begin() as conn:
-                    result = fn(conn)
-                    self._check_file()             # before the commit: refused, the transaction rolls back
-                    return result
+                try:
+                    with self.engine.begin() as conn:
+                        result = fn(conn)
+                        self._check_file()         # before the commit: refused, the transaction rolls back
+                except BaseException:
+                    if undo is not None:
+                        undo()
+                    raise
+                return result
             except sa.exc.OperationalError as exc:
                 # SQLite has already waited busy_timeout for the lock: one more try is enough
                 attempts = 2 if self.sqlite else WRITE_ATTEMPTS
@@ -213,10 +232,71 @@ class StudyService(Sessions, Judging):
                 "trials_planned": trials[0], "judgments": int(trials[1] or 0)}
 
     def image(self, token: str) -> tuple[bytes, str, str] | None:
-        """``(content, media_type, sha256)`` of a stimulus token, or None."""
+        """``(content, media_type, sha256)`` of a stimulus token as raters get it, or None.
+
+        Without embedded metadata (:func:`blinded`), also for images stored
+        before imports stripped it; ``sha256`` is that of the bytes returned.
+        """
         if not token or len(token) > 64:
             return None
         im, st = schema.images.c, schema.stimuli.c
         row = self.read(lambda c: c.execute(sa.select(im.content, im.media_type, im.sha256).join(
             schema.stimuli, st.sha256 == im.sha256).where(st.token == token)).first())
-        return None if row is None else (bytes(row.content), row.media_type, row.sha256)
+        if row is None:
+            return None
+        content, media, sha = bytes(row.content), row.media_type, row.sha256
+        served = self._served_sha.get(sha)      # rows are content-addressed: the answer never changes
+        if served == sha:
+            return content, media, sha          # found clean before: nothing to strip
+        item = blinded(content, media, sha, served_sha=served)
+        if len(self._served_sha) >= 100_000:
+            self._served_sha.clear()
+        self._served_sha[sha] = item[2]
+        return item
+
+
+def blinded(content: bytes, media_type: str, sha256: str, *, served_sha: str | None = None
+            ) -> tuple[bytes, str, str]:
+    """A stored image as raters get it: ``(content, media_type, sha256 of content)``.
+
+    Imports store images without embedded metadata
+    (:func:`eyetest.study.metadata.strip_metadata`: text chunks, EXIF, XMP,
+    comments may name the method), keyed by the SHA256 of the stripped
+    bytes.  Rows stored by earlier versions hold the original file, so the
+    metadata is stripped here too.  Where the bytes change, so does the
+    returned SHA256 (the image's ETag); ``served_sha``, when known, is that
+    SHA256 (not computed again).  A file whose structure cannot be walked is
+    decoded and sent as a PNG of the same pixels, as imports do.
+
+    Cost, measured on the 2-core development machine for 2-megapixel images
+    (PNG 4.7 MB, JPEG 0.75 MB): stripping 0.2 / 0.4 ms, the SHA256 of the
+    stripped bytes 2.4 / 0.4 ms, against 1.8 / 0.3 ms to read the row from
+    SQLite.  :meth:`StudyService.image` remembers each row's outcome by its
+    SHA256, so a clean row is checked once per process and an old row's
+    SHA256 computed once; the server also keeps the bytes it sent in its
+    image cache (``eyetest.web.app.ImageCache``).
+    """
+    try:
+        clean = strip_metadata(content, media_type)
+    except ValueError as exc:
+        png = _as_png(content, sha256, exc)
+        return png, "image/png", hashlib.sha256(png).hexdigest()
+    if clean == content:
+        return content, media_type, sha256
+    return clean, media_type, served_sha or hashlib.sha256(clean).hexdigest()
+
+
+def _as_png(content: bytes, sha256: str, why: Exception) -> bytes:
+    from PIL import Image as PILImage
+
+    from eyetest.io.images import encode_png
+
+    try:
+        with PILImage.open(io.BytesIO(content)) as im:
+            im.load()
+            pixels = np.asarray(im if im.mode in ("L", "RGB") else im.convert("RGB"))
+    except (OSError, SyntaxError, ValueError) as exc:
+        log.error("stored image %s cannot be served: its metadata cannot be stripped (%s) nor its pixels "
+                  "decoded (%s)", sha256, why, exc)
+        raise ServiceError("a stored image cannot be served", status=500) from None
+    return encode_png(pixels)

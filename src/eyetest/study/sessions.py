@@ -40,13 +40,15 @@ class Sessions:
             return existing, False
         st = self.state(study_id)
         with st.lock:
-            try:
-                return self.write(lambda c: self._create_session(c, st, participant, meta))
-            except (NotFound, Conflict, Invalid):
-                raise                      # refused before the scheduler was touched
-            except BaseException:
-                st.reset()                 # the cache may hold proposals that were rolled back
-                raise
+            # a refusal is returned, not raised: it touches no scheduler and writes nothing.  Any attempt
+            # that does not commit (an error, or a failed commit that write() retries) leaves the cache
+            # holding proposals that were rolled back: undo resets it before the retry (rebuilt from the
+            # database, as in a fresh process)
+            result = self.write(lambda c: self._create_sessions(
+                c, st, [{"participant": participant, "meta": meta}])[0], undo=st.reset)
+        if isinstance(result, ServiceError):
+            raise result
+        return result
 
     def find_session(self, study_id: str, participant: str) -> dict | None:
         """The participant's session of a study, or None (NotFound for an unknown study)."""

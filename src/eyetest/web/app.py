@@ -8,7 +8,9 @@ migrates) the database, and mounts
   would need scripts from a CDN, which the Content-Security-Policy forbids);
 * the admin JSON API under ``/api/v1/admin`` (:mod:`eyetest.web.admin_api`),
   behind ``Authorization: Bearer <admin token>``;
-* opaque, immutable image URLs ``/img/<token>``;
+* opaque, immutable image URLs ``/img/<token>``: the image without embedded
+  metadata (:meth:`eyetest.study.service.StudyService.image`, also for rows
+  stored before imports stripped it), its ETag the SHA256 of the bytes sent;
 * the rater and admin pages (``eyetest.web.pages.router``) when that module
   is installed;
 
