@@ -26,31 +26,32 @@
 ``assign_ratings(stimuli, *, raters, per_rater, seed)``
     Incomplete-block assignment of stimuli to raters for rating (ACR / DCR /
     continuous) studies: every stimulus shown equally often (within one),
-    co-occurrence of pairs greedily evened out (not an exact BIBD).
+    co-occurrence of pairs greedily evened out (not an exact BIBD); the
+    study server assigns its sessions' stimuli the same way, one block per
+    session (``eyetest.core.design.rating.BalancedBlocks``).
 
-``insert_quality_trials(...)``
-    Gold, repeat and attention-check trials mixed into a rater's session.
+``insert_quality_trials(...)``, ``control_counts(...)``
+    Gold, repeat and attention-check trials mixed into a rater's session
+    (pairs: ``GoldPair``; ratings: ``GoldRating``), and how many of each the
+    ``i``-th session of a study gets (systematic rounding over sessions).
 
 See ``docs/study-design.md`` for the algorithms and their references.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
 from eyetest.core.design import DESIGNS, PairScheduler, make_scheduler
-from eyetest.core.design.quality import GoldPair, Trial, insert_quality_trials
+from eyetest.core.design.quality import GoldPair, GoldRating, Trial, control_counts, insert_quality_trials
 from eyetest.core.design.rating import balanced_incomplete_blocks
 
 
 def assign_ratings(stimuli, *, raters: int, per_rater: int, seed: int) -> list[list[str]]:
     """Stimuli shown to each of ``raters`` raters (``per_rater`` each), balanced; see
     :func:`eyetest.core.design.rating.balanced_incomplete_blocks`."""
-    return balanced_incomplete_blocks(stimuli, raters=raters, per_rater=per_rater,
-                                      rng=np.random.default_rng(seed))
+    return balanced_incomplete_blocks(stimuli, raters=raters, per_rater=per_rater, seed=seed)
 
 
 __all__ = [
-    "DESIGNS", "GoldPair", "PairScheduler", "Trial", "assign_ratings", "insert_quality_trials",
-    "make_scheduler",
+    "DESIGNS", "GoldPair", "GoldRating", "PairScheduler", "Trial", "assign_ratings", "control_counts",
+    "insert_quality_trials", "make_scheduler",
 ]

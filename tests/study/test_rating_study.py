@@ -95,7 +95,7 @@ def test_rating_study_end_to_end(db_url, tmp_path):
 
     # MOS per dimension: one rating per rater and stimulus (repeats left out), Student-t CI as scipy
     scale, notes = rank(table, model="mos", by="dimension")
-    assert any("36 repeat rating(s) not scaled" in n for n in notes)
+    assert any("18 repeat rating(s) (36 ratings) not scaled" in n for n in notes)   # 2 dimensions per trial
     first = table[~table["is_repeat"] & (table["dimension"] == "overall")]
     got = scale[scale["dimension"] == "overall"].set_index("condition")
     for cond, g in first.groupby("condition"):
@@ -115,27 +115,39 @@ def test_rating_study_end_to_end(db_url, tmp_path):
 
 
 def test_quality_notes_say_what_sessions_really_get(tmp_path):
-    """A repeat fraction that rounds to nothing, or a gap that leaves no room, is told at creation."""
+    """A gap that leaves no room for the repeats is told at creation; a small fraction is no longer rounded away.
+
+    With ``repeat_fraction = 0.04`` and 10 regular trials a session should carry 0.04 x 10 / 0.96 = 0.417
+    repeats: ``round()`` per session gave none in every session (and a note saying so); the systematic
+    rounding gives 0 or 1 per session and the study's 24 sessions together within one of 24 x 0.417 = 10.
+    """
     engine = make_engine(str(tmp_path / "q.sqlite"))
     upgrade(engine)
     ds = write_sample_dataset(tmp_path / "ds", images=4)
     svc = StudyService(engine)
-    cases = [("repeat_fraction = 0.04", 10, "gives no repeat trial in sessions of 10 trials (10 regular)"),
-             ("repeat_fraction = 0.3\nrepeat_min_gap = 5", 6, "leaves room for 0 of the 2 repeat trials"),
-             ("repeat_fraction = 0.2\nrepeat_min_gap = 2", 10, None)]
-    for k, (quality, jps, expected) in enumerate(cases):
+    cases = [("repeat_fraction = 0.3\nrepeat_min_gap = 5", 6, 1,
+              "leaves room for 0 repeat trial(s) in sessions of 4 regular trials, fewer than the 1.71 per session"),
+             ("repeat_fraction = 0.2\nrepeat_min_gap = 2", 10, 1, None),
+             ("repeat_fraction = 0.04", 10, 24, None)]
+    for k, (quality, jps, sessions, expected) in enumerate(cases):
         notes: list = []
         spec = write_sample_spec(tmp_path / f"q{k}.toml", ds, protocol="rating", quality=quality,
                                  study=f"judgments_per_session = {jps}")
         study = create_study(engine, load_spec(spec), notes=notes)
-        token = svc.start_session(study, "p")[0]["session"]
-        with engine.connect() as conn:
-            kinds = [p["quality"] for p in conn.execute(sa.select(schema.trials.c.payload).where(
-                schema.trials.c.session_token == token)).scalars()]
-        if expected is None:
-            assert notes == [] and kinds.count("repeat") == 2
+        repeats = []
+        for p in range(sessions):
+            token = svc.start_session(study, f"p{p}")[0]["session"]
+            with engine.connect() as conn:
+                kinds = [x["quality"] for x in conn.execute(sa.select(schema.trials.c.payload).where(
+                    schema.trials.c.session_token == token)).scalars()]
+            repeats.append(kinds.count("repeat"))
+        if expected is not None:
+            assert len(notes) == 1 and expected in notes[0] and repeats == [0], notes
+        elif sessions == 1:
+            assert notes == [] and repeats == [2]
         else:
-            assert len(notes) == 1 and expected in notes[0] and kinds.count("repeat") == 0, notes
+            x = 0.04 * 10 / 0.96
+            assert notes == [] and set(repeats) == {0, 1} and abs(sum(repeats) - sessions * x) < 1
     engine.dispose()
 
 

@@ -178,12 +178,14 @@ def test_dimension_names_fit_the_rater_api():
 
 
 @pytest.mark.parametrize("key", ["gold_fraction", "attention_fraction"])
-def test_pairwise_quality_controls_are_refused_for_ratings(key):
+def test_rating_studies_take_gold_and_attention_trials(key):
+    """Rating studies have gold and attention trials too (they were refused as 'pairwise only')."""
     rating = MINIMAL.replace('name = "sr-x4"', 'name = "mos"\nprotocol = "rating"')
-    with pytest.raises(SpecError) as err:
-        parse_spec(rating + f"[quality]\n{key} = 0.1\n")
-    assert err.value.key == f"quality.{key}" and "pairwise" in str(err.value)
-    assert parse_spec(rating + "[quality]\nrepeat_fraction = 0.1\n").quality.repeat_fraction == 0.1
+    plan = parse_spec(rating + f"[quality]\n{key} = 0.1\nrepeat_fraction = 0.1\n")
+    assert getattr(plan.quality, key) == 0.1 and plan.quality.repeat_fraction == 0.1
+    with pytest.raises(SpecError) as err:                   # the shared limits still hold
+        parse_spec(rating + f"[quality]\n{key} = 0.3\nrepeat_fraction = 0.3\n")
+    assert err.value.key == "quality" and "<= 0.5" in str(err.value)
 
 
 def test_completion_code_is_url_safe():

@@ -165,20 +165,40 @@ def pairwise_table(records, *, scenarios: dict):
 
 
 def rating_table(records, *, scenarios: dict, scale: str):
-    """Long rating table (``rater, condition, value, scale, dimension, scenario, ...``)."""
+    """Long rating table (one row per judgment, dimension and scenario tag) for ``core.judgments``.
+
+    Columns: ``rater, condition, value, scale, dimension, scenario, image,
+    method, trial, elapsed_ms, is_gold, is_repeat, is_training, gold_low,
+    gold_high``.  Attention checks are kept as gold trials (``is_gold``), as
+    in :func:`pairwise_table`; ``gold_low``/``gold_high`` are the region a
+    gold or attention rating must fall in (the record's ``expected``, e.g.
+    ``"4-5"``; NaN for other trials), which
+    :func:`eyetest.core.judgments.quality.rating_gold_accuracy` checks.  The
+    MOS leaves gold rows out (:func:`eyetest.core.judgments.ranking.rank`).
+    """
     import pandas as pd
+
+    from eyetest.core.design.quality import parse_region
+    from eyetest.errors import JudgmentDataError
 
     rows = []
     for rec in records:
         if rec["kind"] != "rating":
             continue
+        gold = bool(rec["is_gold"] or rec.get("is_attention"))
+        low = high = math.nan
+        if gold and not _missing(rec.get("expected")):
+            try:
+                low, high = parse_region(rec["expected"])
+            except ValueError as exc:
+                raise JudgmentDataError("expected", rec["expected"], f"of trial {rec.get('trial')}: {exc}") from None
         for dim, value in rec["answers"].items():
             for tag in scenarios.get(rec["image"]) or ["untagged"]:
                 rows.append((rec["session"], rec["condition_a"], float(value), scale, dim, tag, rec["image"],
-                             rec["method_a"], rec["trial"], rec["elapsed_ms"], rec["is_gold"], rec["is_repeat"],
-                             rec["is_training"]))
+                             rec["method_a"], rec["trial"], rec["elapsed_ms"], gold, rec["is_repeat"],
+                             rec["is_training"], low, high))
     cols = ["rater", "condition", "value", "scale", "dimension", "scenario", "image", "method", "trial",
-            "elapsed_ms", "is_gold", "is_repeat", "is_training"]
+            "elapsed_ms", "is_gold", "is_repeat", "is_training", "gold_low", "gold_high"]
     return pd.DataFrame(rows, columns=cols)
 
 

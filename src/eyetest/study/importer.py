@@ -15,10 +15,21 @@ with :func:`eyetest.io.images.read_image` and re-encoded as an 8-bit PNG, for
 display only: ``v8 = round(v * 255 / data_range)``.  Scores are always computed
 from the original files, never from these copies.
 
-Quality-control stimuli are made here too: for gold (and training) trials, a
-reference (the ground truth, else the first method's output) against a heavily
-blurred copy of it (Gaussian, sigma = 2 % of the longer side, at least 4 px);
-for attention checks, an output against a flat mid-grey image of its size.
+Quality-control stimuli are made here too, for up to :data:`MAX_CONTROL_IMAGES`
+images, with the project's own manipulations (:func:`degrade`): a reference
+(``__reference``: the ground truth, else, for pairwise studies only, the first
+method's output) and a heavily degraded copy of it (``__degraded``: Gaussian
+blur of sigma = 2 % of the longer side, at least 4 px, then Gaussian noise of
+sd 12 levels, then JPEG at quality 10), and a flat mid-grey image of the
+image's size (``__blank``).  Pairwise gold (and training) trials compare the
+reference with its degraded copy, attention checks an output with the grey
+image.  Rating gold trials show one of them with the region its rating must
+fall in (:data:`eyetest.core.design.quality.RATING_REGIONS`): the reference in
+the top two categories (for ``dcr5`` beside itself: the hidden reference),
+the degraded copy in the bottom two; attention checks show the grey image,
+expected in the bottom two.  The list is stored with the study
+(``spec["rating_controls"]``), so later changes of the defaults leave a
+study's answers as they were.
 
 A human study needs no ground truth unless it is shown (``context = "gt"``),
 so an output without a reference in ``gt/`` is kept (scoring skips it).
@@ -54,6 +65,8 @@ GOLD_BETTER, GOLD_WORSE, ATTENTION_BLANK = "__reference", "__degraded", "__blank
 MAX_CONTROL_IMAGES = 8
 #: pairwise sessions start with this many training trials (gold pairs, with feedback)
 TRAINING_TRIALS = 2
+#: the random stream of the noise in the degraded copies (``default_rng([seed, DEGRADE_STREAM, image])``)
+DEGRADE_STREAM = 0xDE6
 
 
 def _now() -> datetime:
@@ -116,12 +129,21 @@ def display_encoding(path) -> tuple[bytes, str, int, int, np.ndarray | None]:
     return encode_png(arr8), "image/png", arr8.shape[1], arr8.shape[0], arr8
 
 
-def _blurred(array8: np.ndarray) -> np.ndarray:
-    from scipy.ndimage import gaussian_filter
+def degrade(array8: np.ndarray, *, rng: np.random.Generator) -> np.ndarray:
+    """The heavily degraded copy of an 8-bit image that gold trials use (``eyetest.core.manipulate``).
+
+    Gaussian blur of sigma = max(4, 0.02 x the longer side) pixels, additive
+    Gaussian noise of sd 12 levels (``rng``), JPEG at quality 10: clearly in
+    the bottom categories of any quality scale.
+    """
+    from eyetest.core.manipulate import gaussian_blur, jpeg, noise
 
     sigma = max(4.0, 0.02 * max(array8.shape[:2]))
-    sig = (sigma, sigma) + ((0,) if array8.ndim == 3 else ())
-    return np.clip(np.floor(gaussian_filter(array8.astype(np.float64), sig) + 0.5), 0, 255).astype(np.uint8)
+    out = gaussian_blur(array8, data_range=255, strength=sigma)
+    out = noise(out, data_range=255, strength=12.0, rng=rng)
+    if out.ndim == 2 or out.shape[2] in (1, 3):
+        out = jpeg(out, data_range=255, strength=90.0)
+    return out
 
 
 def _decode8(content: bytes) -> np.ndarray:
@@ -237,7 +259,8 @@ def _session_sizes(plan, images, scenarios) -> tuple[int, int, str]:
         available = sum(math.comb(g, 2) for g in groups)
         what = f"{available} pairs can be compared (blocks = {plan.blocks!r}); a rater never gets a pair twice"
     else:
-        wanted = max(1, int(round(plan.judgments_per_session * (1.0 - q.repeat_fraction))))
+        f = q.gold_fraction + q.repeat_fraction + q.attention_fraction
+        wanted = max(1, int(round(plan.judgments_per_session * (1.0 - f))))
         available = len(images) * n_methods
         what = f"there are {available} stimuli; a session rates each at most once"
     return wanted, available, what
@@ -255,43 +278,43 @@ def _session_note(plan, images, scenarios) -> str | None:
 def _quality_notes(plan, images, scenarios) -> list[str]:
     """Notes for quality-control fractions a session cannot carry.
 
-    The session planner inserts ``round(fraction x session length)`` trials
-    of each kind (:func:`eyetest.core.design.quality.insert_quality_trials`)
-    and a repeat only with ``repeat_min_gap`` regular trials between it and
-    its original; the same function, run on a session of the planned size,
-    counts what each session will really get.
+    A session should carry ``x = fraction x n / (1 - f)`` control trials of a
+    kind (``n`` regular trials; rounded systematically over the sessions,
+    :func:`eyetest.core.design.quality.control_counts`), but a repeat comes at
+    least ``repeat_min_gap`` regular trials after its original, so at most
+    ``n - repeat_min_gap`` fit: fewer than ``ceil(x)`` is noted.
     """
-    from eyetest.core.design.quality import GoldPair, insert_quality_trials
+    from eyetest.core.design.quality import expected_counts
 
     wanted, available, _ = _session_sizes(plan, images, scenarios)
     n = min(wanted, available)
     q = plan.quality
-    pairwise = plan.protocol == "pairwise"
-    fractions = {"gold": q.gold_fraction, "attention": q.attention_fraction, "repeat": q.repeat_fraction}
-    if not pairwise:
-        fractions = {"repeat": q.repeat_fraction}
-    got = insert_quality_trials([(f"r{k}", f"s{k}") for k in range(n)], rng=np.random.default_rng(0),
-                                gold=[GoldPair("g", "h")], attention=[GoldPair("a", "b")],
-                                gold_fraction=fractions.get("gold", 0.0),
-                                attention_fraction=fractions.get("attention", 0.0),
-                                repeat_fraction=q.repeat_fraction, min_gap=q.repeat_min_gap)
-    total = round(n / (1.0 - sum(fractions.values()))) if n else 0
-    notes = []
-    for kind, fraction in fractions.items():
-        if fraction <= 0:
-            continue
-        count = sum(t.kind == kind for t in got)
-        asked = round(fraction * total)
-        where = f"sessions of {total} trials ({n} regular)"
-        if asked == 0:
-            notes.append(f"quality.{kind}_fraction = {fraction:g} gives no {kind} trial in {where} "
-                         f"(round({fraction:g} x {total}) = 0): raise it to {1 / max(total, 1):.2g} (one "
-                         "per session) or make the sessions longer")
-        elif count < asked:
-            notes.append(f"quality.repeat_min_gap = {q.repeat_min_gap} leaves room for {count} of the {asked} "
-                         f"repeat trials in {where} (a repeat comes at least {q.repeat_min_gap} regular trials "
-                         f"after its original): lower repeat_min_gap or make the sessions longer")
-    return notes
+    x = expected_counts(n, gold_fraction=q.gold_fraction, repeat_fraction=q.repeat_fraction,
+                        attention_fraction=q.attention_fraction)["repeat"]
+    room = max(n - q.repeat_min_gap, 0)
+    if q.repeat_fraction <= 0 or room >= math.ceil(x):
+        return []
+    return [f"quality.repeat_min_gap = {q.repeat_min_gap} leaves room for {room} repeat trial(s) in sessions of "
+            f"{n} regular trials, fewer than the {x:.3g} per session that repeat_fraction = "
+            f"{q.repeat_fraction:g} asks for (a repeat comes at least {q.repeat_min_gap} regular trials after its "
+            "original): lower repeat_min_gap or make the sessions longer"]
+
+
+def _rating_controls(plan, images_with_reference, control_images) -> dict:
+    """``{"gold": [[condition, low, high], ...], "attention": [...]}`` of a rating study (module docstring)."""
+    from eyetest.core.design.quality import RATING_REGIONS
+
+    regions = RATING_REGIONS[plan.scale]
+    q = plan.quality
+    gold, attention = [], []
+    for image in control_images:
+        if q.gold_fraction > 0:
+            if image in images_with_reference:
+                gold.append([condition_id(image, GOLD_BETTER), *regions["top"]])
+            gold.append([condition_id(image, GOLD_WORSE), *regions["bottom"]])
+        if q.attention_fraction > 0:
+            attention.append([condition_id(image, ATTENTION_BLANK), *regions["bottom"]])
+    return {"gold": gold, "attention": attention}
 
 
 def create_study(engine, plan, *, base_dir=None, study_id: str | None = None, notes: list | None = None) -> str:
@@ -329,12 +352,18 @@ def create_study(engine, plan, *, base_dir=None, study_id: str | None = None, no
     pairwise = plan.protocol == "pairwise"
     q = plan.quality
     control_images = images[:MAX_CONTROL_IMAGES]
-    want_gold = pairwise and (q.gold_fraction > 0 or TRAINING_TRIALS > 0)
-    want_attention = pairwise and q.attention_fraction > 0
+    want_gold = q.gold_fraction > 0 or (pairwise and TRAINING_TRIALS > 0)
+    want_attention = q.attention_fraction > 0
+    # a rating gold trial expects the top of the scale only for a true reference
+    references = [i for i in control_images if i in dataset.references] if want_gold else []
     note = _session_note(plan, images, dataset.scenarios)
     if note:
         notes.append(note)
     notes.extend(_quality_notes(plan, images, dataset.scenarios))
+    if not pairwise and want_gold and not references:
+        notes.append(f"quality.gold_fraction = {q.gold_fraction:g}, but no image has a reference in "
+                     f"{str(root / 'gt')!r}: the rating gold trials are the degraded copies only (expected at the "
+                     "bottom of the scale), none checks the top; add the references to check both ends")
 
     study_id = study_id or secrets.token_hex(6)
     spec = {
@@ -342,10 +371,12 @@ def create_study(engine, plan, *, base_dir=None, study_id: str | None = None, no
         "images": images,
         "scenarios": {i: list(dataset.scenarios.get(i, ())) for i in images},
         "families": {m: dataset.families.get(m) for m in plan.methods if m in dataset.families},
-        "gold_images": control_images if want_gold else [],
-        "attention_images": control_images if want_attention else [],
-        "training_trials": TRAINING_TRIALS if want_gold else 0,
+        "gold_images": control_images if want_gold and pairwise else [],
+        "attention_images": control_images if want_attention and pairwise else [],
+        "training_trials": TRAINING_TRIALS if want_gold and pairwise else 0,
     }
+    if not pairwise:
+        spec["rating_controls"] = _rating_controls(plan, set(references), control_images)
     store = _Stimuli(study_id)
     arrays: dict[tuple[str, str], np.ndarray | bytes] = {}
     for image in images:
@@ -356,7 +387,7 @@ def create_study(engine, plan, *, base_dir=None, study_id: str | None = None, no
                 arrays[(image, method)] = arr8 if arr8 is not None else content
         if plan.context != "none":
             store.add(image, plan.context, plan.context, *display_encoding(context_files[image])[:4])
-    for image in control_images if (want_gold or want_attention) else ():
+    for k, image in enumerate(control_images if (want_gold or want_attention) else ()):
         if want_gold:
             ref_path = dataset.references.get(image)
             if ref_path is not None:
@@ -367,8 +398,10 @@ def create_study(engine, plan, *, base_dir=None, study_id: str | None = None, no
                 base = got if isinstance(got, np.ndarray) else _decode8(got)
                 content = encode_png(base)
                 media, h, w = "image/png", base.shape[0], base.shape[1]
-            store.add(image, GOLD_BETTER, "gold", content, media, w, h)
-            store.add(image, GOLD_WORSE, "gold", encode_png(_blurred(base)), "image/png", w, h)
+            if pairwise or ref_path is not None:
+                store.add(image, GOLD_BETTER, "gold", content, media, w, h)
+            worse = degrade(base, rng=np.random.default_rng([plan.seed, DEGRADE_STREAM, k]))
+            store.add(image, GOLD_WORSE, "gold", encode_png(worse), "image/png", w, h)
         if want_attention:
             got = arrays[(image, plan.methods[0])]
             base = got if isinstance(got, np.ndarray) else _decode8(got)
@@ -388,3 +421,15 @@ def gold_condition_pairs(spec: dict) -> tuple[list[tuple[str, str]], list[tuple[
     attention = [(condition_id(i, methods[0]), condition_id(i, ATTENTION_BLANK))
                  for i in spec["attention_images"]]
     return gold, attention
+
+
+def rating_control_items(spec: dict) -> tuple[list, list]:
+    """``(gold, attention)`` :class:`~eyetest.core.design.quality.GoldRating` items of a stored rating study.
+
+    Studies stored before rating studies had gold and attention trials have none.
+    """
+    from eyetest.core.design.quality import GoldRating
+
+    controls = spec.get("rating_controls") or {}
+    return ([GoldRating(c, float(lo), float(hi)) for c, lo, hi in controls.get("gold", ())],
+            [GoldRating(c, float(lo), float(hi)) for c, lo, hi in controls.get("attention", ())])

@@ -36,23 +36,43 @@ late is never observed by a running process, while a rebuilt cache sees it.
 Judgment ids from a PostgreSQL sequence may commit out of order, so judgments
 are read from ``watermark - JUDGMENT_LOOKBACK`` on and de-duplicated by id.
 
-Rating studies assign each new session the least-shown stimuli (ties broken
-by a seeded draw), so every stimulus is rated about equally often at any time.
+Rating studies assign each new session one block of the online balanced
+incomplete-block design (:class:`eyetest.core.design.rating.BalancedBlocks`):
+the least-shown stimuli, among them those that co-occurred least with each
+other, so every stimulus is rated equally often (within one) at any time and
+pairs of stimuli share a rater about equally often.  The design is rebuilt
+the same way: every session's regular trials booked as one block (a session's
+trials are inserted in one transaction under the study lock, so a sync sees
+all of them or none).  Its state (replication and co-occurrence counts, the
+number of blocks) does not depend on the order of the blocks, and block ``n``
+draws from ``default_rng([seed, stream, n])``, so the ``n``-th session gets
+exactly the stimuli of ``eyetest.design.assign_ratings(conditions,
+raters=n + 1, per_rater=k, seed=seed)[n]``, after restarts and across processes.
+
+Quality-control trials (gold, attention, repeat; pairwise and rating) are
+counted per session by systematic rounding over the study's sessions
+(:func:`eyetest.core.design.quality.control_counts`), with the session's index
+= the number of sessions the study had when it was planned (counted in the
+database at each sync), so the study-wide share of each kind is the spec's
+fraction and the count is a function of the seed and the session index.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 import sqlalchemy as sa
 
+from eyetest.core.design.quality import GoldPair, control_counts, insert_quality_trials
+from eyetest.core.design.rating import BalancedBlocks
 from eyetest.core.judgments.model import condition_id, split_condition_id
-from eyetest.design import GoldPair, insert_quality_trials, make_scheduler
+from eyetest.design import make_scheduler
 from eyetest.store import schema
-from eyetest.study.importer import gold_condition_pairs
+from eyetest.study.importer import gold_condition_pairs, rating_control_items
 
 #: judgments re-read below the watermark on each sync (out-of-order commits on PostgreSQL)
 JUDGMENT_LOOKBACK = 256
@@ -92,14 +112,22 @@ def validate_answers(answers, questions: list[dict]) -> dict | str:
             return f"missing answer for dimension {dim!r}"
         value = answers[dim]
         if q.get("scale") == "continuous100":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value <= 100):
-                return f"answer for {dim!r} must be a number from 0 to 100"
+            if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                    or not 0 <= value <= 100):
+                return f"answer for {dim!r} must be a number from 0 to 100, got {_shown(value)}"
             out[dim] = float(value)
         elif isinstance(value, bool) or value not in q["choices"]:
-            return f"answer for {dim!r} must be one of {q['choices']}"
+            return f"answer for {dim!r} must be one of {q['choices']}, got {_shown(value)}"
         else:
-            out[dim] = value
+            # category scales (acr5, dcr5) store their category as an integer (3.0 in JSON is category 3)
+            out[dim] = int(value) if q.get("scale") else value
     return out
+
+
+def _shown(value) -> str:
+    """A received answer for an error message (its repr, at most 60 characters)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass
@@ -113,7 +141,8 @@ class StudyState:
     questions: list
     lock: threading.Lock = field(default_factory=threading.Lock)
     scheduler: object = None
-    counts: dict = field(default_factory=dict)   # rating: condition -> times planned
+    design: BalancedBlocks | None = None          # rating: the balanced incomplete-block design
+    sessions: int = 0                             # the study's sessions so far (the next session's index)
     trial_wm: int = 0
     judgment_wm: int = 0
     observed: set = field(default_factory=set)
@@ -128,8 +157,8 @@ class StudyState:
 
     def reset(self) -> None:
         """Forget the scheduler (rebuilt from the database on next use)."""
-        self.scheduler, self.counts = None, {}
-        self.trial_wm = self.judgment_wm = 0
+        self.scheduler, self.design = None, None
+        self.trial_wm = self.judgment_wm = self.sessions = 0
         self.observed = set()
 
 
@@ -181,22 +210,29 @@ def design_options(plan: dict) -> dict:
 
 
 def sync(conn, state: StudyState) -> None:
-    """Bring the cached scheduler (or rating counts) up to date with the database."""
+    """Bring the cached scheduler (or rating design) and the session count up to date with the database."""
     plan = state.plan
-    t, j = schema.trials.c, schema.judgments.c
+    t, j, s = schema.trials.c, schema.judgments.c, schema.sessions.c
     pairwise = plan["protocol"] == "pairwise"
     if pairwise and state.scheduler is None:
         state.scheduler = make_scheduler(plan["design"], state.conditions, seed=plan["seed"],
                                          ties=plan["ties"], blocks=_blocks(state), **design_options(plan))
+    if not pairwise and state.design is None:
+        state.design = BalancedBlocks(state.conditions, seed=plan["seed"])
+    state.sessions = conn.execute(sa.select(sa.func.count()).select_from(schema.sessions)
+                                  .where(s.study_id == state.study_id)).scalar()
     rows = conn.execute(_regular(sa.select(t.id, t.session_token, t.condition_a, t.condition_b)
                                  .where(t.study_id == state.study_id, t.id > state.trial_wm)).order_by(t.id)).all()
+    blocks: dict[str, list[str]] = {}
     for tid, token, a, b in rows:
         if pairwise:
             book(state.scheduler, a, b, rater=token)
         else:
-            state.counts[a] = state.counts.get(a, 0) + 1
+            blocks.setdefault(token, []).append(a)
         state.trial_wm = max(state.trial_wm, tid)
     if not pairwise:
+        for block in blocks.values():        # a session's trials commit together: its whole block
+            state.design.book(block)
         return
     low = max(state.judgment_wm - JUDGMENT_LOOKBACK, 0)
     rows = conn.execute(_regular(
@@ -253,6 +289,8 @@ def plan_session(state: StudyState, token: str) -> list[dict]:
     plan, q = state.plan, state.plan["quality"]
     rng = session_rng(plan["seed"], token)
     jps = int(plan["judgments_per_session"])
+    index = state.sessions                       # this session's index in the study (control trial counts)
+    state.sessions += 1
     rows: list[dict] = []
 
     def add(kind, conds, *, quality="regular", expected=None, repeat_of=None, training=False):
@@ -275,25 +313,29 @@ def plan_session(state: StudyState, token: str) -> list[dict]:
         f = q["gold_fraction"] + q["repeat_fraction"] + q["attention_fraction"]
         n_regular = max(1, int(round(jps * (1.0 - f))))
         pairs = state.scheduler.propose(n_regular, rater=token)
+        fractions = dict(gold_fraction=q["gold_fraction"] if gold else 0.0, repeat_fraction=q["repeat_fraction"],
+                         attention_fraction=q["attention_fraction"] if attention else 0.0)
         trials = insert_quality_trials(
             pairs, rng=rng, gold=[GoldPair(*p) for p in gold], attention=[GoldPair(*p) for p in attention],
-            gold_fraction=q["gold_fraction"] if gold else 0.0, repeat_fraction=q["repeat_fraction"],
-            attention_fraction=q["attention_fraction"] if attention else 0.0, min_gap=q["repeat_min_gap"])
+            min_gap=q["repeat_min_gap"], **fractions,
+            counts=control_counts(len(pairs), seed=plan["seed"], session=index, **fractions))
         offset = len(rows)
         for tr in trials:
             add("pairwise", [tr.condition_a, tr.condition_b], quality=tr.kind,
                 expected=tr.expected.upper() if tr.expected else None,
                 repeat_of=None if tr.repeat_of is None else tr.repeat_of + offset)
         return rows
-    conds = state.conditions
-    n = min(max(1, int(round(jps * (1.0 - q["repeat_fraction"])))), len(conds))
-    shown = np.array([state.counts.get(c, 0) for c in conds])
-    order = np.lexsort((rng.random(len(conds)), shown))[:n]
-    chosen = [conds[int(k)] for k in rng.permutation(order)]
-    for c in chosen:
-        state.counts[c] = state.counts.get(c, 0) + 1
-    trials = insert_quality_trials([(c, c) for c in chosen], rng=rng, repeat_fraction=q["repeat_fraction"],
-                                   min_gap=q["repeat_min_gap"], swap_repeats=False)
+    gold, attention = rating_control_items(state.spec)
+    fractions = dict(gold_fraction=q["gold_fraction"] if gold else 0.0, repeat_fraction=q["repeat_fraction"],
+                     attention_fraction=q["attention_fraction"] if attention else 0.0)
+    f = sum(fractions.values())
+    n = min(max(1, int(round(jps * (1.0 - f)))), len(state.conditions))
+    if state.design is None:
+        state.design = BalancedBlocks(state.conditions, seed=plan["seed"])
+    chosen = state.design.propose(n)
+    trials = insert_quality_trials(
+        chosen, rng=rng, gold=gold, attention=attention, min_gap=q["repeat_min_gap"], **fractions,
+        counts=control_counts(n, seed=plan["seed"], session=index, **fractions))
     for tr in trials:
-        add("rating", [tr.condition_a], quality=tr.kind, repeat_of=tr.repeat_of)
+        add("rating", [tr.condition_a], quality=tr.kind, expected=tr.expected, repeat_of=tr.repeat_of)
     return rows

@@ -25,15 +25,21 @@ A spec file (sketch in ``docs/study-design.md``)::
                                        # (acr5, continuous100) or DCR_PROMPTS (dcr5, which needs context = "gt")
     [scenarios]
     taxonomy = ["text", "food"]        # optional; default: the DOMAIN taxonomy; scenarios.csv tags must be in it
-    [quality]
-    gold_fraction = 0.08               # pairwise only
+    [quality]                          # shares of the whole session (pairwise and rating studies)
+    gold_fraction = 0.08               # known-answer trials (pairwise: reference vs degraded; rating: see below)
     repeat_fraction = 0.05
-    attention_fraction = 0.0           # pairwise only
+    attention_fraction = 0.0           # obvious-answer trials (a flat grey image)
     repeat_min_gap = 5
     min_ms_per_trial = 1200
     [crowd]
     platform = "prolific"              # prolific | mturk | link
     completion_code = "C1A2B3"         # 1-64 of A-Za-z0-9_- (it goes into the platform's URL)
+
+Rating gold trials (``eyetest.core.design.quality``): the reference (``gt/``)
+expected in the top two categories, a heavily degraded copy in the bottom two;
+with ``scale = "dcr5"`` the reference against itself (hidden reference),
+expected "Imperceptible".  Attention checks: a flat grey image, expected in
+the bottom two categories.
 
 Every error is a :class:`~eyetest.errors.SpecError` whose ``key`` is the
 dotted path of the offending key (``study.design``, ``dimensions[1].name``)
@@ -314,10 +320,6 @@ def parse_spec(raw: dict | str) -> StudyPlan:
             raise SpecError(f"quality.{k}", f"must be a number between 0 and 0.5, got {v!r}")
     if sum(fractions.values()) > 0.5:
         raise SpecError("quality", "gold_fraction + repeat_fraction + attention_fraction must be <= 0.5")
-    for k in ("gold_fraction", "attention_fraction"):
-        if not pairwise and fractions[k]:
-            raise SpecError(f"quality.{k}", "applies to protocol 'pairwise' only (rating studies have repeats "
-                                            "only: quality.repeat_fraction)")
     platform = _choice(crowd.get("platform", "link"), PLATFORMS, "crowd.platform")
     code = crowd.get("completion_code")
     if code is not None:

@@ -339,3 +339,66 @@ def test_rating_repeat_consistency_closed_form():
     assert out.loc["r2", "n_repeat_pairs"] == 0 and np.isnan(out.loc["r2", "repeat_mad"])
     table = screen_raters(ratings=df).table.set_index("rater")
     assert table.loc["r1", "rating_repeat_mad"] == pytest.approx(1.0) and not table["excluded"].any()
+
+
+def _gold_rows(rater, values, regions, scale="acr5", **kw):
+    return [{"rater": rater, "condition": f"g{k}::__x", "value": v, "scale": scale, "is_gold": True,
+             "gold_low": lo, "gold_high": hi, **kw} for k, (v, (lo, hi)) in enumerate(zip(values, regions))]
+
+
+def test_rating_gold_accuracy_counts_ratings_inside_their_region():
+    regions = [(4, 5), (1, 2), (4, 5), (1, 2), (1, 2)]
+    rows = (_gold_rows("good", [5, 1, 4, 2, 2], regions) + _gold_rows("bad", [3, 3, 5, 1, 4], regions)
+            + [{"rater": "good", "condition": "i::m", "value": 3, "scale": "acr5", "is_gold": False,
+                "gold_low": np.nan, "gold_high": np.nan}]
+            + _gold_rows("cont", [61, 39, 60, 41], [(60, 100), (0, 40), (60, 100), (0, 40)], scale="continuous100")
+            + [{"rater": "none", "condition": "i::m", "value": 3, "scale": "acr5", "is_gold": False,
+                "gold_low": np.nan, "gold_high": np.nan}]
+            + _gold_rows("train", [1], [(4, 5)], is_training=True))
+    df = pd.DataFrame(rows)
+    df["is_training"] = df["is_training"].fillna(False).astype(bool)
+    out = quality.rating_gold_accuracy(df).set_index("rater")
+    assert out.loc["good", "n_gold"] == 5 and out.loc["good", "gold_accuracy"] == 1.0
+    assert out.loc["bad", "gold_accuracy"] == pytest.approx(2 / 5)       # 5 in 4-5 and 1 in 1-2 only
+    assert out.loc["cont", "gold_accuracy"] == pytest.approx(3 / 4)      # 41 is above 0-40
+    # a uniform random answer: 2 of 5 categories; 40 of the 100 points of the continuous scale
+    assert out.loc["good", "gold_chance"] == pytest.approx(0.4) and out.loc["cont", "gold_chance"] == pytest.approx(0.4)
+    assert out.loc["none", "n_gold"] == 0 and np.isnan(out.loc["none", "gold_accuracy"])
+    assert out.loc["train", "n_gold"] == 0                                # training trials are not tested
+    assert quality.rating_gold_accuracy(df.drop(columns=["gold_low", "gold_high"]))["n_gold"].eq(0).all()
+    with pytest.raises(Exception, match="gold_low"):
+        quality.rating_gold_accuracy(df.assign(gold_low=df["gold_high"] + 1))
+
+
+def test_rating_gold_rule_excludes_random_clickers_at_the_binomial_rate():
+    """Excluded below 0.70 on >= 5 gold ratings: P(X <= 3), X ~ Bin(5, p); p = 0.4 for a uniform clicker."""
+    from scipy.stats import binom
+
+    rng = np.random.default_rng(4)
+    regions = [(4, 5), (1, 2)] * 4 + [(1, 2)]          # 9 gold trials, but only the first 5 answered by some
+    rows = []
+    n_raters = 400
+    for r in range(n_raters):
+        clicker = r % 2 == 1
+        values = rng.integers(1, 6, size=5) if clicker else [5, 1, 4, 1, 5]
+        if not clicker and r % 4 == 0:
+            values = [3, 1, 4, 1, 5]                       # one miss in five: 0.8, kept
+        rows += _gold_rows(f"r{r}", values, regions[:5])
+    rows += _gold_rows("few", [3, 3, 3, 3], regions[:4])   # 4 gold trials: too few to judge
+    screen = screen_raters(ratings=pd.DataFrame(rows)).table.set_index("rater")
+    flagged = screen["reasons"].str.contains("gold accuracy")
+    clickers = [f"r{r}" for r in range(1, n_raters, 2)]
+    assert not flagged.drop(clickers + ["few"]).any() and not flagged["few"]
+    rate = flagged[clickers].mean()
+    expected = binom.cdf(3, 5, 0.4)                     # 0.913
+    assert abs(rate - expected) < 3 * np.sqrt(expected * (1 - expected) / len(clickers))
+    reason = screen.loc[flagged[flagged].index[0], "reasons"]
+    assert "gold ratings" in reason and "a random clicker gets 0.40" in reason
+
+
+def test_rating_repeat_consistency_leaves_gold_trials_out():
+    """Gold stimuli recur by design (a pool cycled through): two ratings of one are not a test-retest pair."""
+    df = pd.DataFrame({"rater": ["r"] * 4, "condition": ["g::__degraded", "g::__degraded", "x", "y"],
+                       "value": [1, 2, 3, 4], "scale": "acr5", "is_gold": [True, True, False, False]})
+    assert quality.rating_repeat_consistency(df)["n_repeat_pairs"].tolist() == [0]
+    assert quality.rating_repeat_consistency(df.assign(is_gold=False))["n_repeat_pairs"].tolist() == [1]

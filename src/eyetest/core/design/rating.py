@@ -1,4 +1,4 @@
-"""Rating (single-stimulus) designs: balanced incomplete-block assignment.
+"""Rating (single-stimulus) designs: balanced incomplete-block assignment, online.
 
 In a rating study (ACR / DCR / continuous scale, ITU-T P.910, ITU-R BT.500)
 each rater sees a subset ("block") of the ``v`` stimuli.  A balanced
@@ -6,12 +6,33 @@ incomplete-block design (BIBD; Yates 1936) with ``b`` blocks of size ``k``
 shows every stimulus ``r = b k / v`` times and every pair of stimuli together
 ``lambda = r (k - 1) / (v - 1)`` times, so rater effects cancel in
 comparisons between stimuli.  Exact BIBDs exist only for special
-``(v, b, k)``; :func:`balanced_incomplete_blocks` builds, for any sizes, a
-design that is *replication balanced* (every stimulus shown ``floor(r)`` or
-``ceil(r)`` times) and greedily close to *pairwise balanced*: each block takes
-the least-shown stimuli, ties broken by the smallest number of earlier
-co-occurrences with the stimuli already in the block, then by a seeded random
-key.
+``(v, b, k)``, and a live study does not know ``b`` (its number of raters) in
+advance, so :class:`BalancedBlocks` builds the design one block (one rater)
+at a time, each block a function of the blocks before it:
+
+* **replication**: a block takes the least-shown stimuli first, so after every
+  block the stimuli have been shown ``m`` or ``m + 1`` times (the design is
+  *replication balanced* at any time, not only after ``b`` blocks);
+* **co-occurrence**: among the stimuli shown equally often, the block is
+  built greedily, each stimulus the one that has co-occurred least with those
+  already in the block (then a seeded random key); the greedy pass is run
+  from :data:`STARTS` different first stimuli and the block whose pairs have
+  co-occurred least before, ``sum_{i<j in block} lambda_ij``, is kept.  Adding
+  a block raises ``sum lambda_ij^2`` by ``sum_{i<j in block} (2 lambda_ij + 1)``,
+  so this greedily minimises the spread of the co-occurrence counts around
+  their mean ``b k (k - 1) / (v (v - 1))``.
+
+It is not an exact BIBD search: for ``(v, b, k) = (7, 7, 3)`` (the Fano plane,
+every pair exactly once) it gives pairs that co-occur 0 to 2 times, while for
+``(9, 12, 3)`` (the affine plane of order 3) it finds every pair exactly once.
+
+Every random draw of block ``n`` comes from ``default_rng([seed, STREAM, n])``
+and the state is the replication counts, the co-occurrence matrix and the
+number of blocks, which are sums over the blocks and do not depend on their
+order.  So a design rebuilt by :meth:`BalancedBlocks.book`-ing the blocks
+handed out so far (in any order) continues exactly as the one that lived
+through them: the study server relies on this (``eyetest.study.planning``).
+Memory: a ``v x v`` matrix of 32-bit counts (16 MB for 2,000 stimuli).
 """
 
 from __future__ import annotations
@@ -20,36 +41,92 @@ import numpy as np
 
 from eyetest.errors import SpecError
 
+#: the random stream of the rating design (``default_rng([seed, STREAM, block])``)
+STREAM = 0x4B1B
+#: greedy passes per block, from different first stimuli
+STARTS = 8
 
-def balanced_incomplete_blocks(stimuli, *, raters: int, per_rater: int, rng: np.random.Generator) -> list[list[str]]:
-    """Assign ``per_rater`` distinct stimuli to each of ``raters`` raters.
 
-    Returns one list per rater, in a random presentation order.
-    """
-    stimuli = [str(s) for s in stimuli]
-    v = len(stimuli)
-    if v == 0 or len(set(stimuli)) != v:
-        raise SpecError("stimuli", "need a non-empty list of distinct stimuli")
-    if int(raters) != raters or raters < 1:
-        raise SpecError("raters", f"must be a positive integer, got {raters!r}")
-    if int(per_rater) != per_rater or not 1 <= per_rater <= v:
-        raise SpecError("per_rater", f"must be an integer in 1..{v} (the number of stimuli), got {per_rater!r}")
-    shown = np.zeros(v)
-    together = np.zeros((v, v))
-    blocks = []
-    for _ in range(int(raters)):
-        chosen: list[int] = []
-        free = np.ones(v, bool)
+class BalancedBlocks:
+    """An incomplete-block assignment of ``stimuli`` built one block (rater) at a time (module docstring)."""
+
+    def __init__(self, stimuli, *, seed: int):
+        stimuli = [str(s) for s in stimuli]
+        if not stimuli or len(set(stimuli)) != len(stimuli):
+            raise SpecError("stimuli", "need a non-empty list of distinct stimuli")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise SpecError("seed", f"must be an integer >= 0, got {seed!r}")
+        self.stimuli = stimuli
+        self.seed = int(seed)
+        self.index = {s: k for k, s in enumerate(stimuli)}
+        v = len(stimuli)
+        self.shown = np.zeros(v, np.int64)
+        self.together = np.zeros((v, v), np.int32)
+        self.blocks = 0
+
+    def book(self, block) -> None:
+        """Record a block handed out elsewhere (another process, or before a restart)."""
+        idx = self._indices(block)
+        self._add(idx)
+
+    def propose(self, k: int) -> list[str]:
+        """The next rater's ``k`` distinct stimuli, in a random presentation order; books them."""
+        v = len(self.stimuli)
+        if isinstance(k, bool) or int(k) != k or not 1 <= k <= v:
+            raise SpecError("per_rater", f"must be an integer in 1..{v} (the number of stimuli), got {k!r}")
+        k = int(k)
+        rng = np.random.default_rng([self.seed, STREAM, self.blocks])
         key = rng.random(v)
-        for _ in range(int(per_rater)):
-            conc = together[:, chosen].sum(axis=1) if chosen else np.zeros(v)
-            order = np.lexsort((key, conc, shown))
-            pick = int(next(s for s in order if free[s]))
-            chosen.append(pick)
-            free[pick] = False
-        idx = np.array(chosen)
-        shown[idx] += 1
-        together[np.ix_(idx, idx)] += 1
-        np.fill_diagonal(together, 0)
-        blocks.append([stimuli[s] for s in rng.permutation(idx)])
-    return blocks
+        # shown first, then co-occurrence, then the key; co-occurrence < k * max(lambda) + 1 = scale
+        scale = float(k) * (float(self.together.max()) + 1.0) + 1.0
+        base = (self.shown - self.shown.min()) * scale
+        first = np.lexsort((key, self.shown))
+        best, best_cost = None, None
+        for start in first[:STARTS]:
+            if self.shown[start] != self.shown[first[0]]:
+                break
+            block = [int(start)]
+            conc = self.together[:, start].astype(np.float64)
+            free = np.ones(v, bool)
+            free[start] = False
+            for _ in range(k - 1):
+                score = np.where(free, base + conc + key, np.inf)
+                pick = int(np.argmin(score))
+                block.append(pick)
+                free[pick] = False
+                conc += self.together[:, pick]
+            idx = np.array(block)
+            cost = int(self.together[np.ix_(idx, idx)].sum()) // 2
+            if best_cost is None or cost < best_cost:
+                best, best_cost = idx, cost
+        order = best[rng.permutation(k)]
+        self._add(order)
+        return [self.stimuli[int(s)] for s in order]
+
+    def _indices(self, block) -> np.ndarray:
+        names = [str(s) for s in block]
+        unknown = [s for s in names if s not in self.index]
+        if unknown:
+            raise SpecError("block", f"{unknown[0]!r} is not one of the design's stimuli")
+        if len(set(names)) != len(names):
+            raise SpecError("block", "lists a stimulus twice")
+        return np.array([self.index[s] for s in names], dtype=np.int64)
+
+    def _add(self, idx: np.ndarray) -> None:
+        self.shown[idx] += 1
+        self.together[np.ix_(idx, idx)] += 1
+        self.together[idx, idx] -= 1           # no self-pairs on the diagonal
+        self.blocks += 1
+
+
+def balanced_incomplete_blocks(stimuli, *, raters: int, per_rater: int, seed: int) -> list[list[str]]:
+    """Assign ``per_rater`` distinct stimuli to each of ``raters`` raters (:class:`BalancedBlocks`).
+
+    Returns one list per rater, in a random presentation order: the first
+    ``raters`` sessions of a study server with the same stimuli (in the same
+    order), block size and seed get exactly these.
+    """
+    if isinstance(raters, bool) or int(raters) != raters or raters < 1:
+        raise SpecError("raters", f"must be a positive integer, got {raters!r}")
+    design = BalancedBlocks(stimuli, seed=seed)
+    return [design.propose(per_rater) for _ in range(int(raters))]

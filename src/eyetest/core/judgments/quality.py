@@ -49,6 +49,13 @@
   ``x log(p1/p0) + (1 - x) log((1 - p1)/(1 - p0))``; "random" when the sum
   reaches ``log((1 - beta)/alpha)``, "ok" when it falls to
   ``log(beta/(1 - alpha))``, else "undecided".
+* :func:`rating_gold_accuracy` - share of a rater's gold and attention
+  ratings inside their known region ``gold_low <= value <= gold_high``
+  (e.g. the reference in the top two ACR categories, 4-5; a heavily
+  degraded copy or a flat grey image in the bottom two, 1-2), beside
+  ``gold_chance``, the share a rater answering uniformly at random would
+  get on the same trials (the region's share of the scale's categories, or
+  of its length for the continuous scale).
 * :func:`rating_repeat_consistency` - test-retest agreement of ratings: mean
   absolute difference between a rating and its repeat, beside the same mean
   over all pairs of the rater's ratings (what answers unrelated to the
@@ -364,8 +371,9 @@ def rating_repeat_consistency(ratings: pd.DataFrame) -> pd.DataFrame:
     for exclusion: with a few repeats per session both are coarse.
     """
     df = validate_ratings(ratings)
-    if "is_training" in df.columns:
-        df = df[~df["is_training"]]
+    for flag in ("is_training", "is_gold"):        # gold stimuli recur by design: not a test-retest pair
+        if flag in df.columns:
+            df = df[~df[flag]]
     dim = df["dimension"].astype(str) if "dimension" in df.columns else pd.Series("", index=df.index)
     df = pd.DataFrame({"rater": df["rater"], "dim": dim, "condition": df["condition"], "v": df["value"]})
     df = df.reset_index(drop=True).assign(row=lambda d: np.arange(len(d)))
@@ -392,6 +400,41 @@ def rating_repeat_consistency(ratings: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def rating_gold_accuracy(ratings: pd.DataFrame) -> pd.DataFrame:
+    """``rater, n_gold, gold_accuracy, gold_chance`` for single-stimulus ratings (module docstring).
+
+    Gold rows are those with ``is_gold`` (attention checks included) and a
+    region (``gold_low``, ``gold_high``); training trials are left out.
+    ``gold_chance`` is the mean over the rater's gold trials of the
+    probability that a uniform random answer lands in the region: the
+    number of categories in it over 5 (acr5, dcr5) or its length over 100
+    (continuous100).  NaN accuracy for a rater without gold trials.
+    """
+    df = validate_ratings(ratings)
+    raters = sorted(df["rater"].unique())
+    out = pd.DataFrame({"rater": raters})
+    if not {"is_gold", "gold_low", "gold_high"} <= set(df.columns):
+        return out.assign(n_gold=0, gold_accuracy=np.nan, gold_chance=np.nan)
+    low = pd.to_numeric(df["gold_low"], errors="coerce")
+    high = pd.to_numeric(df["gold_high"], errors="coerce")
+    keep = df["is_gold"] & low.notna() & high.notna()
+    if "is_training" in df.columns:
+        keep &= ~df["is_training"]
+    bad = keep & (low > high)
+    if bad.any():
+        raise JudgmentDataError("gold_low", float(low[bad].iloc[0]), f"is above gold_high {float(high[bad].iloc[0])}")
+    g, low, high = df[keep], low[keep], high[keep]
+    correct = (g["value"] >= low) & (g["value"] <= high)
+    categories = g["scale"] != "continuous100"
+    chance = np.where(categories, (np.floor(high) - np.ceil(low) + 1).clip(lower=0) / 5.0, (high - low) / 100.0)
+    agg = pd.DataFrame({"rater": g["rater"], "ok": correct, "chance": chance}).groupby("rater").agg(
+        n_gold=("ok", "size"), gold_accuracy=("ok", "mean"), gold_chance=("chance", "mean"))
+    out["n_gold"] = out["rater"].map(agg["n_gold"]).fillna(0).astype(int)
+    out["gold_accuracy"] = out["rater"].map(agg["gold_accuracy"])
+    out["gold_chance"] = out["rater"].map(agg["gold_chance"])
+    return out
+
+
 def bt500_screening(ratings: pd.DataFrame) -> pd.DataFrame:
     """``rater, n_ratings, bt500_P, bt500_Q, bt500_reject`` (module docstring).
 
@@ -399,12 +442,17 @@ def bt500_screening(ratings: pd.DataFrame) -> pd.DataFrame:
     dimension: with a ``dimension`` column the mean, sd and ``beta2`` are
     taken per (dimension, condition), never over the ratings of different
     questions pooled (they have different means, and pooled they look
-    bimodal and non-normal).  Repeat and training trials are left out.
+    bimodal and non-normal).  Repeat, training and gold (and attention)
+    trials are left out; a rater with no other rating gets no row.
     """
     df = validate_ratings(ratings)
     for flag in ("is_repeat", "is_training", "is_gold"):
         if flag in df.columns:
             df = df[~df[flag]]
+    if df.empty:
+        return pd.DataFrame({"rater": pd.Series(dtype=object), "n_ratings": pd.Series(dtype=int),
+                             "bt500_P": pd.Series(dtype=int), "bt500_Q": pd.Series(dtype=int),
+                             "bt500_reject": pd.Series(dtype=bool)})
     key = (df["dimension"].astype(str) + "\x1f" + df["condition"]) if "dimension" in df.columns else df["condition"]
     g = df["value"].groupby(key)
     mean = key.map(g.mean())

@@ -5,7 +5,10 @@ recorded choice of the caller (``eyetest rank --exclude-raters auto`` writes
 the list it applied in the report).  Default rules (:class:`ScreeningRules`):
 
 =====================  ==========================================================
-gold accuracy          < 0.70 on >= 5 gold trials
+gold accuracy          < 0.70 on >= 5 gold trials (pairwise: the expected answer;
+                       ratings: a rating inside the trial's known region, e.g.
+                       4-5 for the reference, 1-2 for a degraded copy or an
+                       attention check; attention checks count as gold)
 self-consistency       on >= 10 repeated pairs: significantly below what an
                        honest rater following the consensus scale shows on
                        the same pairs (Monte Carlo p < 0.01) *and* nearer to
@@ -34,6 +37,14 @@ recorded in ``docs/judgments.md``): the triad rule flags 0.2-0.4 % of them
 1.8 %); with 12 raters x 6 conditions the whole screening excludes 0.47
 honest raters per study (before 1.16), nearly all by the leave-one-out fence,
 which is relative and flags the tail of any group of 8 or more raters.
+
+For ratings, with regions of two of the five categories (a random clicker
+lands in one 40 % of the time, ``rating_gold_chance``) the gold rule is
+binomial: a rater right with probability ``p`` on each of 5 gold trials is
+excluded with probability ``P(X <= 3)``, ``X ~ Bin(5, p)``: 0.023 for an
+attentive rater at ``p = 0.95``, 0.081 at ``p = 0.9``, and 0.913 for a random
+clicker (``p = 0.4``); with 10 gold trials (``P(X <= 6)``) 0.001, 0.013 and
+0.945.
 
 Position (side) bias is reported (``side_bias_p``) but never a reason on its
 own: it is only meaningful when the design randomises sides.  So is the
@@ -104,8 +115,8 @@ def screen_raters(judgments: pd.DataFrame | None = None, ratings: pd.DataFrame |
         Pairwise table (gold, repeats, transitivity, speed, straight-lining,
         SPRT, leave-one-out likelihood).
     ratings : DataFrame, optional
-        Rating table (speed, straight-lining, BT.500; the agreement of repeat
-        ratings is reported, never a reason).
+        Rating table (gold accuracy, speed, straight-lining, BT.500; the
+        agreement of repeat ratings is reported, never a reason).
     by : str, optional
         Grouping column for the leave-one-out analysis (e.g. ``"image"``).
     """
@@ -125,6 +136,8 @@ def screen_raters(judgments: pd.DataFrame | None = None, ratings: pd.DataFrame |
                       columns={"rating_rater": "rater"}),
                   quality.rating_repeat_consistency(ratings).add_prefix("rating_").rename(
                       columns={"rating_rater": "rater"}),
+                  quality.rating_gold_accuracy(ratings).add_prefix("rating_").rename(
+                      columns={"rating_rater": "rater"}),
                   quality.bt500_screening(ratings)]
     table = pd.DataFrame({"rater": sorted(raters)})
     for part in parts:
@@ -133,6 +146,11 @@ def screen_raters(judgments: pd.DataFrame | None = None, ratings: pd.DataFrame |
     checks = [
         ("gold_accuracy", lambda t: (t["n_gold"] >= r.min_gold_trials) & (t["gold_accuracy"] < r.min_gold_accuracy),
          lambda t: f"gold accuracy {t['gold_accuracy']:.2f} < {r.min_gold_accuracy:.2f} on {t['n_gold']} gold trials"),
+        ("rating_gold_accuracy", lambda t: (t["rating_n_gold"] >= r.min_gold_trials)
+         & (t["rating_gold_accuracy"] < r.min_gold_accuracy),
+         lambda t: f"gold accuracy {t['rating_gold_accuracy']:.2f} < {r.min_gold_accuracy:.2f} on "
+                   f"{t['rating_n_gold']} gold ratings (ratings outside the known region; a random clicker gets "
+                   f"{t['rating_gold_chance']:.2f})"),
         ("consistency_p", lambda t: (t["n_repeated_pairs"] >= r.min_repeated_pairs)
          & (t["consistency_p"] < r.consistency_alpha)
          & (t["consistency"] < (t["consistency_chance"] + t["consistency_expected"]) / 2),
