@@ -89,6 +89,20 @@ def _label(key) -> str:
     return "(empty)" if not isinstance(key, str) and pd.isna(key) else str(key)
 
 
+def _count_flagged(rows: pd.DataFrame, noun: str, unit: str) -> str:
+    """``"3 training trial(s) (9 judgments)"``: a trial is counted once however many dimensions it asked.
+
+    A study export has one row per trial and dimension, with the trial id in
+    ``trial``; without that column each row is taken as one trial.
+    """
+    if "trial" in rows.columns and rows["trial"].notna().all():
+        trials = int(rows["trial"].nunique())
+        if trials != len(rows):
+            return f"{trials} {noun}(s) ({len(rows)} {unit}s)"
+        return f"{trials} {noun}(s)"
+    return f"{len(rows)} {noun}(s)"
+
+
 def rank(table: pd.DataFrame, *, model: str = "bradley-terry", by: str | None = None, n_boot: int = 0,
          rng: np.random.Generator | None = None, unit: str = "judgment", exclude=(),
          anchor: str | None = None, per_method: bool = False, level: float = 0.95,
@@ -159,14 +173,14 @@ def rank(table: pd.DataFrame, *, model: str = "bradley-terry", by: str | None = 
     keys_kept = set() if by is None else set(map(_label, df[by].unique()))
     for flag, keep in (("is_training", False), ("is_gold", include_gold)):
         if flag in df.columns and not keep and df[flag].any():
-            notes.append(f"{int(df[flag].sum())} {flag[3:]} trial(s) not scaled")
+            notes.append(f"{_count_flagged(df[df[flag]], flag[3:] + ' trial', 'judgment')} not scaled")
             df = df[~df[flag]]
     if rating and "is_repeat" in df.columns and df["is_repeat"].any():
         # a repeat is the same rater rating the same stimulus again (a self-consistency check): counted
         # in the MOS it would be a second, dependent observation of one rater, weighting that rater twice
         # and narrowing the t-interval; the MOS keeps one rating per rater and stimulus (the first showing)
-        notes.append(f"{int(df['is_repeat'].sum())} repeat rating(s) not scaled (quality control: the MOS uses "
-                     "each rater's first rating of a stimulus)")
+        notes.append(f"{_count_flagged(df[df['is_repeat']], 'repeat rating', 'rating')} not scaled (quality control: "
+                     "the MOS uses each rater's first rating of a stimulus)")
         df = df[~df["is_repeat"]]
     if df.empty:
         raise JudgmentDataError("judgments", 0, "no judgment is left once training, gold and repeat trials are "
