@@ -44,7 +44,7 @@ PAIRWISE_OPTIONAL = (
 RATING_REQUIRED = ("rater", "condition", "value", "scale")
 RATING_OPTIONAL = (
     "trial", "image", "method", "scenario", "dimension", "elapsed_ms", "timestamp",
-    "is_gold", "is_repeat", "is_training",
+    "is_gold", "is_repeat", "is_training", "gold_low", "gold_high",
 )
 OUTCOMES = ("a", "b", "tie")
 #: rating scales and their admissible value range (inclusive)
