@@ -191,3 +191,74 @@ def test_report_cli_directions_for_unregistered_metrics(tmp_path):
     res = runner.invoke(cli, ["report", "--scores", str(scores), "--higher-is-better", "mymetric",
                               "--lower-is-better", "mymetric", "--out", str(tmp_path / "c.html")])
     assert res.exit_code == 2 and "both" in res.output
+
+
+def _with_gold_and_training(d):
+    """The judgments of ``_inputs`` plus gold trials (``gt`` vs ``gold-blur``, as the demo's study has) and
+    a training trial showing a method ("warmup") that no real trial shows."""
+    j = pd.read_csv(d / "judgments.csv")
+    extra = []
+    for k, img in enumerate(IMAGES):
+        extra.append({"rater": f"r{k % 6}", "condition_a": condition_id(img, "gt"),
+                      "condition_b": condition_id(img, "gold-blur"), "outcome": "a", "is_gold": True,
+                      "is_training": False})
+    extra.append({"rater": "r0", "condition_a": condition_id(IMAGES[0], "warmup"),
+                  "condition_b": condition_id(IMAGES[0], "a"), "outcome": "b", "is_gold": False,
+                  "is_training": True})
+    j = pd.concat([j.assign(is_gold=False, is_training=False), pd.DataFrame(extra)], ignore_index=True)
+    j.to_csv(d / "judgments-gold.csv", index=False)
+    return d / "judgments-gold.csv", j
+
+
+def test_report_compare_lists_only_methods_that_can_be_compared(tmp_path):
+    """An unknown --compare method: the error lists the methods of the judged trials, not the gold
+    (``gt``, ``gold-blur``) or training conditions; naming one of those says what it is."""
+    d = _inputs(tmp_path)
+    path, j = _with_gold_and_training(d)
+    real = j[~j["is_gold"] & ~j["is_training"]]
+    want = ", ".join(sorted({c.split("::")[1] for c in pd.concat([real["condition_a"], real["condition_b"]])}))
+    assert want == "a, b, c"
+    out = tmp_path / "o" / "r.html"
+    runner = CliRunner()
+    gold = "is a condition of gold or training trials only"
+    for name, says in (("nosuch", "is in none of the report's inputs"), ("gt", gold), ("gold-blur", gold),
+                       ("warmup", gold)):
+        res = runner.invoke(cli, ["report", "--judgments", str(path), "--compare", f"a,{name}", "--out", str(out)])
+        assert res.exit_code == 2, res.output
+        assert f"'{name}' {says}" in res.output and f"methods: {want}\n" in res.output, res.output
+        assert "Traceback" not in res.output and not out.exists()
+    res = runner.invoke(cli, ["report", "--judgments", str(path), "--compare", "a,c", "--n-boot", "20",
+                              "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "Scenario view: a vs c" in out.read_text()
+
+
+def _normalised(folder):
+    """The report's files, their creation time stamps blanked out."""
+    stamp = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+    return {p.name: stamp.sub(b"TIME", p.read_bytes()) for p in sorted(folder.iterdir())}
+
+
+def test_report_progress_bar_changes_no_output(tmp_path, monkeypatch):
+    """On a terminal ``eyetest report`` shows a progress bar on stderr; the files and stdout are those
+    of a run without it, byte for byte (creation time apart)."""
+    import eyetest.cli.commands.report as report_cmd
+
+    d = _inputs(tmp_path)
+    args = ["--scores", str(d / "scores.csv"), "--judgments", str(d / "judgments.csv"), "--methods",
+            str(d / "methods.csv"), "--scenarios", str(d / "scenarios.csv"), "--n-boot", "20"]
+    runner = CliRunner()
+    out = tmp_path / "out" / "r.html"
+    plain = runner.invoke(cli, ["report", *args, "--out", str(out)])
+    assert plain.exit_code == 0, plain.output
+    first = _normalised(out.parent)
+    assert sorted(first) == ["r.card.json", "r.html", "r.md", "r.tex"]
+    assert b"TIME" in first["r.html"] and b"TIME" in first["r.card.json"]   # the stamps are what differs
+    monkeypatch.setattr(report_cmd, "_progress_enabled", lambda: True)
+    shown = runner.invoke(cli, ["report", *args, "--out", str(out)])
+    assert shown.exit_code == 0, shown.output
+    assert _normalised(out.parent) == first
+    assert "building report" in shown.stderr and "Metric-human alignment" in shown.stderr
+    assert "building report" not in plain.stderr
+    assert shown.stdout == plain.stdout and "building report" not in shown.stdout
+    assert shown.stdout.splitlines() == [f"wrote {out.parent / n}" for n in ("r.html", "r.md", "r.tex", "r.card.json")]

@@ -129,6 +129,34 @@ def test_two_reports_in_one_folder_keep_their_own_cards(tmp_path, small_study):
     assert (second["title"], second["human_study"]["exclusion"]) == ("second", "none")
 
 
+
+def test_progress_reports_every_stage_in_order_and_changes_nothing(tmp_path, small_study, capsys):
+    """``build_report(progress=...)`` is told each stage as it starts (``done`` counting up to ``total``):
+    the shared analyses, one stage per section, the rendering; it prints nothing and the report is
+    the one built without it (creation time apart)."""
+    import re
+
+    d = small_study(tmp_path / "s")
+    inputs = collect(scores=d / "scores.csv", judgments=d / "judgments.csv", methods=d / "methods.csv",
+                     scenarios=d / "scenarios.csv")
+    plain = build_report(inputs, n_boot=20, seed=5)
+    calls = []
+    shown = build_report(inputs, n_boot=20, seed=5, progress=lambda *a: calls.append(a))
+    assert capsys.readouterr() == ("", "")
+    total = len(shown.sections) + 2
+    assert [(done, n) for _, done, n in calls] == [(k, total) for k in range(total)]
+    stages = [stage for stage, _, _ in calls]
+    assert stages[0] == "scales and audit summary" and stages[-1] == "rendering"
+    assert stages[-2] == "Summary and regime"                     # built last: it lists the others' results
+    assert len(set(stages)) == total
+    # each section's stage is the title it gets when omitted (the built title may say more)
+    assert "Metric-human alignment" in stages and "Disagreement gallery" in stages
+    stamp = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+    assert stamp.sub("T", shown.html) == stamp.sub("T", plain.html)
+    assert (shown.markdown, shown.latex) == (plain.markdown, plain.latex)
+    assert {**shown.card, "created_utc": None} == {**plain.card, "created_utc": None}
+
+
 # --- dataset folder ------------------------------------------------------------------------------
 
 def test_dataset_is_found_relative_to_the_manifest_and_the_card_records_the_one_used(tmp_path, demo_results):

@@ -401,7 +401,7 @@ class Report:
 
 def build_report(inputs: ReportInputs, *, seed: int = 0, compare=None, regime: str | None = None,
                  n_boot: int = 200, exclude_raters: str = "auto", timings: dict | None = None,
-                 title: str | None = None, directions: dict | None = None) -> Report:
+                 title: str | None = None, directions: dict | None = None, progress=None) -> Report:
     """Compute every analysis the inputs allow and render the report.
 
     Parameters
@@ -415,6 +415,10 @@ def build_report(inputs: ReportInputs, *, seed: int = 0, compare=None, regime: s
         before scaling (recorded in the report), ``none`` keeps everyone.
     directions : metric -> higher is better, for scored or audited metrics that are
         neither registered nor in a manifest (otherwise they are left out with a note).
+    progress : ``progress(stage, done, total)``, called as each of the ``total`` stages
+        starts, ``done`` of them finished: ``"scales and audit summary"`` (the analyses
+        the sections share), each section by title (the summary last), ``"rendering"``.
+        It only reports: nothing here prints, and the report is the same with or without it.
     """
     from eyetest.report import sections as S
     from eyetest.report.card import evaluation_card
@@ -422,8 +426,6 @@ def build_report(inputs: ReportInputs, *, seed: int = 0, compare=None, regime: s
 
     from eyetest.report.tables import md_text
 
-    ctx = S.Context.from_inputs(inputs, seed=seed, compare=compare, regime=regime, n_boot=n_boot,
-                                exclude_raters=exclude_raters, directions=directions)
     builders = [("summary", "Summary and regime", S.summary_section), ("methods", "Methods", S.methods_section),
                 ("metrics", "Metric results", S.metrics_section), ("audit", "Metric audit", S.audit_section),
                 ("human", "Human study: scales", S.human_section),
@@ -432,13 +434,25 @@ def build_report(inputs: ReportInputs, *, seed: int = 0, compare=None, regime: s
                 ("families", "Family trends", S.family_section), ("gallery", "Disagreement gallery", S.gallery_section),
                 ("raters", "Rater quality", S.rater_section), ("adoption", "Metric adoption", S.adoption_section),
                 ("provenance", "Provenance", lambda c: S.provenance_section(c, timings or {}))]
+    total = len(builders) + 2
+
+    def stage(name: str, done: int) -> None:
+        if progress is not None:
+            progress(name, done, total)
+
+    stage("scales and audit summary", 0)
+    ctx = S.Context.from_inputs(inputs, seed=seed, compare=compare, regime=regime, n_boot=n_boot,
+                                exclude_raters=exclude_raters, directions=directions)
     sections = []
-    for sid, stitle, fn in builders[1:] + builders[:1]:   # the summary last: it lists the others' results
+    order = builders[1:] + builders[:1]   # the summary last: it lists the others' results
+    for done, (sid, stitle, fn) in enumerate(order, start=1):
+        stage(stitle, done)
         try:
             sections.append(fn(ctx))
         except EyetestError as exc:  # a named input problem: say so, never fake the section
             sections.append(S.Section(sid, stitle, note=f"could not be computed: {exc}"))
     sections = sections[-1:] + sections[:-1]
+    stage("rendering", total - 1)
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     title = title or inputs.about.get("title") or "eyetest evaluation report"
     md = [f"# {md_text(title)}", "", md_text(ctx.regime_text()), ""]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup
 
-from eyetest.report.tables import Table, to_html
+from eyetest.report.tables import Table, to_html, to_latex, to_markdown
 
 
 @dataclass
@@ -37,6 +37,20 @@ class Section:
     def present(self) -> bool:
         return bool(self.html)
 
+
+def omitted_section(id_, title, note, simulated=False) -> Section:
+    """A section left out of the report: no content, ``note`` says why."""
+    return Section(id_, title, note=note, simulated=simulated)
+
+
+def section_tables(section: Section, *tables) -> str:
+    """The HTML of ``tables``; their Markdown and LaTeX renderings are added to ``section``."""
+    out = []
+    for t in tables:
+        section.markdown.append(to_markdown(t))
+        section.latex.append(to_latex(t))
+        out.append(table_html(t))
+    return "".join(out)
 
 def figure_html(fig, *, alt: str, caption: str = "", dpi: int = 110) -> str:
     """A matplotlib figure as an inline ``<img>`` (PNG, base64) in a ``<figure>``; the figure is closed."""
@@ -127,4 +141,5 @@ def render_html(*, title: str, subtitle: str, sections: list[Section], generated
     return template.render(title=title, subtitle=subtitle, sections=secs, generated=generated, facts=facts)
 
 
-__all__ = ["Section", "badge", "crop_uri", "figure_html", "para", "render_html", "table_html", "thumbnail_uri"]
+__all__ = ["Section", "badge", "crop_uri", "figure_html", "omitted_section", "para", "render_html", "section_tables",
+           "table_html", "thumbnail_uri"]

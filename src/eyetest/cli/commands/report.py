@@ -2,24 +2,46 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 
+#: judgment flags of trials whose conditions are no methods to compare: gold trials (attention checks
+#: are exported as gold), e.g. a study's ``gt`` vs ``gold-blur``, and training trials; the report
+#: leaves them out of every analysis
+NOT_COMPARED_FLAGS = ("is_gold", "is_training")
 
-def input_methods(inputs) -> set[str]:
-    """Method names found in the report's inputs: scores, judgments (also from ``image::method`` ids), scale."""
+
+def _method_names(frame) -> set[str]:
+    """Method names of a table: its method columns, and the method part of ``image::method`` ids."""
     from eyetest.core.judgments.model import CONDITION_SEP, split_condition_id
 
     names: set[str] = set()
-    for frame in (inputs.scores, inputs.judgments, inputs.scale):
-        if frame is None:
-            continue
-        for col in ("method", "method_a", "method_b"):
-            if col in frame.columns:
-                names.update(frame[col].dropna().astype(str))
-        for col in ("condition", "condition_a", "condition_b"):
-            if col in frame.columns:
-                names.update(split_condition_id(c)[1] if CONDITION_SEP in c else c
-                             for c in frame[col].dropna().astype(str))
+    for col in ("method", "method_a", "method_b"):
+        if col in frame.columns:
+            names.update(frame[col].dropna().astype(str))
+    for col in ("condition", "condition_a", "condition_b"):
+        if col in frame.columns:
+            names.update(split_condition_id(c)[1] if CONDITION_SEP in c else c
+                         for c in frame[col].dropna().astype(str))
+    return names
+
+
+def _judged(judgments):
+    """The judgments without the trials of :data:`NOT_COMPARED_FLAGS`."""
+    for flag in NOT_COMPARED_FLAGS:
+        if flag in judgments.columns:
+            judgments = judgments[~judgments[flag].astype(bool)]
+    return judgments
+
+
+def input_methods(inputs) -> set[str]:
+    """Method names a user can compare: those of the scores, of the judgments (gold and training
+    trials left out: :data:`NOT_COMPARED_FLAGS`) and of the scale."""
+    names: set[str] = set()
+    for frame in (inputs.scores, None if inputs.judgments is None else _judged(inputs.judgments), inputs.scale):
+        if frame is not None:
+            names |= _method_names(frame)
     return names
 
 
@@ -38,8 +60,12 @@ def _check_names(inputs, pair, directions) -> None:
         known = input_methods(inputs)
         unknown = [m for m in pair if m not in known]
         if unknown:
-            raise click.BadParameter(f"method {unknown[0]!r} is in none of the report's inputs; methods: "
-                                     f"{', '.join(sorted(known)) or 'none'}", param_hint="--compare")
+            name = unknown[0]
+            where = ("is a condition of gold or training trials only, not a method"
+                     if inputs.judgments is not None and name in _method_names(inputs.judgments)
+                     else "is in none of the report's inputs")
+            raise click.BadParameter(f"method {name!r} {where}; methods: {', '.join(sorted(known)) or 'none'}",
+                                     param_hint="--compare")
     if directions:
         known = input_metrics(inputs)
         unknown = sorted(m for m in directions if m not in known)
@@ -47,6 +73,38 @@ def _check_names(inputs, pair, directions) -> None:
             flag = "--higher-is-better" if directions[unknown[0]] else "--lower-is-better"
             raise click.BadParameter(f"metric {unknown[0]!r} is in neither the score nor the audit table; "
                                      f"metrics there: {', '.join(sorted(known)) or 'none'}", param_hint=flag)
+
+
+def _progress_enabled() -> bool:
+    """Show a progress bar (on standard error) only when it goes to a terminal, as score, audit and plan do."""
+    import sys
+
+    return sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def _progress():
+    """The ``progress`` callback of :func:`~eyetest.report.build.build_report`: a tqdm bar over its
+    stages on standard error, naming the stage under way; None when standard error is no terminal."""
+    if not _progress_enabled():
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar = None
+
+    def step(stage: str, done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="stage", desc="building report", leave=False, dynamic_ncols=True)
+        bar.update(done - bar.n)
+        bar.set_postfix_str(stage)
+
+    try:
+        yield step
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 @click.command("report")
@@ -115,8 +173,10 @@ def command(results_dir, scores, audit, judgments, scale, study, study_db, adopt
                      study=(study_db, study) if study else None, adoption=adoption)
     check_outputs(paths, inputs.files)   # ... and never over a file the report reads
     _check_names(inputs, pair, directions)
-    report = build_report(inputs, seed=seed, compare=pair, regime=regime, n_boot=n_boot,
-                          exclude_raters=exclude_raters, title=title, directions=directions)
+    with _progress() as progress:
+        report = build_report(inputs, seed=seed, compare=pair, regime=regime, n_boot=n_boot,
+                              exclude_raters=exclude_raters, title=title, directions=directions,
+                              progress=progress)
     with write_errors():
         paths = write_report(report, paths.html)
     for s in report.sections:
