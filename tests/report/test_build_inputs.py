@@ -259,3 +259,37 @@ def test_score_table_pandas_read_is_the_same_as_the_report(tmp_path):
     want = pd.read_csv(p)
     assert got["image"].tolist() == want["image"].tolist()
     assert got["value"].astype(str).tolist() == want["value"].astype(str).tolist()
+
+
+def test_report_of_a_rating_study_leaves_gold_ratings_out(tmp_path):
+    """Gold and attention ratings (reference, degraded copy, blank) are quality control: not in any MOS table."""
+    import uuid
+
+    from eyetest.store.engine import make_engine
+    from eyetest.study.sample import create_sample_study
+    from eyetest.study.service import StudyService
+
+    db = tmp_path / "r.sqlite"
+    study = create_sample_study(str(db), tmp_path / "s", protocol="rating", context="none",
+                                study='scale = "acr5"\njudgments_per_session = 8',
+                                quality="gold_fraction = 0.25\nrepeat_fraction = 0.2\nrepeat_min_gap = 2")
+    engine = make_engine(str(db))
+    svc = StudyService(engine)
+    for k in range(4):
+        token = svc.start_session(study, f"p{k}")[0]["session"]
+        n = 0
+        while (trial := svc.next_trial(token)) is not None:
+            svc.record_judgment(token, trial=trial["trial"], answers={"overall": 1 + (n + k) % 5},
+                                client_id=uuid.uuid4().hex)
+            n += 1
+    engine.dispose()
+    table = study_judgments(db, study)
+    assert table["is_gold"].any() and table["is_repeat"].any()
+    regular = table[~(table["is_gold"] | table["is_repeat"] | table.get("is_training", False))]
+    report = build_report(collect(study=(db, study)), exclude_raters="none")
+    paths = write_report(report, tmp_path / "out" / "report.html")
+    md, page = paths.markdown.read_text(), paths.html.read_text()
+    assert f"{len(regular)} ratings used of {len(table)} read (gold/repeat ratings left out)" in page
+    assert "gold, attention, repeat and training ratings and excluded raters left out" in md
+    for text in (md, page):
+        assert "__reference" not in text and "__degraded" not in text and "__blank" not in text

@@ -256,7 +256,7 @@ class Context:
         parts = [split_condition_id(c) for c in cond["condition"]]
         self.cond_scale = cond.assign(image=[p[0] for p in parts], method=[p[1] for p in parts])
         keep = ~j["rater"].astype(str).isin(self.excluded)
-        for flag in ("is_repeat", "is_training"):     # as rank() leaves them out of the MOS
+        for flag in ("is_gold", "is_repeat", "is_training"):     # as rank() leaves them out of the MOS
             if flag in j.columns:
                 keep &= ~j[flag].astype(bool)
         self.judgments = j[keep].reset_index(drop=True)
@@ -297,6 +297,13 @@ class Context:
                 f"Scenarios from fidelity-first domains ({', '.join(crit)}) should be read by fidelity.")
         return base + (" " + extra if extra else "")
 
+    def _rating_kinds_left_out(self) -> str:
+        """``"gold/repeat ratings"``: the kinds of quality-control and training ratings in the input."""
+        j = self.inputs.judgments
+        kinds = [name for flag, name in (("is_gold", "gold"), ("is_repeat", "repeat"), ("is_training", "training"))
+                 if flag in j.columns and j[flag].astype(bool).any()]
+        return f"{'/'.join(kinds) or 'quality-control'} ratings"
+
     def subtitle(self) -> str:
         parts = []
         if self.inputs.scores is not None:
@@ -307,7 +314,7 @@ class Context:
             read, used = len(self.inputs.judgments), len(self.judgments)
             text = f"{used} {what}"
             if used != read:
-                left = ["gold/training trials"] if not self.ratings else ["repeat ratings"]
+                left = ["gold/training trials"] if not self.ratings else [self._rating_kinds_left_out()]
                 if self.excluded:
                     left.append(f"{len(self.excluded)} excluded rater(s)")
                 text += f" used of {read} read ({' and '.join(left) or 'some'} left out)"

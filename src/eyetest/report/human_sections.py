@@ -40,8 +40,8 @@ def human_section(ctx: Context) -> Section:
                          caption=("MOS per method and dimension (95% t-interval)" if ctx.ratings else
                                   "Bradley-Terry scale per method and dimension (logit units, 95% CI)")
                                  + (" - simulated" if ctx.simulated else ""),
-                         note=("Ratings of all images pooled per method (repeat ratings and excluded raters "
-                               "left out)" if ctx.ratings else "Judgments of all images pooled per method (gold "
+                         note=("Ratings of all images pooled per method (gold, attention, repeat and training "
+                               "ratings and excluded raters left out)" if ctx.ratings else "Judgments of all images pooled per method (gold "
                                "trials and excluded raters left out)") + "; bold = best per dimension.")
         t.label = "tab:human-dimensions"
         lab = "simulated raters" if ctx.simulated else "raters"
