@@ -293,3 +293,6 @@ def test_report_of_a_rating_study_leaves_gold_ratings_out(tmp_path):
     assert "gold, attention, repeat and training ratings and excluded raters left out" in md
     for text in (md, page):
         assert "__reference" not in text and "__degraded" not in text and "__blank" not in text
+    # the rater table shows each rater's gold ratings and accuracy (the screening's gold rule)
+    header = next(line for line in md.splitlines() if line.startswith("| rater |"))
+    assert "gold ratings" in header and "gold accuracy" in header and "gold by chance" in header

@@ -183,7 +183,8 @@ def rater_section(ctx: Context) -> Section:
     if ctx.simulated:
         t["rater"] = t["rater"].astype(str) + " (simulated)"
     cols = [c for c in ("rater", "n_gold", "gold_accuracy", "consistency", "circular_rate", "too_fast_rate",
-                        "modal_rate", "sprt_decision", "dist_L", "rating_too_fast_rate", "rating_modal_rate",
+                        "modal_rate", "sprt_decision", "dist_L", "rating_n_gold", "rating_gold_accuracy",
+                        "rating_gold_chance", "rating_too_fast_rate", "rating_modal_rate",
                         "rating_repeat_mad", "rating_repeat_mad_chance", "bt500_P", "bt500_Q", "excluded",
                         "reasons") if c in t.columns]
     tab = frame_table(t, columns=cols, digits=2, decimals=2, percent=[c for c in ("too_fast_rate",) if c in cols],
@@ -191,6 +192,8 @@ def rater_section(ctx: Context) -> Section:
                               "consistency": "self-consistency", "circular_rate": "circular triads",
                               "too_fast_rate": "too fast", "modal_rate": "modal answer",
                               "sprt_decision": "SPRT", "dist_L": "LOO dist_L",
+                              "rating_n_gold": "gold ratings", "rating_gold_accuracy": "gold accuracy",
+                              "rating_gold_chance": "gold by chance",
                               "rating_repeat_mad": "repeat |diff|", "rating_repeat_mad_chance": "|diff| by chance"},
                       caption="Rater screening (pwcmp / ITU-style checks)",
                       note=("exclusion applied before scaling: " + (", ".join(map(str, ctx.excluded)) or "none")
