@@ -6,7 +6,9 @@ import hashlib
 import html
 import json
 import os
+import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -296,3 +298,33 @@ def test_report_of_a_rating_study_leaves_gold_ratings_out(tmp_path):
     # the rater table shows each rater's gold ratings and accuracy (the screening's gold rule)
     header = next(line for line in md.splitlines() if line.startswith("| rater |"))
     assert "gold ratings" in header and "gold accuracy" in header and "gold by chance" in header
+
+
+def test_compare_pair_of_about_json_must_name_two_methods_of_the_inputs(tmp_path):
+    """A head-to-head of a method no input has would be a section of zero votes: refused, naming about.json."""
+    from eyetest.errors import SpecError
+
+    rng = np.random.default_rng(0)
+    rows = [{"rater": f"r{k % 5}", "condition_a": f"i{k % 3}::{a}", "condition_b": f"i{k % 3}::{b}",
+             "outcome": str(rng.choice(["a", "b", "tie"])), "is_gold": False, "image": f"i{k % 3}",
+             "method_a": a, "method_b": b}
+            for k, (a, b) in enumerate([("x", "y"), ("y", "z"), ("x", "z")] * 20)]
+    rows += [{"rater": "r0", "condition_a": "i0::gt", "condition_b": "i0::gold-blur", "outcome": "a", "is_gold": True,
+              "image": "i0", "method_a": "gt", "method_b": "gold-blur"}]
+    judgments = tmp_path / "j.csv"
+    pd.DataFrame(rows).to_csv(judgments, index=False)
+    for pair, says in ((["x", "nosuch"], "'nosuch' is in none of the report's inputs; methods: x, y, z"),
+                       ("x,gt", "'gt' is a condition of gold or training trials only")):
+        about = tmp_path / "about.json"
+        about.write_text(json.dumps({"compare": pair}))
+        inputs = collect(judgments=judgments, about=about)
+        with pytest.raises(SpecError, match=re.escape(says)) as err:
+            build_report(inputs, n_boot=10)
+        assert str(about) in str(err.value) and "'compare'" in str(err.value)
+        # the same pair given as an argument is refused naming `compare`
+        with pytest.raises(SpecError, match=r"^compare: "):
+            build_report(collect(judgments=judgments), compare=pair if isinstance(pair, list) else pair.split(","),
+                         n_boot=10)
+    about.write_text(json.dumps({"compare": "x,z"}))
+    report = build_report(collect(judgments=judgments, about=about), n_boot=10)
+    assert any(s.title == "Scenario view: x vs z" for s in report.sections)

@@ -33,6 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from eyetest.errors import DatasetError, EyetestError, TableError
+from eyetest.report.names import check_compare
 from eyetest.report.paths import ReportPaths, check_outputs, report_paths
 
 SCORE_NAMES = ("results", "scores")
@@ -441,6 +442,11 @@ def build_report(inputs: ReportInputs, *, seed: int = 0, compare=None, regime: s
             progress(name, done, total)
 
     stage("scales and audit summary", 0)
+    if compare:
+        check_compare(inputs, tuple(compare), key="compare")
+    elif (inputs.about or {}).get("compare"):
+        check_compare(inputs, tuple(inputs.about["compare"]),
+                      key=f"{inputs.files.get('about', 'about.json')}: key 'compare'")
     ctx = S.Context.from_inputs(inputs, seed=seed, compare=compare, regime=regime, n_boot=n_boot,
                                 exclude_raters=exclude_raters, directions=directions)
     sections = []

@@ -6,66 +6,13 @@ import contextlib
 
 import click
 
-#: judgment flags of trials whose conditions are no methods to compare: gold trials (attention checks
-#: are exported as gold), e.g. a study's ``gt`` vs ``gold-blur``, and training trials; the report
-#: leaves them out of every analysis
-NOT_COMPARED_FLAGS = ("is_gold", "is_training")
-
-
-def _method_names(frame) -> set[str]:
-    """Method names of a table: its method columns, and the method part of ``image::method`` ids."""
-    from eyetest.core.judgments.model import CONDITION_SEP, split_condition_id
-
-    names: set[str] = set()
-    for col in ("method", "method_a", "method_b"):
-        if col in frame.columns:
-            names.update(frame[col].dropna().astype(str))
-    for col in ("condition", "condition_a", "condition_b"):
-        if col in frame.columns:
-            names.update(split_condition_id(c)[1] if CONDITION_SEP in c else c
-                         for c in frame[col].dropna().astype(str))
-    return names
-
-
-def _judged(judgments):
-    """The judgments without the trials of :data:`NOT_COMPARED_FLAGS`."""
-    for flag in NOT_COMPARED_FLAGS:
-        if flag in judgments.columns:
-            judgments = judgments[~judgments[flag].astype(bool)]
-    return judgments
-
-
-def input_methods(inputs) -> set[str]:
-    """Method names a user can compare: those of the scores, of the judgments (gold and training
-    trials left out: :data:`NOT_COMPARED_FLAGS`) and of the scale."""
-    names: set[str] = set()
-    for frame in (inputs.scores, None if inputs.judgments is None else _judged(inputs.judgments), inputs.scale):
-        if frame is not None:
-            names |= _method_names(frame)
-    return names
-
-
-def input_metrics(inputs) -> set[str]:
-    """Metric names of the score and audit tables among the report's inputs."""
-    names: set[str] = set()
-    for frame in (inputs.scores, inputs.audit):
-        if frame is not None and "metric" in frame.columns:
-            names.update(frame["metric"].dropna().astype(str))
-    return names
-
-
 def _check_names(inputs, pair, directions) -> None:
     """A --compare method or a --higher/--lower-is-better metric that no input has is a typo: say so."""
-    if pair:
-        known = input_methods(inputs)
-        unknown = [m for m in pair if m not in known]
-        if unknown:
-            name = unknown[0]
-            where = ("is a condition of gold or training trials only, not a method"
-                     if inputs.judgments is not None and name in _method_names(inputs.judgments)
-                     else "is in none of the report's inputs")
-            raise click.BadParameter(f"method {name!r} {where}; methods: {', '.join(sorted(known)) or 'none'}",
-                                     param_hint="--compare")
+    from eyetest.report.names import input_metrics, unknown_method_message
+
+    message = unknown_method_message(inputs, pair) if pair else None
+    if message:
+        raise click.BadParameter(message, param_hint="--compare")
     if directions:
         known = input_metrics(inputs)
         unknown = sorted(m for m in directions if m not in known)
