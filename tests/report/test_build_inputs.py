@@ -219,21 +219,19 @@ def test_study_database_is_read_only_and_names_missing_things(tmp_path, demo_res
         study_judgments(other, "x")
 
 
-def test_report_of_a_rating_study_from_its_database(tmp_path):
-    """``eyetest report --study`` on a rating (ACR) study: MOS tables and BT.500 screening, no pairwise sections."""
+def _answered_rating_study(db, folder, *, per_session: int, quality: str, sessions: int = 4) -> str:
+    """A sample ACR study in ``db`` whose ``sessions`` sessions answered every trial (1..5 in turn)."""
     import uuid
 
     from eyetest.store.engine import make_engine
     from eyetest.study.sample import create_sample_study
     from eyetest.study.service import StudyService
 
-    db = tmp_path / "r.sqlite"
-    study = create_sample_study(str(db), tmp_path / "s", protocol="rating", context="none",
-                                study='scale = "acr5"\njudgments_per_session = 9',
-                                quality="repeat_fraction = 0.2\nrepeat_min_gap = 2")
+    study = create_sample_study(str(db), folder, protocol="rating", context="none",
+                                study=f'scale = "acr5"\njudgments_per_session = {per_session}', quality=quality)
     engine = make_engine(str(db))
     svc = StudyService(engine)
-    for k in range(4):
+    for k in range(sessions):
         token = svc.start_session(study, f"p{k}")[0]["session"]
         n = 0
         while (trial := svc.next_trial(token)) is not None:
@@ -241,6 +239,13 @@ def test_report_of_a_rating_study_from_its_database(tmp_path):
                                 client_id=uuid.uuid4().hex)
             n += 1
     engine.dispose()
+    return study
+
+
+def test_report_of_a_rating_study_from_its_database(tmp_path):
+    """``eyetest report --study`` on a rating (ACR) study: MOS tables and BT.500 screening, no pairwise sections."""
+    db = tmp_path / "r.sqlite"
+    study = _answered_rating_study(db, tmp_path / "s", per_session=9, quality="repeat_fraction = 0.2\nrepeat_min_gap = 2")
     table = study_judgments(db, study)
     assert {"condition", "value", "scale", "is_repeat"} <= set(table.columns) and (table["scale"] == "acr5").all()
     report = build_report(collect(study=(db, study)))
@@ -265,26 +270,9 @@ def test_score_table_pandas_read_is_the_same_as_the_report(tmp_path):
 
 def test_report_of_a_rating_study_leaves_gold_ratings_out(tmp_path):
     """Gold and attention ratings (reference, degraded copy, blank) are quality control: not in any MOS table."""
-    import uuid
-
-    from eyetest.store.engine import make_engine
-    from eyetest.study.sample import create_sample_study
-    from eyetest.study.service import StudyService
-
     db = tmp_path / "r.sqlite"
-    study = create_sample_study(str(db), tmp_path / "s", protocol="rating", context="none",
-                                study='scale = "acr5"\njudgments_per_session = 8',
-                                quality="gold_fraction = 0.25\nrepeat_fraction = 0.2\nrepeat_min_gap = 2")
-    engine = make_engine(str(db))
-    svc = StudyService(engine)
-    for k in range(4):
-        token = svc.start_session(study, f"p{k}")[0]["session"]
-        n = 0
-        while (trial := svc.next_trial(token)) is not None:
-            svc.record_judgment(token, trial=trial["trial"], answers={"overall": 1 + (n + k) % 5},
-                                client_id=uuid.uuid4().hex)
-            n += 1
-    engine.dispose()
+    study = _answered_rating_study(db, tmp_path / "s", per_session=8,
+                                   quality="gold_fraction = 0.25\nrepeat_fraction = 0.2\nrepeat_min_gap = 2")
     table = study_judgments(db, study)
     assert table["is_gold"].any() and table["is_repeat"].any()
     regular = table[~(table["is_gold"] | table["is_repeat"] | table.get("is_training", False))]
