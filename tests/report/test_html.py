@@ -122,10 +122,14 @@ def test_collect_names_missing_files(tmp_path):
         collect(tmp_path / "missing")
 
 
-def test_compare_with_unknown_method_is_a_noted_omission(demo_results):
-    report = build_report(collect(judgments=demo_results.out / "judgments.csv"), compare=("ibp", "no-such-method"))
-    s = next(s for s in report.sections if s.id == "scenarios")
-    assert not s.present and "no-such-method" in s.note
+def test_compare_with_unknown_method_is_an_error_listing_the_methods(demo_results):
+    # a typo would otherwise cost the head-to-head view; the error lists what can be compared (the
+    # demo's gold conditions gt / gold-blur are not methods)
+    from eyetest.errors import SpecError
+
+    with pytest.raises(SpecError, match=r"^compare: method 'no-such-method' is in none of the report's inputs; "
+                                        r"methods: bicubic, bicubic-usm, ibp, ibp-overgen, lanczos$"):
+        build_report(collect(judgments=demo_results.out / "judgments.csv"), compare=("ibp", "no-such-method"))
 
 
 def test_markdown_and_latex_are_well_formed(demo_results):

@@ -91,3 +91,53 @@ def make_study(db_url: str, dataset: Path, **spec) -> str:
         return create_study(engine, parse_spec(spec_text(dataset, **spec)))
     finally:
         engine.dispose()
+
+
+# ---------------------------------------------------------------- browser tests
+#: Debian's chromium, never a downloaded browser; the flags every browser test launches it with
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+
+
+def need_browser() -> None:
+    """Skip the calling test or fixture when chromium or Playwright for Python is missing."""
+    import pytest
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    pytest.importorskip("playwright.sync_api")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServedApp:
+    """An ASGI app under uvicorn in a daemon thread on 127.0.0.1; ``url`` once started, ``stop()`` to end it."""
+
+    def __init__(self, app, *, timeout: float = 20.0):
+        import threading
+        import time
+
+        import uvicorn
+
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                self.stop()
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)

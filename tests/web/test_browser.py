@@ -17,10 +17,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
-import socket
 import sys
-import threading
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -30,9 +27,6 @@ import sqlalchemy as sa
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 
 _spec = importlib.util.spec_from_file_location("pages_support", Path(__file__).with_name("pages_support.py"))
@@ -41,19 +35,9 @@ sys.modules.setdefault("pages_support", support)
 _spec.loader.exec_module(support)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    pytest.importorskip("playwright.sync_api")
-    import uvicorn
-
+    support.need_browser()
     from eyetest.web.app import create_app
 
     root = tmp_path_factory.mktemp("browser")
@@ -70,22 +54,12 @@ def server(tmp_path_factory):
         "slider": support.make_study(db, dataset, protocol="rating", scale="continuous100", context="none",
                                      dimensions=("overall", "naturalness"), judgments=2),
     }
-    app = create_app(db, admin_token="admin-secret-token")
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
+    served = support.ServedApp(create_app(db, admin_token="admin-secret-token"))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(f"sqlite:///{db}")
-    yield SimpleNamespace(url=f"http://127.0.0.1:{port}", studies=studies, engine=engine)
+    yield SimpleNamespace(url=served.url, studies=studies, engine=engine)
     engine.dispose()
-    srv.should_exit = True
-    thread.join(10)
+    served.stop()
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +67,7 @@ def browser(server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = pw.chromium.launch(executable_path=support.CHROMIUM, args=support.CHROMIUM_ARGS)
         yield b
         b.close()
 
@@ -569,31 +543,20 @@ def test_admin_leaderboard_and_rater_table(page, server):
 
 def test_admin_page_needs_no_token_on_an_insecure_local_server(browser, tmp_path):
     """``eyetest serve --insecure-local``: the admin page works without asking for a token."""
-    import uvicorn
-
     from eyetest.web.app import create_app
 
     db = str(tmp_path / "local.sqlite")
     study = support.make_study(db, support.make_dataset(tmp_path / "ds"), judgments=1)
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(db, admin_token=None, insecure_local=True),
-                                        host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
+    served = support.ServedApp(create_app(db, admin_token=None, insecure_local=True))
     context = browser.new_context(viewport={"width": 1280, "height": 720})
     try:
         page = context.new_page()
-        page.goto(f"http://127.0.0.1:{port}/admin")
+        page.goto(f"{served.url}/admin")
         page.wait_for_function("() => document.getElementById('study-status').textContent === 'open'")
         assert page.locator("#login").is_hidden() and page.locator("#study-select").input_value() == study
     finally:
         context.close()
-        srv.should_exit = True
-        thread.join(10)
+        served.stop()
 
 
 def _finish_by_api(server, token):

@@ -24,10 +24,7 @@ import importlib.util
 import io
 import json
 import re
-import socket
 import sys
-import threading
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -36,9 +33,6 @@ import sqlalchemy as sa
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
 ADMIN_TOKEN = "robust-admin-token-123"
 
 _spec = importlib.util.spec_from_file_location("pages_support", Path(__file__).with_name("pages_support.py"))
@@ -47,19 +41,9 @@ sys.modules.setdefault("pages_support", support)
 _spec.loader.exec_module(support)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    pytest.importorskip("playwright.sync_api")
-    import uvicorn
-
+    support.need_browser()
     from eyetest.web.app import create_app
 
     root = tmp_path_factory.mktemp("robust")
@@ -73,21 +57,11 @@ def server(tmp_path_factory):
         "slider": support.make_study(db, dataset, protocol="rating", scale="continuous100", context="none",
                                      dimensions=("overall",), judgments=2),
     }
-    app = create_app(db, admin_token=ADMIN_TOKEN)
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
+    served = support.ServedApp(create_app(db, admin_token=ADMIN_TOKEN))
     engine = sa.create_engine(f"sqlite:///{db}")
-    yield SimpleNamespace(url=f"http://127.0.0.1:{port}", studies=studies, engine=engine)
+    yield SimpleNamespace(url=served.url, studies=studies, engine=engine)
     engine.dispose()
-    srv.should_exit = True
-    thread.join(10)
+    served.stop()
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +69,7 @@ def browser(server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = pw.chromium.launch(executable_path=support.CHROMIUM, args=support.CHROMIUM_ARGS)
         yield b
         b.close()
 

@@ -178,7 +178,7 @@ def test_control_characters_never_reach_the_database(db_url, tmp_path):
     study = create_sample_study(db_url, tmp_path / "s", study="judgments_per_session = 4")
     c = Client(create_app(db_url, admin_token="s3cret-admin", rate_per_address=(0, 0), rate_per_session=(0, 0)))
     try:
-        for path in ("/img/%00", "/img/a%00b", f"/api/v1/sessions/x%00y/next", f"/study/{study}%0A"):
+        for path in ("/img/%00", "/img/a%00b", "/api/v1/sessions/x%00y/next", f"/study/{study}%0A"):
             r = c.get(path)
             assert r.status_code == 404, (path, r.status_code, r.text[:200])
         r = c.post(f"/api/v1/studies/{study}/sessions", json={"participant": "p\x00q"})
