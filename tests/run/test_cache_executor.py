@@ -138,3 +138,16 @@ def test_worker_resolution_and_chunks():
     with pytest.raises(ValueError, match="workers"):
         resolve_workers(-1)
     assert chunk_size(5, 2) == 1 and chunk_size(80, 2) == 10 and chunk_size(10_000, 2) == 16
+
+
+def test_unwritable_cache_with_warn_false_only_records_the_error(tmp_path):
+    """A caller that reports write_error itself asks for no warning (no warning filter needed)."""
+    import warnings
+
+    (tmp_path / "notadir").write_text("a file, not a folder")
+    cache = ScoreCache(tmp_path / "notadir" / "c", warn=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i in range(3):
+            cache.put(hashlib.sha256(str(i).encode()).hexdigest(), float(i))
+    assert caught == [] and cache.writes == 0 and "notadir" in cache.write_error

@@ -108,10 +108,13 @@ class ScoreCache:
     """Score cache in ``directory`` (default :func:`default_cache_dir`).
 
     ``write_error`` is None, or the first error met while writing an entry
-    (after which nothing more is written by this instance).
+    (after which nothing more is written by this instance).  ``warn=False``:
+    that error is only recorded, for a caller that reports ``write_error``
+    itself (no process-wide warning filter needed to keep it quiet).
     """
 
-    def __init__(self, directory=None):
+    def __init__(self, directory=None, *, warn: bool = True):
+        self.warn = bool(warn)
         self.directory = Path(directory) if directory is not None else default_cache_dir()
         self.hits = 0
         self.misses = 0
@@ -169,9 +172,10 @@ class ScoreCache:
             atomic_write_bytes(path, data, fsync=False)  # a lost entry is just recomputed
         except OSError as exc:
             self.write_error = f"{exc.strerror or exc}: {exc.filename or path}"
-            warnings.warn(f"score cache {str(self.directory)!r} (${CACHE_ENV}) cannot be "
-                          f"written ({self.write_error}); scores are computed but no longer "
-                          "cached in this run", CacheWriteWarning, stacklevel=2)
+            if self.warn:
+                warnings.warn(f"score cache {str(self.directory)!r} (${CACHE_ENV}) cannot be "
+                              f"written ({self.write_error}); scores are computed but no longer "
+                              "cached in this run", CacheWriteWarning, stacklevel=2)
             return
         self.writes += 1
 

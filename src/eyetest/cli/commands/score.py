@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import warnings
 
 import click
 
@@ -72,7 +71,7 @@ def command(dataset, ref, dist, metrics, preset, out, workers, no_cache, strict,
     from eyetest.io.dataset import discover, discover_pair
     from eyetest.io.outputs import check_writable
     from eyetest.io.tables import table_format
-    from eyetest.run.cache import CacheWriteWarning, ScoreCache
+    from eyetest.run.cache import ScoreCache
     from eyetest.run.score import score_dataset, write_outputs
     from eyetest.run.summary import format_summary, summarize
 
@@ -90,14 +89,12 @@ def command(dataset, ref, dist, metrics, preset, out, workers, no_cache, strict,
     else:
         raise click.UsageError("give a DATASET folder, or --dist DIR (with --ref DIR for FR "
                                "metrics)")
-    cache = None if no_cache else ScoreCache()
+    cache = None if no_cache else ScoreCache(warn=False)   # a write error is printed below, once
     progress = not quiet and sys.stderr.isatty()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CacheWriteWarning)  # printed below, once
-        run = score_dataset(ds, metrics=names, preset=preset, workers=workers, cache=cache,
-                            alpha=alpha, max_pixels=max_pixels, progress=progress,
-                            executor=executor, address=address, imports=imports,
-                            on_conflict=on_conflict)
+    run = score_dataset(ds, metrics=names, preset=preset, workers=workers, cache=cache,
+                        alpha=alpha, max_pixels=max_pixels, progress=progress,
+                        executor=executor, address=address, imports=imports,
+                        on_conflict=on_conflict)
     for p in run.problems:
         click.secho(f"problem: {p.file}: {p.reason}", fg="yellow", err=True)
     for w in run.warnings:
