@@ -89,12 +89,15 @@ def test_sessions_follow_the_balanced_design_across_processes_and_restarts(db_ur
     assert 0 < sum(gold) < 12                       # x = 1/3 per session: round() gave none at all
 
 
-def _answer(cond: str, careless: bool):
-    """An attentive rater: the reference is fine, the degraded copy and the grey image bad, outputs by method."""
+def _answer(cond: str, careless: bool, expected: str | None):
+    """An attentive rater: the reference is fine, the degraded copy bad, the instructed answer given, outputs by
+    method."""
     if careless:
         return 3
     method = cond.split("::")[1]
-    return {"__reference": 5, "__degraded": 1, "__blank": 2, "alpha": 5, "beta": 4, "gamma": 2}[method]
+    if method == "__instructed":
+        return int(expected.split("-")[0])          # the answer the image's text names (expected = "c-c")
+    return {"__reference": 5, "__degraded": 1, "alpha": 5, "beta": 4, "gamma": 2}[method]
 
 
 def test_gold_and_attention_ratings_are_hidden_flagged_and_screened(db_url, tmp_path):
@@ -111,10 +114,10 @@ def test_gold_and_attention_ratings_are_hidden_flagged_and_screened(db_url, tmp_
         token = svc.start_session(study, f"p{k}")[0]["session"]
         while (trial := svc.next_trial(token)) is not None:
             with engine.connect() as conn:
-                cond = conn.execute(sa.select(schema.trials.c.condition_a)
-                                    .where(schema.trials.c.id == trial["trial"])).scalar_one()
+                cond, payload = conn.execute(sa.select(schema.trials.c.condition_a, schema.trials.c.payload)
+                                             .where(schema.trials.c.id == trial["trial"])).one()
             payloads.append(trial)
-            value = _answer(cond, careless=k == 5)
+            value = _answer(cond, careless=k == 5, expected=payload["expected"])
             svc.record_judgment(token, trial=trial["trial"], answers={"overall": value, "sharpness": value},
                                 client_id=uuid.uuid4().hex, elapsed_ms=2000)
     rows = _trials(engine, study)
@@ -124,13 +127,13 @@ def test_gold_and_attention_ratings_are_hidden_flagged_and_screened(db_url, tmp_
     # 11 regular trials a session (20 x 0.55); 0.3 / 0.1 / 0.05 of 20: exactly 6 gold, 2 attention, 1 repeat
     per = pd.DataFrame([dict(r) for r in rows]).groupby("session_token")[["is_gold", "is_attention", "is_repeat"]].sum()
     assert (per["is_gold"] == 6).all() and (per["is_attention"] == 2).all() and (per["is_repeat"] == 1).all()
-    expected = {"__reference": "4-5", "__degraded": "1-2", "__blank": "1-2"}
+    expected = {"__reference": {"4-5"}, "__degraded": {"1-2"}, "__instructed": {"2-2", "4-4", "1-1", "5-5"}}
     for r in rows:
         method = r["condition_a"].split("::")[1]
         assert r["condition_b"] is None
         if r["is_gold"] or r["is_attention"]:
-            assert r["payload"]["expected"] == expected[method]
-            assert method == "__blank" if r["is_attention"] else method in ("__reference", "__degraded")
+            assert r["payload"]["expected"] in expected[method]
+            assert method == "__instructed" if r["is_attention"] else method in ("__reference", "__degraded")
         else:
             assert method in ("alpha", "beta", "gamma") and r["payload"]["expected"] is None
 
@@ -139,7 +142,8 @@ def test_gold_and_attention_ratings_are_hidden_flagged_and_screened(db_url, tmp_
     for p in payloads:
         text = json.dumps({**p, "stimuli": [], "context": {}, "preload": []}).lower()     # all but the URLs
         assert all(x["url"].count("/") == 2 for x in p["stimuli"] + [p["context"]])        # /img/<token>
-        assert not any(w in text for w in ("gold", "attention", "reference", "degraded", "blank", "__", "expected"))
+        assert not any(w in text for w in ("gold", "attention", "reference", "degraded", "blank", "instruct", "__",
+                                              "expected"))
         assert [s["slot"] for s in p["stimuli"]] == ["X"] and p["context"]["slot"] == "LQ"
         assert p["questions"] == payloads[0]["questions"] and not p["training"]
 
@@ -148,7 +152,9 @@ def test_gold_and_attention_ratings_are_hidden_flagged_and_screened(db_url, tmp_
     gold = table[table["is_gold"]]
     assert len(gold) == 2 * 6 * 8 and gold["condition"].str.contains("::__").all()
     assert not table.loc[~table["is_gold"], "condition"].str.contains("::__").any()
-    assert set(zip(gold["gold_low"], gold["gold_high"])) == {(4.0, 5.0), (1.0, 2.0)}
+    regions = set(zip(gold["gold_low"], gold["gold_high"]))
+    assert {(4.0, 5.0), (1.0, 2.0)} <= regions <= {(4.0, 5.0), (1.0, 2.0), (1.0, 1.0), (2.0, 2.0), (4.0, 4.0),
+                                                   (5.0, 5.0)}
     assert table.loc[~table["is_gold"], "gold_low"].isna().all()
     scale, notes = rank(table, model="mos", by="dimension")
     assert any("48 gold trial(s) (96 judgments) not scaled" in n for n in notes)   # 2 dimensions per trial
@@ -170,7 +176,8 @@ def test_gold_and_attention_ratings_are_hidden_flagged_and_screened(db_url, tmp_
     assert "gold accuracy 0.00 < 0.70 on 8 gold ratings" in screen.loc[careless, "reasons"]
     others = screen.drop(careless)
     assert (others["rating_gold_accuracy"] == 1.0).all() and not others["reasons"].str.contains("gold").any()
-    assert screen["rating_gold_chance"].round(6).eq(0.4).all()
+    # 6 gold ratings with regions of 2 categories (chance 0.4) and 2 instructed ones of 1 category (0.2)
+    assert screen["rating_gold_chance"].round(6).eq(round((6 * 0.4 + 2 * 0.2) / 8, 6)).all()
     engine.dispose()
 
 
@@ -240,12 +247,14 @@ def test_rating_gold_without_references_checks_the_bottom_only_and_says_so(tmp_p
         tmp_path / "n.toml", ds, protocol="rating", study="judgments_per_session = 6",
         quality="gold_fraction = 0.2\nattention_fraction = 0.1")),
         notes=notes)
-    assert len(notes) == 1 and "no image has a reference" in notes[0] and "gt" in notes[0]
+    assert len(notes) == 3 and "at most 3 gold and attention trial(s)" in notes[0]      # 4 regular trials
+    assert "no image has a usable reference" in notes[1] and "gt" in notes[1]
+    assert "instructions fit the images only at 6 px: too small to read" in notes[2]      # 48 x 64 images
     with engine.connect() as conn:
         spec = conn.execute(sa.select(schema.studies.c.spec).where(schema.studies.c.id == study)).scalar_one()
     assert spec["rating_controls"] == {
         "gold": [["img00::__degraded", 1.0, 2.0], ["img01::__degraded", 1.0, 2.0]],
-        "attention": [["img00::__blank", 1.0, 2.0], ["img01::__blank", 1.0, 2.0]]}
+        "attention": [["img00::__instructed", 2.0, 2.0], ["img01::__instructed", 4.0, 4.0]]}
     engine.dispose()
 
 
@@ -284,3 +293,59 @@ def test_answers_are_checked_naming_value_and_dimension_and_categories_stored_as
                                                                                  "sharpness": 1},
                             client_id=uuid.uuid4().hex)
     engine.dispose()
+
+
+def test_rank_report_and_admin_exclude_the_same_raters_of_a_two_question_study(tmp_path):
+    """Two questions, "sharpness" asked first: rank, the report and the admin table screen "overall" alike.
+
+    Before: ``eyetest rank --exclude-raters auto`` screened both questions pooled (each gold trial counted
+    twice: 3 gold trials passed the ">= 5 gold ratings" rule), the admin table the spec's first question and
+    no speed rule (min_ms_per_trial unset = 0), the report "overall" with a 1200 ms speed rule.  Here p4
+    answers "sharpness" carelessly (3 throughout) and "overall" attentively; p5 is attentive but answers in
+    600 ms: by the documented rules only p5 is excluded, everywhere.
+    """
+    from click.testing import CliRunner
+
+    from eyetest.cli.main import cli
+    from eyetest.report.build import collect
+    from eyetest.report.sections import Context
+    from eyetest.study import results
+
+    db = str(tmp_path / "x.sqlite")
+    engine = _engine(db)
+    ds = write_sample_dataset(tmp_path / "ds", images=4)
+    spec = load_spec(write_sample_spec(
+        tmp_path / "x.toml", ds, protocol="rating", context="none", dimensions=("sharpness", "overall"),
+        study='scale = "acr5"\njudgments_per_session = 20',
+        quality="gold_fraction = 0.3\nattention_fraction = 0.1\nrepeat_fraction = 0.0"))
+    study = create_study(engine, spec)
+    svc = StudyService(engine)
+    who = {}
+    for k in range(6):
+        token = svc.start_session(study, f"p{k}")[0]["session"]
+        who[token] = f"p{k}"
+        while (trial := svc.next_trial(token)) is not None:
+            with engine.connect() as conn:
+                cond, payload = conn.execute(sa.select(schema.trials.c.condition_a, schema.trials.c.payload)
+                                             .where(schema.trials.c.id == trial["trial"])).one()
+            value = _answer(cond, careless=False, expected=payload["expected"])
+            svc.record_judgment(token, trial=trial["trial"], client_id=uuid.uuid4().hex,
+                                answers={"sharpness": 3 if k == 4 else value, "overall": value},
+                                elapsed_ms=600 if k == 5 else 2500)
+    with engine.connect() as conn:
+        records = list(export.iter_records(conn, study))
+    path = tmp_path / "e.csv"
+    path.write_text("".join(export.to_csv(records, ["sharpness", "overall"])))
+
+    admin = {who[r["rater"]] for r in results.rater_quality(svc, study)["raters"] if r["excluded"]}
+    out = CliRunner().invoke(cli, ["rank", str(path), "--by", "dimension", "--exclude-raters", "auto",
+                                   "--out", str(tmp_path / "s.csv")])
+    assert out.exit_code == 0, out.output
+    ranked = {who[line.split(":")[0].strip()] for line in out.output.splitlines()
+              if line.startswith("  ") and ":" in line and line.strip().split(":")[0] in who}
+    ctx = Context.from_inputs(collect(study=(db, study)), seed=0, compare=None, regime=None, n_boot=20,
+                              exclude_raters="auto")
+    report = {who[r] for r in ctx.excluded}
+    engine.dispose()
+    assert admin == ranked == report == {"p5"}, (admin, ranked, report)
+    assert ctx.screen.dimension == "overall"

@@ -16,20 +16,22 @@ display only: ``v8 = round(v * 255 / data_range)``.  Scores are always computed
 from the original files, never from these copies.
 
 Quality-control stimuli are made here too, for up to :data:`MAX_CONTROL_IMAGES`
-images, with the project's own manipulations (:func:`degrade`): a reference
-(``__reference``: the ground truth, else, for pairwise studies only, the first
-method's output) and a heavily degraded copy of it (``__degraded``: Gaussian
-blur of sigma = 2 % of the longer side, at least 4 px, then Gaussian noise of
-sd 12 levels, then JPEG at quality 10), and a flat mid-grey image of the
-image's size (``__blank``).  Pairwise gold (and training) trials compare the
-reference with its degraded copy, attention checks an output with the grey
-image.  Rating gold trials show one of them with the region its rating must
-fall in (:data:`eyetest.core.design.quality.RATING_REGIONS`): the reference in
-the top two categories (for ``dcr5`` beside itself: the hidden reference),
-the degraded copy in the bottom two; attention checks show the grey image,
-expected in the bottom two.  The list is stored with the study
-(``spec["rating_controls"]``), so later changes of the defaults leave a
-study's answers as they were.
+images, with the project's own manipulations, and stored like the image's
+regular stimuli (same media type, size, JPEG tables: :mod:`eyetest.study.controls`,
+which describes them): a reference (``__reference``: the ground truth, else,
+for pairwise studies only, the first method's output), a heavily degraded
+copy (``__degraded``: Gaussian blur of sigma = 2 % of the longer side, at
+least 4 px, then Gaussian noise of sd 12 levels, then JPEG at quality 10;
+images where it stays too close to the original get no gold trials), and an
+attention stimulus: pairwise, a flat mid-grey image (``__blank``) beside an
+output; rating, an image whose rendered text names the answer to give
+(``__instructed``).  Rating gold trials show one stimulus with the region its
+rating must fall in (:data:`eyetest.core.design.quality.RATING_REGIONS`): the
+reference in the top two categories (for ``dcr5`` beside itself: the hidden
+reference), the degraded copy in the bottom two; attention checks expect the
+instructed category (continuous scale: the instructed end, 0-10 or 90-100).
+The list is stored with the study (``spec["rating_controls"]``), so later
+changes of the defaults leave a study's answers as they were.
 
 A human study needs no ground truth unless it is shown (``context = "gt"``),
 so an output without a reference in ``gt/`` is kept (scoring skips it).
@@ -57,14 +59,19 @@ from eyetest.core.judgments.model import condition_id
 from eyetest.errors import DatasetError, SpecError
 from eyetest.io.images import encode_png
 from eyetest.store import schema
+from eyetest.study.controls import decode8, degrade, degraded_enough, encode_like, profile_of
 from eyetest.study.metadata import strip_metadata
 
 #: pseudo-methods of quality-control stimuli (role ``gold`` / ``attention``)
 GOLD_BETTER, GOLD_WORSE, ATTENTION_BLANK = "__reference", "__degraded", "__blank"
+#: pseudo-method of the instructed-response attention stimuli of rating studies (eyetest.study.controls)
+ATTENTION_INSTRUCTED = "__instructed"
 #: at most this many images get gold/attention stimuli (enough variety, bounded import time)
 MAX_CONTROL_IMAGES = 8
 #: pairwise sessions start with this many training trials (gold pairs, with feedback)
 TRAINING_TRIALS = 2
+#: sessions whose control-trial counts the "more control than regular trials" note looks at
+CONTROL_NOTE_SESSIONS = 1000
 #: the random stream of the noise in the degraded copies (``default_rng([seed, DEGRADE_STREAM, image])``)
 DEGRADE_STREAM = 0xDE6
 
@@ -127,30 +134,6 @@ def display_encoding(path) -> tuple[bytes, str, int, int, np.ndarray | None]:
     img = read_image(path)
     arr8 = to_uint8(img.array, data_range=img.data_range)
     return encode_png(arr8), "image/png", arr8.shape[1], arr8.shape[0], arr8
-
-
-def degrade(array8: np.ndarray, *, rng: np.random.Generator) -> np.ndarray:
-    """The heavily degraded copy of an 8-bit image that gold trials use (``eyetest.core.manipulate``).
-
-    Gaussian blur of sigma = max(4, 0.02 x the longer side) pixels, additive
-    Gaussian noise of sd 12 levels (``rng``), JPEG at quality 10: clearly in
-    the bottom categories of any quality scale.
-    """
-    from eyetest.core.manipulate import gaussian_blur, jpeg, noise
-
-    sigma = max(4.0, 0.02 * max(array8.shape[:2]))
-    out = gaussian_blur(array8, data_range=255, strength=sigma)
-    out = noise(out, data_range=255, strength=12.0, rng=rng)
-    if out.ndim == 2 or out.shape[2] in (1, 3):
-        out = jpeg(out, data_range=255, strength=90.0)
-    return out
-
-
-def _decode8(content: bytes) -> np.ndarray:
-    from PIL import Image as PILImage
-
-    with PILImage.open(io.BytesIO(content)) as im:
-        return np.asarray(im.convert("RGB") if im.mode not in ("L", "RGB") else im)
 
 
 class _Stimuli:
@@ -276,45 +259,154 @@ def _session_note(plan, images, scenarios) -> str | None:
 
 
 def _quality_notes(plan, images, scenarios) -> list[str]:
-    """Notes for quality-control fractions a session cannot carry.
+    """Notes for quality-control fractions a session cannot carry, or carries too many of.
 
     A session should carry ``x = fraction x n / (1 - f)`` control trials of a
-    kind (``n`` regular trials; rounded systematically over the sessions,
-    :func:`eyetest.core.design.quality.control_counts`), but a repeat comes at
-    least ``repeat_min_gap`` regular trials after its original, so at most
-    ``n - repeat_min_gap`` fit: fewer than ``ceil(x)`` is noted.
+    kind (``n`` regular trials), rounded systematically over the sessions to
+    ``floor(x)`` or ``ceil(x)`` per kind and session
+    (:func:`eyetest.core.design.quality.control_counts`, each kind with its own
+    offset).  Noted: a repeat comes at least ``repeat_min_gap`` regular trials
+    after its original, so at most ``n - repeat_min_gap`` fit (fewer than
+    ``ceil(x)``); the kinds round up together in some sessions, so a session
+    can carry ``sum ceil(x)`` control trials, more than its ``n`` regular ones
+    when the fractions add up to nearly 0.5 in short sessions (10 trials at
+    0.25 gold and 0.25 attention: 5 regular, up to 6 control); and a session
+    with fewer than ``ScreeningRules.min_gold_trials`` gold and attention
+    trials is never screened by the gold rule (each session is one rater).
     """
-    from eyetest.core.design.quality import expected_counts
+    from eyetest.core.design.quality import control_counts, expected_counts
+    from eyetest.core.judgments.screening import ScreeningRules
 
     wanted, available, _ = _session_sizes(plan, images, scenarios)
     n = min(wanted, available)
     q = plan.quality
     x = expected_counts(n, gold_fraction=q.gold_fraction, repeat_fraction=q.repeat_fraction,
-                        attention_fraction=q.attention_fraction)["repeat"]
+                        attention_fraction=q.attention_fraction)
     room = max(n - q.repeat_min_gap, 0)
-    if q.repeat_fraction <= 0 or room >= math.ceil(x):
-        return []
-    return [f"quality.repeat_min_gap = {q.repeat_min_gap} leaves room for {room} repeat trial(s) in sessions of "
-            f"{n} regular trials, fewer than the {x:.3g} per session that repeat_fraction = "
-            f"{q.repeat_fraction:g} asks for (a repeat comes at least {q.repeat_min_gap} regular trials after its "
-            "original): lower repeat_min_gap or make the sessions longer"]
+    out = []
+    if q.repeat_fraction > 0 and room < math.ceil(x["repeat"]):
+        out.append(f"quality.repeat_min_gap = {q.repeat_min_gap} leaves room for {room} repeat trial(s) in sessions "
+                   f"of {n} regular trials, fewer than the {x['repeat']:.3g} per session that repeat_fraction = "
+                   f"{q.repeat_fraction:g} asks for (a repeat comes at least {q.repeat_min_gap} regular trials "
+                   "after its original): lower repeat_min_gap or make the sessions longer")
+    fractions = {"gold_fraction": q.gold_fraction, "repeat_fraction": q.repeat_fraction,
+                 "attention_fraction": q.attention_fraction}
+    if math.ceil(x["gold"]) + math.ceil(x["attention"]) + min(math.ceil(x["repeat"]), room) > n:
+        # the study's own counts (a function of the seed): how many its first sessions really get
+        most = max(c["gold"] + c["attention"] + min(c["repeat"], room) for c in (
+            control_counts(n, seed=plan.seed, session=i, **fractions) for i in range(CONTROL_NOTE_SESSIONS)))
+        if most > n:
+            out.append(f"sessions of {n} regular trials get up to {most} control trials (gold, attention and repeat "
+                       f"trials each rounded up in some sessions: {x['gold']:.3g}, {x['attention']:.3g} and "
+                       f"{x['repeat']:.3g} on average), more than their regular trials: make the sessions longer "
+                       "or lower the quality fractions")
+    checks = math.ceil(x["gold"]) + math.ceil(x["attention"])
+    need = ScreeningRules().min_gold_trials
+    if (q.gold_fraction > 0 or q.attention_fraction > 0) and checks < need:
+        out.append(f"sessions of {n} regular trials get at most {checks} gold and attention trial(s): the screening's "
+                   f"gold rule (accuracy on at least {need}) never applies to a rater; raise gold_fraction or make the "
+                   "sessions longer")
+    return out
 
 
-def _rating_controls(plan, images_with_reference, control_images) -> dict:
-    """``{"gold": [[condition, low, high], ...], "attention": [...]}`` of a rating study (module docstring)."""
+def _control_stimuli(plan, dataset, control_images, firsts, contexts, store, notes, root) -> dict:
+    """Make and add the gold and attention stimuli of ``control_images`` (:mod:`eyetest.study.controls`).
+
+    ``firsts``: image -> ``(content, media)`` of the first method's output as
+    stored (the encoding every control stimulus of the image copies);
+    ``contexts``: image -> ``(content, media, w, h)`` of the stored context.
+    Returns ``{"gold_images", "attention_images"}`` (pairwise) and, for a
+    rating study, ``"rating_controls"``: ``{"gold": [[condition, low, high],
+    ...], "attention": [...]}`` (the regions of
+    :data:`eyetest.core.design.quality.RATING_REGIONS`; attention checks: the
+    instructed answer).
+    """
     from eyetest.core.design.quality import RATING_REGIONS
+    from eyetest.study.controls import (
+        MAX_DEGRADED_SSIM,
+        MIN_READABLE_PX,
+        degraded_ssim,
+        instructed_answer,
+        instruction_lines,
+        render_instruction,
+    )
 
-    regions = RATING_REGIONS[plan.scale]
-    q = plan.quality
-    gold, attention = [], []
-    for image in control_images:
-        if q.gold_fraction > 0:
-            if image in images_with_reference:
-                gold.append([condition_id(image, GOLD_BETTER), *regions["top"]])
-            gold.append([condition_id(image, GOLD_WORSE), *regions["bottom"]])
-        if q.attention_fraction > 0:
-            attention.append([condition_id(image, ATTENTION_BLANK), *regions["bottom"]])
-    return {"gold": gold, "attention": attention}
+    pairwise, q = plan.protocol == "pairwise", plan.quality
+    want_gold = q.gold_fraction > 0 or (pairwise and TRAINING_TRIALS > 0)
+    want_attention = q.attention_fraction > 0
+    gold_images, attention_images, gold, attention = [], [], [], []
+    regions = None if pairwise else RATING_REGIONS[plan.scale]
+    labels = None
+    if not pairwise and plan.scale != "continuous100":
+        from eyetest.study.planning import ACR_LABELS, DCR_LABELS
+
+        labels = dict(enumerate(ACR_LABELS if plan.scale == "acr5" else DCR_LABELS, start=1))
+    flat, odd_size, smallest = [], [], None
+    for k, image in enumerate(control_images):
+        first, first_media = firsts[image]
+        prof = profile_of(first, first_media)
+        size = (prof.width, prof.height)
+        if want_gold:
+            ref_path, reference, base = dataset.references.get(image), None, None
+            if ref_path is not None:
+                content, media, w, h, arr8 = display_encoding(ref_path)
+                if (w, h) != size:
+                    odd_size.append(f"{image!r} ({w} x {h}, its outputs {size[0]} x {size[1]})")
+                else:
+                    base = arr8 if arr8 is not None else decode8(content)
+                    if plan.context == "gt":
+                        reference = contexts[image][:2]          # the hidden reference: the context itself
+                    elif media == prof.media:
+                        reference = (content, media)
+                    else:
+                        reference = (encode_like(base, prof), prof.media)
+            if base is None:
+                base = decode8(first)
+            worse = degrade(base, rng=np.random.default_rng([plan.seed, DEGRADE_STREAM, k]))
+            if not degraded_enough(base, worse):
+                flat.append(f"{image!r} (SSIM {degraded_ssim(base, worse):.2f})")
+            else:
+                if reference is None and pairwise:
+                    reference = (first, first_media)          # no usable ground truth: the first output
+                if reference is not None:
+                    store.add(image, GOLD_BETTER, "gold", reference[0], reference[1], *size)
+                store.add(image, GOLD_WORSE, "gold", encode_like(worse, prof), prof.media, *size)
+                gold_images.append(image)
+                if not pairwise:
+                    if reference is not None:
+                        gold.append([condition_id(image, GOLD_BETTER), *regions["top"]])
+                    gold.append([condition_id(image, GOLD_WORSE), *regions["bottom"]])
+        if want_attention and pairwise:
+            grey = np.full((prof.height, prof.width, 3), 128, np.uint8)
+            store.add(image, ATTENTION_BLANK, "attention", encode_like(grey, prof), prof.media, *size)
+            attention_images.append(image)
+        elif want_attention:
+            label, low, high = instructed_answer(plan.scale, k, labels)
+            pixels, px = render_instruction(prof.height, prof.width, instruction_lines(plan.scale, label))
+            store.add(image, ATTENTION_INSTRUCTED, "attention", encode_like(pixels, prof), prof.media, *size)
+            attention.append([condition_id(image, ATTENTION_INSTRUCTED), low, high])
+            smallest = px if smallest is None else min(smallest, px)
+    if odd_size:
+        notes.append(f"the reference in {str(root / 'gt')!r} of {', '.join(odd_size)} differs in size from the "
+                     "outputs: not shown as a gold stimulus (it would be the only stimulus of its size)")
+    if flat:
+        notes.append(f"image(s) {', '.join(flat)}: the degraded copy is too close to the image to be a clear "
+                     f"gold answer (SSIM above {MAX_DEGRADED_SSIM:g}, nearly flat content): no gold trials "
+                     "of them")
+    if want_gold and not gold_images:
+        notes.append(f"no image has gold stimuli: quality.gold_fraction = {q.gold_fraction:g} gives no gold trials"
+                     + (" and sessions get no training trials" if pairwise else ""))
+    elif not pairwise and want_gold and not any(c.endswith(GOLD_BETTER) for c, _, _ in gold):
+        notes.append(f"quality.gold_fraction = {q.gold_fraction:g}, but no image has a usable reference in "
+                     f"{str(root / 'gt')!r}: the rating gold trials are the degraded copies only (expected at the "
+                     "bottom of the scale), none checks the top; add the references to check both ends")
+    if smallest is not None and smallest < MIN_READABLE_PX:
+        notes.append(f"the attention-check instructions fit the images only at {smallest} px: too small to read "
+                     f"(under {MIN_READABLE_PX} px); use larger images or quality.attention_fraction = 0")
+    out = {"gold_images": gold_images if pairwise else [], "attention_images": attention_images}
+    if not pairwise:
+        out["rating_controls"] = {"gold": gold, "attention": attention}
+    return out
 
 
 def create_study(engine, plan, *, base_dir=None, study_id: str | None = None, notes: list | None = None) -> str:
@@ -325,7 +417,8 @@ def create_study(engine, plan, *, base_dir=None, study_id: str | None = None, no
     everything is written in one short transaction: a failed import leaves
     nothing behind.  What the caller should know (images left out and why,
     sessions shorter than ``judgments_per_session``, quality-control fractions
-    that give fewer control trials per session than asked) is appended to ``notes``.
+    that give fewer control trials per session than asked, control stimuli
+    that could not be made) is appended to ``notes``.
     """
     from eyetest.io.dataset import discover, list_images
 
@@ -354,59 +447,40 @@ def create_study(engine, plan, *, base_dir=None, study_id: str | None = None, no
     control_images = images[:MAX_CONTROL_IMAGES]
     want_gold = q.gold_fraction > 0 or (pairwise and TRAINING_TRIALS > 0)
     want_attention = q.attention_fraction > 0
-    # a rating gold trial expects the top of the scale only for a true reference
-    references = [i for i in control_images if i in dataset.references] if want_gold else []
     note = _session_note(plan, images, dataset.scenarios)
     if note:
         notes.append(note)
     notes.extend(_quality_notes(plan, images, dataset.scenarios))
-    if not pairwise and want_gold and not references:
-        notes.append(f"quality.gold_fraction = {q.gold_fraction:g}, but no image has a reference in "
-                     f"{str(root / 'gt')!r}: the rating gold trials are the degraded copies only (expected at the "
-                     "bottom of the scale), none checks the top; add the references to check both ends")
 
     study_id = study_id or secrets.token_hex(6)
+    store = _Stimuli(study_id)
+    firsts: dict[str, tuple[bytes, str]] = {}
+    contexts: dict[str, tuple] = {}
+    for image in images:
+        for method in plan.methods:
+            content, media, w, h, _ = display_encoding(outputs[method][image])
+            store.add(image, method, "method", content, media, w, h)
+            if method == plan.methods[0]:
+                firsts[image] = (content, media)
+        if plan.context != "none":
+            contexts[image] = display_encoding(context_files[image])[:4]
+            store.add(image, plan.context, plan.context, *contexts[image])
+    controls = {"gold_images": [], "attention_images": []}
+    if not pairwise:
+        controls["rating_controls"] = {"gold": [], "attention": []}
+    if want_gold or want_attention:
+        controls = _control_stimuli(plan, dataset, control_images, firsts, contexts, store, notes, root)
     spec = {
         "plan": plan.to_dict(),
         "images": images,
         "scenarios": {i: list(dataset.scenarios.get(i, ())) for i in images},
         "families": {m: dataset.families.get(m) for m in plan.methods if m in dataset.families},
-        "gold_images": control_images if want_gold and pairwise else [],
-        "attention_images": control_images if want_attention and pairwise else [],
-        "training_trials": TRAINING_TRIALS if want_gold and pairwise else 0,
+        "gold_images": controls["gold_images"],
+        "attention_images": controls["attention_images"],
+        "training_trials": TRAINING_TRIALS if controls["gold_images"] else 0,
     }
     if not pairwise:
-        spec["rating_controls"] = _rating_controls(plan, set(references), control_images)
-    store = _Stimuli(study_id)
-    arrays: dict[tuple[str, str], np.ndarray | bytes] = {}
-    for image in images:
-        for method in plan.methods:
-            content, media, w, h, arr8 = display_encoding(outputs[method][image])
-            store.add(image, method, "method", content, media, w, h)
-            if image in control_images and method == plan.methods[0]:
-                arrays[(image, method)] = arr8 if arr8 is not None else content
-        if plan.context != "none":
-            store.add(image, plan.context, plan.context, *display_encoding(context_files[image])[:4])
-    for k, image in enumerate(control_images if (want_gold or want_attention) else ()):
-        if want_gold:
-            ref_path = dataset.references.get(image)
-            if ref_path is not None:
-                content, media, w, h, arr8 = display_encoding(ref_path)
-                base = arr8 if arr8 is not None else _decode8(content)
-            else:
-                got = arrays[(image, plan.methods[0])]
-                base = got if isinstance(got, np.ndarray) else _decode8(got)
-                content = encode_png(base)
-                media, h, w = "image/png", base.shape[0], base.shape[1]
-            if pairwise or ref_path is not None:
-                store.add(image, GOLD_BETTER, "gold", content, media, w, h)
-            worse = degrade(base, rng=np.random.default_rng([plan.seed, DEGRADE_STREAM, k]))
-            store.add(image, GOLD_WORSE, "gold", encode_png(worse), "image/png", w, h)
-        if want_attention:
-            got = arrays[(image, plan.methods[0])]
-            base = got if isinstance(got, np.ndarray) else _decode8(got)
-            store.add(image, ATTENTION_BLANK, "attention", encode_png(np.full_like(base, 128)), "image/png",
-                      base.shape[1], base.shape[0])
+        spec["rating_controls"] = controls["rating_controls"]
     with engine.begin() as conn:
         conn.execute(sa.insert(schema.studies).values(
             id=study_id, name=plan.name, spec=spec, status="open", created_at=_now()))

@@ -20,7 +20,10 @@ line naming how many slices and which.  ``per_method`` pools the
 images and ranks methods (the default of the admin page); otherwise every
 ``image::method`` condition is ranked.  The rater table is
 :func:`eyetest.core.judgments.screening.screen_raters` with the participant id
-beside each session.  Results are cached for :data:`CACHE_SECONDS` per study.
+beside each session, on the primary dimension (``overall``, else the first)
+and the default rules, the spec's ``min_ms_per_trial`` when it sets one: the
+raters ``eyetest rank --exclude-raters auto`` and ``eyetest report`` exclude.
+The leaderboard scales every rater (the screening is a recommendation).  Results are cached for :data:`CACHE_SECONDS` per study.
 """
 
 from __future__ import annotations
@@ -183,13 +186,17 @@ def rater_quality(service, study_id: str) -> dict:
         out = {"study": study_id, "raters": []}
         if not records:
             return out
+        from eyetest.core.judgments.screening import primary_dimension
+
         flat, _ = _tables(spec, records)
-        flat = flat[flat["dimension"] == spec["plan"]["dimensions"][0]["name"]]
+        # the dimension that rank --exclude-raters auto and the report screen too ("overall", else the first)
+        flat = flat[flat["dimension"] == primary_dimension(d["name"] for d in spec["plan"]["dimensions"])]
         pairwise = spec["plan"]["protocol"] == "pairwise"
         min_ms = spec["plan"]["quality"]["min_ms_per_trial"] or 0
         from eyetest.core.judgments.screening import ScreeningRules
 
-        rules = ScreeningRules(min_ms=float(min_ms))
+        # no minimum in the spec (0, the default): the screening's own (1200 ms), as rank and the report use
+        rules = ScreeningRules(min_ms=float(min_ms)) if min_ms > 0 else ScreeningRules()
         try:
             screen = screen_raters(judgments=flat, rules=rules) if pairwise else screen_raters(ratings=flat, rules=rules)
         except JudgmentDataError as exc:

@@ -28,7 +28,7 @@ A spec file (sketch in ``docs/study-design.md``)::
     [quality]                          # shares of the whole session (pairwise and rating studies)
     gold_fraction = 0.08               # known-answer trials (pairwise: reference vs degraded; rating: see below)
     repeat_fraction = 0.05
-    attention_fraction = 0.0           # obvious-answer trials (a flat grey image)
+    attention_fraction = 0.0           # obvious-answer trials (pairwise: vs a flat grey image; rating: an instruction)
     repeat_min_gap = 5
     min_ms_per_trial = 1200
     [crowd]
@@ -38,8 +38,9 @@ A spec file (sketch in ``docs/study-design.md``)::
 Rating gold trials (``eyetest.core.design.quality``): the reference (``gt/``)
 expected in the top two categories, a heavily degraded copy in the bottom two;
 with ``scale = "dcr5"`` the reference against itself (hidden reference),
-expected "Imperceptible".  Attention checks: a flat grey image, expected in
-the bottom two categories.
+expected "Imperceptible".  Attention checks: an image whose rendered text
+names the answer to give, expected in that category (continuous: that end of
+the slider); ``eyetest.study.controls``.
 
 Every error is a :class:`~eyetest.errors.SpecError` whose ``key`` is the
 dotted path of the offending key (``study.design``, ``dimensions[1].name``)

@@ -6,6 +6,7 @@ import itertools
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -271,3 +272,94 @@ def test_pairs_of_a_block_do_not_depend_on_the_stimulus_names():
     rename = dict(zip(a, b))
     assert [[rename[s] for s in blk] for blk in da] == db
     assert all(len(set(x)) == 4 for x in itertools.chain(da))
+
+
+def _reference_blocks(stimuli, seed, steps):
+    """The design written out plainly (dense matrix, its maximum searched each time): ``steps`` is a list of
+    ``("propose", k)`` / ``("book", block)``; returns the proposed blocks."""
+    from eyetest.core.design.rating import STARTS, STREAM
+
+    v = len(stimuli)
+    shown, lam, blocks, out = np.zeros(v, np.int64), np.zeros((v, v), np.int64), 0, []
+
+    def add(idx):
+        nonlocal blocks
+        shown[idx] += 1
+        for i in idx:
+            for j in idx:
+                if i != j:
+                    lam[i, j] += 1
+        blocks += 1
+
+    for what, arg in steps:
+        if what == "book":
+            add([stimuli.index(s) for s in arg])
+            continue
+        k = arg
+        rng = np.random.default_rng([seed, STREAM, blocks])
+        key = rng.random(v)
+        scale = k * (lam.max() + 1.0) + 1.0
+        base = (shown - shown.min()) * scale
+        first = np.lexsort((key, shown))
+        best, best_cost = None, None
+        for start in first[:STARTS]:
+            if shown[start] != shown[first[0]]:
+                break
+            block, conc, free = [int(start)], lam[:, start].astype(float), np.ones(v, bool)
+            free[start] = False
+            for _ in range(k - 1):
+                pick = int(np.argmin(np.where(free, base + conc + key, np.inf)))
+                block.append(pick)
+                free[pick] = False
+                conc += lam[:, pick]
+            cost = sum(lam[i, j] for n, i in enumerate(block) for j in block[n + 1:])
+            if best_cost is None or cost < best_cost:
+                best, best_cost = np.array(block), cost
+        order = best[rng.permutation(k)]
+        add(list(order))
+        out.append([stimuli[i] for i in order])
+    return out
+
+
+@pytest.mark.parametrize("v,k", [(9, 3), (25, 6), (40, 12)])
+def test_dense_and_sparse_counts_give_the_blocks_of_the_plain_algorithm(v, k):
+    """The matrix (small studies) and the per-stimulus dicts (large ones) are two stores of one design."""
+    stimuli = [f"s{i}" for i in range(v)]
+    rng = np.random.default_rng(v)
+    steps = []
+    for n in range(30):
+        if n % 7 == 3:      # a block handed out by another process
+            steps.append(("book", [stimuli[i] for i in rng.choice(v, size=k, replace=False)]))
+        else:
+            steps.append(("propose", k))
+    want = _reference_blocks(stimuli, 3, steps)
+    for dense in (True, False):
+        design, got = BalancedBlocks(stimuli, seed=3, dense=dense), []
+        for what, arg in steps:
+            if what == "book":
+                design.book(arg)
+            else:
+                got.append(design.propose(arg))
+        assert got == want
+        blocks = [arg for what, arg in steps if what == "book"] + got
+        lam = _cooccurrence(blocks, stimuli)
+        pairs = [(a, b) for n, a in enumerate(stimuli) for b in stimuli[n + 1:]]
+        assert [design.together(a, b) for a, b in pairs] == lam.tolist()
+
+
+def test_twenty_thousand_stimuli_need_no_dense_matrix():
+    """20,000 stimuli: a v x v int32 matrix was 1.5 GB per study and process (and 114 ms a session start)."""
+    import tracemalloc
+
+    stimuli = [f"img{i // 20:04d}::m{i % 20}" for i in range(20_000)]
+    tracemalloc.start()
+    try:
+        design = BalancedBlocks(stimuli, seed=1)
+        blocks = [design.propose(20) for _ in range(40)]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20
+    seen = pd.Series([s for b in blocks for s in b]).value_counts()
+    assert len(seen) == 800 and (seen == 1).all()             # 40 x 20 distinct: least-shown first
+    assert design.together(blocks[0][0], blocks[0][1]) == 1 and design.together(blocks[0][0], blocks[1][0]) == 0

@@ -337,8 +337,9 @@ def test_rating_repeat_consistency_closed_form():
     # Gini mean differences: overall {4, 2, 5}: (2 + 1 + 3) / 3 = 2; sharpness {5, 1, 1}: (4 + 4 + 0) / 3 = 8/3
     assert out.loc["r1", "repeat_mad_chance"] == pytest.approx((2 + 8 / 3) / 2)
     assert out.loc["r2", "n_repeat_pairs"] == 0 and np.isnan(out.loc["r2", "repeat_mad"])
+    # the screening works on the primary dimension ("overall"): r1's one repeat pair there, |4 - 2| = 2
     table = screen_raters(ratings=df).table.set_index("rater")
-    assert table.loc["r1", "rating_repeat_mad"] == pytest.approx(1.0) and not table["excluded"].any()
+    assert table.loc["r1", "rating_repeat_mad"] == pytest.approx(2.0) and not table["excluded"].any()
 
 
 def _gold_rows(rater, values, regions, scale="acr5", **kw):
@@ -402,3 +403,41 @@ def test_rating_repeat_consistency_leaves_gold_trials_out():
                        "value": [1, 2, 3, 4], "scale": "acr5", "is_gold": [True, True, False, False]})
     assert quality.rating_repeat_consistency(df)["n_repeat_pairs"].tolist() == [0]
     assert quality.rating_repeat_consistency(df.assign(is_gold=False))["n_repeat_pairs"].tolist() == [1]
+
+
+def _two_question_ratings(order):
+    """6 raters x 12 ratings + 3 gold trials (degraded copy, expected 1-2), every trial answering two
+    questions; r0 rates its first gold trial 4 (1 of 3 wrong)."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for r in range(6):
+        trials = [(f"im{t % 4}::m{t % 3}", int(np.clip(2 + t % 3 + rng.integers(-1, 2), 1, 5)), False)
+                  for t in range(12)]
+        trials += [(f"im{g}::__degraded", 4 if (r == 0 and g == 0) else 1, True) for g in range(3)]
+        for t, (cond, value, gold) in enumerate(trials):
+            for dim in order:
+                rows.append({"rater": f"r{r}", "condition": cond, "value": value, "scale": "acr5",
+                             "dimension": dim, "trial": 100 * r + t, "is_gold": gold, "is_repeat": False,
+                             "is_training": False, "gold_low": 1.0 if gold else np.nan,
+                             "gold_high": 2.0 if gold else np.nan, "elapsed_ms": 2000})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("order", [("sharpness", "overall"), ("overall", "sharpness"), ("naturalness", "colour")])
+def test_screening_of_several_questions_is_that_of_the_primary_one(order):
+    """Each trial answers every question: pooled, r0's 3 gold trials were 6 "gold ratings" (>= 5, so the rule
+    applied: 4/6 < 0.70, excluded).  The screening is that of the primary question ("overall", else the
+    first), where r0 has 3 gold ratings and no rule applies."""
+    table = _two_question_ratings(order)
+    primary = "overall" if "overall" in order else order[0]
+    screen = screen_raters(ratings=table)
+    alone = screen_raters(ratings=table[table["dimension"] == primary])
+    assert screen.dimension == primary and screen.excluded == [] == alone.excluded
+    pd.testing.assert_frame_equal(screen.table, alone.table)
+    assert screen.table.set_index("rater").loc["r0", "rating_n_gold"] == 3
+    # pairwise alike: gold accuracy counted per trial, not per trial and question
+    pairs = pd.DataFrame([{"rater": "r", "condition_a": "x::a", "condition_b": "x::b",
+                           "outcome": "b" if t < 2 else "a", "dimension": d, "is_gold": True, "trial": t}
+                          for t in range(6) for d in order])
+    row = screen_raters(judgments=pairs).table.iloc[0]
+    assert row["n_gold"] == 6 and row["gold_accuracy"] == pytest.approx(4 / 6)

@@ -14,8 +14,10 @@ gold trial
     "Imperceptible" (:data:`RATING_REGIONS`).  Tests whether the rater can see.
 attention check
     A trial whose answer is obvious to anyone looking (an image against a
-    flat grey stand-in; rating: the flat grey image alone, expected in the
-    bottom two categories).  Tests whether the rater is looking.
+    flat grey stand-in; rating: an image whose rendered text names the answer
+    to give, ITU-T P.808's trapping question, expected in that one category
+    or at that end of the continuous scale: ``eyetest.study.controls``).
+    Tests whether the rater is looking.
 repeat trial
     A regular trial of the same session shown again (pairs with left and
     right swapped) at least ``min_gap`` trials later.  Measures

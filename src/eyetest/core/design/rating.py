@@ -32,7 +32,13 @@ number of blocks, which are sums over the blocks and do not depend on their
 order.  So a design rebuilt by :meth:`BalancedBlocks.book`-ing the blocks
 handed out so far (in any order) continues exactly as the one that lived
 through them: the study server relies on this (``eyetest.study.planning``).
-Memory: a ``v x v`` matrix of 32-bit counts (16 MB for 2,000 stimuli).
+
+Memory and time: the co-occurrence counts are a ``v x v`` matrix of 32-bit
+integers up to :data:`DENSE_MAX` stimuli (16 MB at 2,048), above that one
+dictionary of partners per stimulus (``O(b k^2)`` entries: a matrix for
+20,000 stimuli was 1.5 GB per study and process, and a session start took
+114 ms, mostly to find its maximum); both give the same blocks.  The largest
+count is kept as blocks are added (counts only grow), not searched for.
 """
 
 from __future__ import annotations
@@ -45,12 +51,14 @@ from eyetest.errors import SpecError
 STREAM = 0x4B1B
 #: greedy passes per block, from different first stimuli
 STARTS = 8
+#: up to this many stimuli the co-occurrence counts are a dense matrix, above it a dict per stimulus
+DENSE_MAX = 2048
 
 
 class BalancedBlocks:
     """An incomplete-block assignment of ``stimuli`` built one block (rater) at a time (module docstring)."""
 
-    def __init__(self, stimuli, *, seed: int):
+    def __init__(self, stimuli, *, seed: int, dense: bool | None = None):
         stimuli = [str(s) for s in stimuli]
         if not stimuli or len(set(stimuli)) != len(stimuli):
             raise SpecError("stimuli", "need a non-empty list of distinct stimuli")
@@ -61,8 +69,19 @@ class BalancedBlocks:
         self.index = {s: k for k, s in enumerate(stimuli)}
         v = len(stimuli)
         self.shown = np.zeros(v, np.int64)
-        self.together = np.zeros((v, v), np.int32)
+        dense = v <= DENSE_MAX if dense is None else bool(dense)
+        # co-occurrence counts: a matrix, or per stimulus {partner: count} (module docstring)
+        self._matrix = np.zeros((v, v), np.int32) if dense else None
+        self._partners: list[dict[int, int]] | None = None if dense else [{} for _ in range(v)]
+        self._max = 0                          # the largest co-occurrence count
         self.blocks = 0
+
+    def together(self, a: str, b: str) -> int:
+        """How many blocks so far held both stimuli ``a`` and ``b``."""
+        i, j = (int(self._indices([s])[0]) for s in (a, b))
+        if i == j:
+            return 0
+        return int(self._matrix[i, j]) if self._matrix is not None else self._partners[i].get(j, 0)
 
     def book(self, block) -> None:
         """Record a block handed out elsewhere (another process, or before a restart)."""
@@ -78,7 +97,7 @@ class BalancedBlocks:
         rng = np.random.default_rng([self.seed, STREAM, self.blocks])
         key = rng.random(v)
         # shown first, then co-occurrence, then the key; co-occurrence < k * max(lambda) + 1 = scale
-        scale = float(k) * (float(self.together.max()) + 1.0) + 1.0
+        scale = float(k) * (float(self._max) + 1.0) + 1.0
         base = (self.shown - self.shown.min()) * scale
         first = np.lexsort((key, self.shown))
         best, best_cost = None, None
@@ -86,7 +105,8 @@ class BalancedBlocks:
             if self.shown[start] != self.shown[first[0]]:
                 break
             block = [int(start)]
-            conc = self.together[:, start].astype(np.float64)
+            conc = np.zeros(v, np.float64)
+            self._accumulate(conc, int(start))
             free = np.ones(v, bool)
             free[start] = False
             for _ in range(k - 1):
@@ -94,9 +114,9 @@ class BalancedBlocks:
                 pick = int(np.argmin(score))
                 block.append(pick)
                 free[pick] = False
-                conc += self.together[:, pick]
+                self._accumulate(conc, pick)
             idx = np.array(block)
-            cost = int(self.together[np.ix_(idx, idx)].sum()) // 2
+            cost = self._pairs_cost(idx)
             if best_cost is None or cost < best_cost:
                 best, best_cost = idx, cost
         order = best[rng.permutation(k)]
@@ -112,10 +132,37 @@ class BalancedBlocks:
             raise SpecError("block", "lists a stimulus twice")
         return np.array([self.index[s] for s in names], dtype=np.int64)
 
+    def _accumulate(self, conc: np.ndarray, j: int) -> None:
+        """``conc += `` the co-occurrence counts of stimulus ``j`` with every stimulus."""
+        if self._matrix is not None:
+            conc += self._matrix[j]                # symmetric: row j = column j
+            return
+        partners = self._partners[j]
+        if partners:
+            conc[np.fromiter(partners.keys(), np.int64, len(partners))] += np.fromiter(
+                partners.values(), np.float64, len(partners))
+
+    def _pairs_cost(self, idx: np.ndarray) -> int:
+        """``sum_{i<j in idx} lambda_ij``."""
+        if self._matrix is not None:
+            return int(self._matrix[np.ix_(idx, idx)].sum()) // 2
+        block = [int(i) for i in idx]
+        return sum(self._partners[i].get(j, 0) for n, i in enumerate(block) for j in block[n + 1:])
+
     def _add(self, idx: np.ndarray) -> None:
         self.shown[idx] += 1
-        self.together[np.ix_(idx, idx)] += 1
-        self.together[idx, idx] -= 1           # no self-pairs on the diagonal
+        if self._matrix is not None:
+            self._matrix[np.ix_(idx, idx)] += 1
+            self._matrix[idx, idx] -= 1         # no self-pairs on the diagonal
+            self._max = max(self._max, int(self._matrix[np.ix_(idx, idx)].max()))
+        else:
+            block = [int(i) for i in idx]
+            for i in block:
+                partners = self._partners[i]
+                for j in block:
+                    if j != i:
+                        partners[j] = c = partners.get(j, 0) + 1
+                        self._max = max(self._max, c)
         self.blocks += 1
 
 

@@ -52,7 +52,8 @@
 * :func:`rating_gold_accuracy` - share of a rater's gold and attention
   ratings inside their known region ``gold_low <= value <= gold_high``
   (e.g. the reference in the top two ACR categories, 4-5; a heavily
-  degraded copy or a flat grey image in the bottom two, 1-2), beside
+  degraded copy in the bottom two, 1-2; an attention check's instructed
+  category, e.g. 2-2), beside
   ``gold_chance``, the share a rater answering uniformly at random would
   get on the same trials (the region's share of the scale's categories, or
   of its length for the continuous scale).

@@ -7,8 +7,9 @@ the list it applied in the report).  Default rules (:class:`ScreeningRules`):
 =====================  ==========================================================
 gold accuracy          < 0.70 on >= 5 gold trials (pairwise: the expected answer;
                        ratings: a rating inside the trial's known region, e.g.
-                       4-5 for the reference, 1-2 for a degraded copy or an
-                       attention check; attention checks count as gold)
+                       4-5 for the reference, 1-2 for a degraded copy, the
+                       instructed category of an attention check; attention
+                       checks count as gold)
 self-consistency       on >= 10 repeated pairs: significantly below what an
                        honest rater following the consensus scale shows on
                        the same pairs (Monte Carlo p < 0.01) *and* nearer to
@@ -39,12 +40,28 @@ honest raters per study (before 1.16), nearly all by the leave-one-out fence,
 which is relative and flags the tail of any group of 8 or more raters.
 
 For ratings, with regions of two of the five categories (a random clicker
-lands in one 40 % of the time, ``rating_gold_chance``) the gold rule is
-binomial: a rater right with probability ``p`` on each of 5 gold trials is
-excluded with probability ``P(X <= 3)``, ``X ~ Bin(5, p)``: 0.023 for an
-attentive rater at ``p = 0.95``, 0.081 at ``p = 0.9``, and 0.913 for a random
-clicker (``p = 0.4``); with 10 gold trials (``P(X <= 6)``) 0.001, 0.013 and
-0.945.
+lands in one 40 % of the time; in an instructed attention check's one
+category 20 %; ``rating_gold_chance``) the gold rule is binomial: a rater
+right with probability ``p`` on each of ``n`` gold trials is excluded with
+probability ``P(X < 0.7 n)``, ``X ~ Bin(n, p)``.  For n = 5 (``P(X <= 3)``):
+0.023 for an attentive rater at ``p = 0.95``, 0.081 at ``p = 0.9``, 0.165 at
+``p = 0.85``, and 0.913 for a random clicker (``p = 0.4``); the rate is not
+monotone in ``n`` and is highest at n = 6 (``P(X <= 4)``: 0.033, 0.114,
+0.224); with 10 gold trials (``P(X <= 6)``) 0.001, 0.013, 0.050 and 0.945.
+So the rule suits gold trials that attentive raters get right at least 95 %
+of the time: the degraded copy and the instructed attention checks; a
+pristine reference in the top two categories is more often missed by
+attentive raters on dull or imperfect content.
+
+A table with several dimensions (questions) is screened on one of them, the
+*primary* dimension (:func:`primary_dimension`: ``overall`` when there is
+one, else the first in the table): every trial answers every question, so
+pooling the dimensions would count each gold trial, each trial of the speed
+and straight-lining rules once per question (3 gold trials of 2 questions
+passed the ">= 5 gold ratings" rule), and a rating gold region is a
+statement about overall quality, not about any question (a degraded copy's
+colours are not worse).  ``eyetest rank --exclude-raters auto``, the report
+and the admin rater table therefore exclude the same raters.
 
 Position (side) bias is reported (``side_bias_p``) but never a reason on its
 own: it is only meaningful when the design randomises sides.  So is the
@@ -88,9 +105,13 @@ class ScreeningRules:
 
 @dataclass(frozen=True)
 class RaterScreen:
-    """``table``: one row per rater with all statistics and ``excluded``/``reasons``."""
+    """``table``: one row per rater with all statistics and ``excluded``/``reasons``.
+
+    ``dimension``: the dimension screened (None for a table without a ``dimension`` column).
+    """
 
     table: pd.DataFrame
+    dimension: str | None = None
 
     @property
     def excluded(self) -> list:
@@ -99,6 +120,21 @@ class RaterScreen:
     def reasons(self) -> dict:
         t = self.table[self.table["excluded"]]
         return dict(zip(t["rater"], t["reasons"]))
+
+
+def primary_dimension(dimensions) -> str:
+    """The dimension a study is screened on: ``"overall"`` if among ``dimensions``, else the first one."""
+    names = list(dict.fromkeys(str(d) for d in dimensions))
+    if not names:
+        raise ValueError("no dimensions")
+    return "overall" if "overall" in names else names[0]
+
+
+def _primary(table: pd.DataFrame | None) -> tuple[pd.DataFrame | None, str | None]:
+    if table is None or "dimension" not in table.columns or table.empty:
+        return table, None
+    dim = primary_dimension(table["dimension"])
+    return table[table["dimension"].astype(str) == dim], dim
 
 
 def _merge(base: pd.DataFrame, part: pd.DataFrame) -> pd.DataFrame:
@@ -119,7 +155,13 @@ def screen_raters(judgments: pd.DataFrame | None = None, ratings: pd.DataFrame |
         agreement of repeat ratings is reported, never a reason).
     by : str, optional
         Grouping column for the leave-one-out analysis (e.g. ``"image"``).
+
+    A table with a ``dimension`` column is screened on its primary dimension
+    only (:func:`primary_dimension`, module docstring); a rater without a
+    judgment of it gets no row.
     """
+    judgments, dim_j = _primary(judgments)
+    ratings, dim_r = _primary(ratings)
     raters = set()
     parts = []
     if judgments is not None:
@@ -189,4 +231,4 @@ def screen_raters(judgments: pd.DataFrame | None = None, ratings: pd.DataFrame |
             reasons[row["rater"]].append(text(row))
     table["excluded"] = table["rater"].map(lambda x: bool(reasons[x]))
     table["reasons"] = table["rater"].map(lambda x: "; ".join(reasons[x]))
-    return RaterScreen(table=table)
+    return RaterScreen(table=table, dimension=dim_j or dim_r)
