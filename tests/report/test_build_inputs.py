@@ -251,7 +251,7 @@ def test_report_of_a_rating_study_from_its_database(tmp_path):
     report = build_report(collect(study=(db, study)))
     paths = write_report(report, tmp_path / "out" / "report.html")
     md = paths.markdown.read_text()
-    assert "MOS per method and dimension (95% t-interval)" in md and "bt500" in md
+    assert "MOS per method and dimension (95% rater-bootstrap percentile interval)" in md and "bt500" in md
     card = json.loads(paths.card.read_text())["human_study"]
     assert card["protocol"] == "rating" and card["scaling_model"] == "mos"
     assert any("repeat rating(s) not scaled" in n for n in card["notes"])
@@ -316,3 +316,34 @@ def test_compare_pair_of_about_json_must_name_two_methods_of_the_inputs(tmp_path
     about.write_text(json.dumps({"compare": "x,z"}))
     report = build_report(collect(judgments=judgments, about=about), n_boot=10)
     assert any(s.title == "Scenario view: x vs z" for s in report.sections)
+
+
+def test_pooled_mos_interval_keeps_each_raters_ratings_together(tmp_path):
+    """MOS per method pooled over images: raters with a strong personal bias rate every image, so the
+    interval must be about that of the raters' means (t over 12 rater means), not a t-interval over all
+    120 ratings as if they were independent (about sqrt(10) narrower)."""
+    from scipy import stats
+
+    from eyetest.report.context import Context
+
+    rng = np.random.default_rng(4)
+    raters, images, methods = 12, 10, {"good": 4.0, "poor": 2.0}
+    bias = rng.normal(0, 0.8, raters)
+    rows = [{"rater": f"r{r}", "condition": f"i{i}::{m}", "value": float(np.clip(np.round(q + bias[r]
+             + rng.normal(0, 0.3)), 1, 5)), "scale": "acr5", "dimension": "overall"}
+            for r in range(raters) for i in range(images) for m, q in methods.items()]
+    path = tmp_path / "ratings.csv"
+    table = pd.DataFrame(rows)
+    table.to_csv(path, index=False)
+    ctx = Context.from_inputs(collect(judgments=path), seed=0, compare=None, regime=None, n_boot=400,
+                              exclude_raters="none")
+    got = ctx.method_scale.set_index("condition")
+    for method in methods:
+        values = table[table["condition"].str.endswith("::" + method)]
+        per_rater = values.groupby("rater")["value"].mean()
+        lo, hi = stats.t.interval(0.95, len(per_rater) - 1, loc=per_rater.mean(), scale=stats.sem(per_rater))
+        naive = 2 * stats.t.ppf(0.975, len(values) - 1) * stats.sem(values["value"])
+        width = got.loc[method, "ci_high"] - got.loc[method, "ci_low"]
+        assert got.loc[method, "score"] == pytest.approx(values["value"].mean())
+        assert width == pytest.approx(hi - lo, rel=0.3), (width, hi - lo)
+        assert width > 2 * naive

@@ -101,6 +101,8 @@ class Context:
     cond_scale: pd.DataFrame | None = None      # image, method, dimension, score, ci
     method_scale: pd.DataFrame | None = None    # per dimension
     scenario_scale: pd.DataFrame | None = None  # primary dimension, per scenario
+    #: interval of the rating MOS pooled over images (method_scale, scenario_scale of a rating study)
+    pooled_interval: str = "rater-bootstrap percentile interval"
     primary: str = "overall"
     undirected: list = field(default_factory=list)  # scored metrics without a known direction
     audit_gameability: pd.DataFrame | None = None
@@ -262,12 +264,33 @@ class Context:
         self.judgments = j[keep].reset_index(drop=True)
         ids = [split_condition_id(c) for c in self.judgments["condition"]]
         per_method = self.judgments.assign(image=[i for i, _ in ids], condition=[m for _, m in ids])
-        self.method_scale, _ = rank(per_method, model="mos", by="dimension")
+        self.method_scale = self._pooled_mos(per_method, "dimension", salt=31)
         if self.inputs.scenarios:
             rx = explode_scenarios(per_method[per_method["dimension"] == self.primary],
                                    scenario_tags(self.inputs.scenarios))
             if len(rx):
-                self.scenario_scale, _ = rank(rx, model="mos", by="scenario")
+                self.scenario_scale = self._pooled_mos(rx, "scenario", salt=32)
+
+    def _pooled_mos(self, ratings: pd.DataFrame, by: str, *, salt: int) -> pd.DataFrame:
+        """MOS per method pooled over images, with rater-bootstrap intervals.
+
+        A rater rates a method once per image, and a rater's ratings share the
+        rater's bias, so the pooled ratings of a method are not independent:
+        a Student-t interval over all of them is too narrow (by about
+        ``sqrt(images)`` when the rater effect dominates).  Resampling raters
+        (:func:`eyetest.core.judgments.mos.bootstrap_mos`, percentile
+        interval; the images are held fixed) keeps each rater's ratings
+        together.  With fewer than 2 raters in a slice the t-interval stays,
+        with a note.
+        """
+        from eyetest.core.judgments.ranking import rank
+
+        if ratings.groupby(by)["rater"].nunique().min() >= 2:
+            scale, _ = rank(ratings, model="mos", by=by, n_boot=max(self.n_boot, 200), rng=self.rng(salt))
+        else:
+            scale, _ = rank(ratings, model="mos", by=by)
+            self.pooled_interval = "t-interval; a slice has one rater, so raters cannot be resampled"
+        return scale
 
     def human_primary(self) -> pd.DataFrame | None:
         if self.cond_scale is None:

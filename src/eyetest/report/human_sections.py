@@ -37,7 +37,7 @@ def human_section(ctx: Context) -> Section:
         order = (ms[ms["dimension"] == ctx.primary].sort_values("score", ascending=False)["method"].tolist()
                  or None)
         t = scale_matrix(ms, rows="method", columns="dimension", row_order=order,
-                         caption=("MOS per method and dimension (95% t-interval)" if ctx.ratings else
+                         caption=(f"MOS per method and dimension (95% {ctx.pooled_interval})" if ctx.ratings else
                                   "Bradley-Terry scale per method and dimension (logit units, 95% CI)")
                                  + (" - simulated" if ctx.simulated else ""),
                          note=("Ratings of all images pooled per method (gold, attention, repeat and training "
@@ -59,7 +59,8 @@ def human_section(ctx: Context) -> Section:
     if ctx.scenario_scale is not None:
         t = scale_matrix(ctx.scenario_scale.rename(columns={"condition": "method"}), rows="scenario",
                          columns="method", best="row",
-                         caption=f"{'MOS' if ctx.ratings else 'Bradley-Terry scale'} per scenario ({ctx.primary}, 95% CI)"
+                         caption=f"{'MOS' if ctx.ratings else 'Bradley-Terry scale'} per scenario ({ctx.primary}, 95% "
+                                 + (f"{ctx.pooled_interval})" if ctx.ratings else "CI)")
                                  + (" - simulated" if ctx.simulated else ""),
                          note="bold = preferred method of the scenario; an image may carry several scenarios.")
         html.append(section_tables(s, t))
