@@ -347,3 +347,34 @@ def test_pooled_mos_interval_keeps_each_raters_ratings_together(tmp_path):
         assert got.loc[method, "score"] == pytest.approx(values["value"].mean())
         assert width == pytest.approx(hi - lo, rel=0.3), (width, hi - lo)
         assert width > 2 * naive
+
+
+def test_report_of_a_study_screens_speed_with_the_studys_own_minimum_time(tmp_path):
+    """A study that asks for >= 400 ms per trial: raters answering in 600 ms are not 'too fast' in its
+    report (the default 1200 ms applies only where the judgments do not say)."""
+    import uuid
+
+    from eyetest.core.judgments.screening import ScreeningRules, screen_raters
+    from eyetest.report.context import Context
+    from eyetest.store.engine import make_engine
+    from eyetest.study.sample import create_sample_study
+    from eyetest.study.service import StudyService
+
+    db = tmp_path / "r.sqlite"
+    study = create_sample_study(str(db), tmp_path / "s", protocol="rating", context="none",
+                                study='scale = "acr5"\njudgments_per_session = 6', quality="min_ms_per_trial = 400")
+    engine = make_engine(str(db))
+    svc = StudyService(engine)
+    for k in range(3):
+        token = svc.start_session(study, f"p{k}")[0]["session"]
+        while (trial := svc.next_trial(token)) is not None:
+            svc.record_judgment(token, trial=trial["trial"], answers={"overall": 1 + k}, client_id=uuid.uuid4().hex,
+                                elapsed_ms=600)
+    engine.dispose()
+    inputs = collect(study=(db, study))
+    assert inputs.min_ms_per_trial == 400
+    ctx = Context.from_inputs(inputs, seed=0, compare=None, regime=None, n_boot=50, exclude_raters="auto")
+    assert (ctx.screen.table["rating_too_fast_rate"] == 0).all()
+    # the same ratings under the default rule are all too fast: the study's own minimum made the difference
+    default = screen_raters(ratings=inputs.judgments, rules=ScreeningRules())
+    assert (default.table["rating_too_fast_rate"] == 1).all()

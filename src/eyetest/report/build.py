@@ -72,6 +72,8 @@ class ReportInputs:
     dataset_recorded: str | None = None          # the score manifest's dataset path, as written
     about: dict = field(default_factory=dict)
     files: dict = field(default_factory=dict)   # role -> Path (hashed into the card)
+    #: a study database's quality.min_ms_per_trial (the screening's speed rule), None: the default 1200 ms
+    min_ms_per_trial: float | None = None
 
 
 def _first(folder: Path, stems, exts) -> Path | None:
@@ -205,6 +207,14 @@ def _sqlite_file(db) -> Path | None:
 def study_judgments(db, study: str) -> pd.DataFrame:
     """The judgments of ``study`` in database ``db``, one row per judgment and dimension.
 
+    See :func:`read_study`, which also returns the study's spec.
+    """
+    return read_study(db, study)[0]
+
+
+def read_study(db, study: str) -> tuple[pd.DataFrame, dict]:
+    """The judgments of ``study`` in database ``db`` (one row per judgment and dimension) and its spec.
+
     Pairwise studies give the pairwise table, rating studies the rating
     table (with the study's scale).
 
@@ -243,6 +253,7 @@ def study_judgments(db, study: str) -> pd.DataFrame:
                 if study not in ids:
                     raise DatasetError(f"no study {study!r} in {db}; studies: {', '.join(ids) or 'none'}")
                 records = list(iter_records(conn, study))
+                spec = conn.execute(sa.select(schema.studies.c.spec).where(schema.studies.c.id == study)).scalar()
         except sa.exc.SQLAlchemyError as exc:
             raise DatasetError(f"cannot read study database {db}: {exc.orig if hasattr(exc, 'orig') else exc}") from exc
     finally:
@@ -257,7 +268,7 @@ def study_judgments(db, study: str) -> pd.DataFrame:
         table = rating_table(records, scenarios={}, scale=scales[0])
     else:
         table = pairwise_table(records, scenarios={})
-    return table.drop(columns=[c for c in ("scenario",) if c in table.columns])
+    return table.drop(columns=[c for c in ("scenario",) if c in table.columns]), dict(spec or {})
 
 
 def _judgment_scenarios(j: pd.DataFrame) -> dict:
@@ -323,7 +334,10 @@ def collect(results_dir=None, *, scores=None, audit=None, judgments=None, scale=
         _load_audit(inputs, p)
     if study is not None:
         db, study_id = study
-        inputs.judgments = study_judgments(db, study_id)
+        inputs.judgments, spec = read_study(db, study_id)
+        # the speed rule of rater screening: the study's own minimum time per trial, when it sets one
+        min_ms = ((spec.get("plan") or {}).get("quality") or {}).get("min_ms_per_trial") or 0
+        inputs.min_ms_per_trial = float(min_ms) if min_ms > 0 else None
         if _sqlite_file(db) is not None:
             inputs.files["study database"] = _sqlite_file(db)
     else:

@@ -213,7 +213,7 @@ class Context:
             if is_rating_table(j):
                 self._ratings(j)
                 return
-            self.screen = screen_raters(j[j["dimension"] == self.primary])
+            self.screen = screen_raters(j[j["dimension"] == self.primary], rules=self._screening_rules())
             self.excluded = list(self.screen.excluded) if self.exclude_mode == "auto" else []
             cond, notes = rank(j, model="bradley-terry", by="dimension", exclude=self.excluded)
             self.scale_notes = notes
@@ -252,7 +252,7 @@ class Context:
         from eyetest.core.judgments.screening import screen_raters
 
         self.ratings = True
-        self.screen = screen_raters(ratings=j[j["dimension"] == self.primary])
+        self.screen = screen_raters(ratings=j[j["dimension"] == self.primary], rules=self._screening_rules())
         self.excluded = list(self.screen.excluded) if self.exclude_mode == "auto" else []
         cond, self.scale_notes = rank(j, model="mos", by="dimension", exclude=self.excluded)
         parts = [split_condition_id(c) for c in cond["condition"]]
@@ -270,6 +270,13 @@ class Context:
                                    scenario_tags(self.inputs.scenarios))
             if len(rx):
                 self.scenario_scale = self._pooled_mos(rx, "scenario", salt=32)
+
+    def _screening_rules(self):
+        """The default screening rules, with the study's own minimum time per trial when it has one."""
+        from eyetest.core.judgments.screening import ScreeningRules
+
+        ms = self.inputs.min_ms_per_trial
+        return ScreeningRules(min_ms=ms) if ms else ScreeningRules()
 
     def _pooled_mos(self, ratings: pd.DataFrame, by: str, *, salt: int) -> pd.DataFrame:
         """MOS per method pooled over images, with rater-bootstrap intervals.
