@@ -10,9 +10,17 @@ Posterior
     with message passing.  The refit starts from zero, not from the previous
     fit, so the posterior a proposal sees is a function of the judgment
     counts per pair only (:meth:`ThurstonePosterior.refit` with
-    ``warm=False``).  ``inference="adf"``: only the online assumed-density
-    update (Minka 2001; TrueSkill corrections, Herbrich et al. 2007), a
-    function of the judgments *in the order observed*.
+    ``warm=False``); a judgment is therefore only counted when observed
+    (:meth:`ThurstonePosterior.record`), and :attr:`posterior` is current
+    after :meth:`ActiveScheduler.scores` or a proposal.  With blocks the
+    refit and the utility do their linear algebra block-wise, all blocks of
+    one size in one batched call (:class:`~eyetest.core.design.posterior.BlockLayout`),
+    so a proposal after each judgment costs about 1 ms for 100 images x 6
+    methods and 3 ms for 333 x 6 (one block of 600: 65 ms, the ``n^3`` of
+    the utility and the refit; shared CPU).  ``inference="adf"``: only the
+    online assumed-density update (Minka 2001; TrueSkill corrections,
+    Herbrich et al. 2007), a function of the judgments *in the order
+    observed*.
 Utility
     ``utility="misorder"`` (default): the first-order fall in the expected
     number of misordered pairs, weighted by the posterior probability that
@@ -94,7 +102,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import minimum_spanning_tree
 
 from eyetest.core.design.base import PairScheduler
-from eyetest.core.design.posterior import ThurstonePosterior
+from eyetest.core.design.posterior import BlockLayout, ThurstonePosterior
 from eyetest.core.design.utility import ranking_utility
 from eyetest.errors import SpecError, UnknownNameError
 
@@ -140,6 +148,7 @@ class ActiveScheduler(PairScheduler):
         self.posterior = ThurstonePosterior(len(self.conditions), prior_sd=prior_sd, ties=self.ties)
         self._gain: np.ndarray | None = None
         self._blocked = bool(self.block.max() > 0)
+        self._layout = BlockLayout(len(self.conditions), self.block) if self._blocked else None
         # bookings per batch window: a matching's pairs, or a spanning forest's (module docstring)
         sizes = np.bincount(self.block)
         self.window = int((sizes // 2).sum()) if batch == "matching" else int((sizes - 1).clip(0).sum())
@@ -150,7 +159,7 @@ class ActiveScheduler(PairScheduler):
         """Refit the posterior on all judgments if ``inference="laplace"`` and new ones came in."""
         post = self.posterior
         if self.inference == "laplace" and post.n_observed > post.n_refit:
-            post.refit(block=self.block if self._blocked else None, warm=False)
+            post.refit(block=self._layout, warm=False)
             self._gain = None
 
     def information_gain(self) -> np.ndarray:
@@ -167,7 +176,7 @@ class ActiveScheduler(PairScheduler):
                 self._gain = post.information_gain(self.pair_i, self.pair_j)
             else:
                 self._gain = ranking_utility(post.mean, post.cov, self.pair_i, self.pair_j, post.eps,
-                                             block=self.block,
+                                             block=self._layout,
                                              misorder_weighted=self.utility_name == "misorder")
         return self._gain
 
@@ -237,5 +246,9 @@ class ActiveScheduler(PairScheduler):
             self._recent_start = first
 
     def _observe(self, i: int, j: int, sign: int) -> None:
-        self.posterior.update(i, j, sign)
+        if self.inference == "laplace":
+            # counts only: the next use refits from them (an online update would be overwritten unread)
+            self.posterior.record(i, j, sign)
+        else:
+            self.posterior.update(i, j, sign)
         self._gain = None

@@ -215,6 +215,8 @@ class ThurstonePosterior:
         self.wins = np.zeros((self.n, self.n))    # wins[i, j]: judgments preferring i over j
         self.draws = np.zeros((self.n, self.n))   # draws[i, j] (i < j): ties of the pair
         self.n_refit = 0                          # n_observed at the last :meth:`refit`
+        self._pairs = np.empty(0, dtype=np.int64)  # i * n + j (i < j) of every judged pair, sorted
+        self._pair_set: set[int] = set()
 
     def difference(self, i, j):
         """Mean and variance of ``s_i - s_j`` (vectorised over index arrays)."""
@@ -246,14 +248,31 @@ class ThurstonePosterior:
         sa = self.cov[:, i] - self.cov[:, j]
         self.mean = self.mean + sa * (float(v) / c)
         self.cov = self.cov - np.outer(sa, sa) * (float(w) / c**2)
-        self.n_observed += 1
-        if outcome == 0:
-            self.draws[min(i, j), max(i, j)] += 1
-        else:
-            self.wins[(i, j) if outcome > 0 else (j, i)] += 1
+        self.record(i, j, outcome)
         if self.learn_margin:
             gain = 2.0 / (self.n_observed + 20.0)
             self.eps = min(max(self.eps * float(np.exp(gain * ((outcome == 0) - p_tie))), 0.01), 3.0)
+
+    def record(self, i: int, j: int, outcome: int) -> None:
+        """Count one judgment for :meth:`refit` without the online update (mean, cov, eps unchanged).
+
+        For a caller that refits before every use of the posterior (the
+        ``active`` sampler with ``inference="laplace"``): the ``O(n^2)``
+        online update would be overwritten unread.  :meth:`update` counts
+        through this too.
+        """
+        i, j = int(i), int(j)
+        if outcome == 0:
+            if not self.ties:
+                raise SpecError("outcome", "a tie cannot be observed by a model made with ties=False")
+            self.draws[min(i, j), max(i, j)] += 1
+        else:
+            self.wins[(i, j) if outcome > 0 else (j, i)] += 1
+        self.n_observed += 1
+        key = min(i, j) * self.n + max(i, j)
+        if key not in self._pair_set:
+            self._pair_set.add(key)
+            self._pairs = np.insert(self._pairs, np.searchsorted(self._pairs, key), key)
 
     def refit(self, *, min_for_margin: int = 20, block=None, warm: bool = True) -> None:
         """Replace the ADF state by the Laplace posterior of all judgments so far.
@@ -267,15 +286,16 @@ class ThurstonePosterior:
         ``min_for_margin`` judgments), so the result is a function of the
         judgment counts per pair alone, bit for bit, whatever the order of
         the judgments and the earlier refits.
-        ``block`` (block per condition, no judgment across blocks) makes the
-        refit block-wise (see :func:`fit_laplace`).
+        ``block`` (block per condition, or its :class:`BlockLayout`; no
+        judgment across blocks) makes the refit block-wise (see
+        :func:`fit_laplace`).  The judged pairs are kept as they come in
+        (:meth:`record`), so a refit costs nothing of order ``n^2`` beyond
+        the covariance it returns.
         """
-        i, j = np.triu_indices(self.n, 1)
-        n_win, n_loss, n_tie = self.wins[i, j], self.wins[j, i], self.draws[i, j]
-        keep = (n_win + n_loss + n_tie) > 0
-        if keep.any():
+        i, j = np.divmod(self._pairs, self.n)            # the judged pairs, in np.triu_indices order
+        if len(i):
             learn = self.learn_margin and self.n_observed >= min_for_margin
-            mean, cov, eps = fit_laplace(self.n, i[keep], j[keep], n_win[keep], n_loss[keep], n_tie[keep],
+            mean, cov, eps = fit_laplace(self.n, i, j, self.wins[i, j], self.wins[j, i], self.draws[i, j],
                                          prior_sd=self.prior_sd, eps=self.eps if warm else self.draw_margin,
                                          ties=self.ties, learn_margin=learn, start=self.mean if warm else None,
                                          block=block)
@@ -339,23 +359,96 @@ def _laplacian(n, i, j, h):
     return out
 
 
-def _block_solve(mat, rhs, groups):
-    """Solve ``mat x = rhs`` for a block-diagonal ``mat`` with the given index groups."""
-    if len(groups) == 1:
-        return np.linalg.solve(mat, rhs)
-    out = np.empty_like(rhs)
-    for g in groups:
-        out[g] = np.linalg.solve(mat[np.ix_(g, g)], rhs[g])
-    return out
+class BlockLayout:
+    """Conditions grouped by block, the blocks of one size stacked, for batched block-diagonal algebra.
 
+    When pairs never cross blocks and the prior is independent, every
+    matrix of the Laplace fit (negative Hessian, its inverse) and of the
+    ranking utility is block-diagonal.  ``members[g]`` is a ``(k, m)``
+    array: the conditions of the ``k`` blocks of size ``m`` (each block in
+    index order), so one batched LAPACK call handles all blocks of a size
+    and nothing of size ``n x n`` is formed per Newton step (``block=None``:
+    one block of all ``n`` conditions).  ``group``, ``slot``, ``local``:
+    per condition, its stack, its block in the stack and its place in the
+    block.
+    """
 
-def _block_inverse(mat, groups):
-    if len(groups) == 1:
-        return np.linalg.inv(mat)
-    out = np.zeros_like(mat)
-    for g in groups:
-        out[np.ix_(g, g)] = np.linalg.inv(mat[np.ix_(g, g)])
-    return out
+    def __init__(self, n: int, block=None):
+        self.n = int(n)
+        labels = np.zeros(self.n, dtype=np.int64) if block is None else np.asarray(block)
+        _, inverse, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+        order = np.argsort(inverse, kind="stable")            # conditions by block, in index order
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        self.group = np.empty(self.n, dtype=np.int64)
+        self.slot = np.empty(self.n, dtype=np.int64)
+        self.local = np.empty(self.n, dtype=np.int64)
+        self.members: list[np.ndarray] = []
+        for g, m in enumerate(np.unique(sizes)):
+            which = np.flatnonzero(sizes == m)
+            members = order[starts[which][:, None] + np.arange(m)]
+            self.members.append(members)
+            self.group[members] = g
+            self.slot[members] = np.arange(len(which))[:, None]
+            self.local[members] = np.arange(m)
+        self.whole = len(self.members) == 1 and self.members[0].shape[0] == 1
+
+    def pair_index(self, i, j) -> list[tuple]:
+        """Per stack: the pairs ``(i[k], j[k])`` in it and their flat offsets in its ``(k, m, m)`` array."""
+        i = np.asarray(i, dtype=np.int64)
+        j = np.asarray(j, dtype=np.int64)
+        cross = (self.group[i] != self.group[j]) | (self.slot[i] != self.slot[j])
+        if cross.any():
+            k = int(np.flatnonzero(cross)[0])
+            raise SpecError("block", f"pair ({i[k]}, {j[k]}) joins two blocks; a block-wise fit needs "
+                                     "every pair inside one block")
+        out = []
+        for g, members in enumerate(self.members):
+            m = members.shape[1]
+            sel = np.flatnonzero(self.group[i] == g)
+            base = self.slot[i[sel]] * m * m
+            li, lj = self.local[i[sel]], self.local[j[sel]]
+            out.append((sel, base + li * (m + 1), base + lj * (m + 1), base + li * m + lj, base + lj * m + li))
+        return out
+
+    def laplacian(self, index: list[tuple], h, diag: float = 0.0) -> list[np.ndarray]:
+        """Per stack ``(k, m, m)``: ``sum_p h_p (e_i - e_j)(e_i - e_j)^T + diag I`` (``index``: :meth:`pair_index`)."""
+        h = np.asarray(h, float)
+        out = []
+        for members, (sel, ii, jj, ij, ji) in zip(self.members, index):
+            k, m = members.shape
+            size, hs = k * m * m, h[sel]
+            flat = (np.bincount(ii, hs, size) + np.bincount(jj, hs, size)
+                    - np.bincount(ij, hs, size) - np.bincount(ji, hs, size))
+            mat = flat.astype(float, copy=False).reshape(k, m, m)    # (bincount of nothing is int)
+            if diag:
+                mat[:, np.arange(m), np.arange(m)] += diag
+            out.append(mat)
+        return out
+
+    def solve(self, mats: list[np.ndarray], rhs) -> np.ndarray:
+        """``x`` with ``mat x = rhs`` for the block-diagonal ``mat`` given by stacks (``rhs``: ``(n,)`` or ``(n, r)``)."""
+        rhs = np.asarray(rhs, float)
+        if self.whole:
+            return np.linalg.solve(mats[0][0], rhs)
+        cols = rhs.reshape(self.n, -1)
+        out = np.empty_like(cols)
+        for members, mat in zip(self.members, mats):
+            out[members] = np.linalg.solve(mat, cols[members])
+        return out.reshape(rhs.shape)
+
+    def dense(self, stacks: list[np.ndarray]) -> np.ndarray:
+        """The ``n x n`` block-diagonal matrix of the stacks (zero across blocks)."""
+        if self.whole:
+            return stacks[0][0]
+        out = np.zeros((self.n, self.n))
+        for members, mat in zip(self.members, stacks):
+            out[members[:, :, None], members[:, None, :]] = mat
+        return out
+
+    def stacks(self, mat) -> list[np.ndarray]:
+        """The diagonal blocks of an ``n x n`` matrix, stacked by size (inverse of :meth:`dense`)."""
+        mat = np.asarray(mat, float)
+        return [mat[members[:, :, None], members[:, None, :]] for members in self.members]
 
 
 def fit_laplace(n: int, i, j, n_win, n_loss, n_tie, *, prior_sd: float = 1.0, eps: float = 0.25,
@@ -377,10 +470,11 @@ def fit_laplace(n: int, i, j, n_win, n_loss, n_tie, *, prior_sd: float = 1.0, ep
         Draw margin (starting value if ``learn_margin``); ignored without ties.
     start : array, optional
         Starting point of Newton's method (e.g. the previous mode).
-    block : int array, optional
+    block : int array or :class:`BlockLayout`, optional
         Block of each condition when pairs never cross blocks: the Hessian
         in ``s`` is then block-diagonal and every solve costs
-        ``sum_b n_b^3`` (the shared margin by a Schur complement).
+        ``sum_b n_b^3`` (the shared margin by a Schur complement), in one
+        batched call per block size.
 
     Returns
     -------
@@ -401,11 +495,8 @@ def fit_laplace(n: int, i, j, n_win, n_loss, n_tie, *, prior_sd: float = 1.0, ep
     learn = with_ties and learn_margin and counts[2].sum() > 0 and (counts[0] + counts[1]).sum() > 0
     prec = 1.0 / float(prior_sd) ** 2
     s = np.zeros(n) if start is None else np.array(start, float)
-    if block is None:
-        groups = [np.arange(n)]
-    else:
-        block = np.asarray(block)
-        groups = [np.flatnonzero(block == b) for b in np.unique(block)]
+    layout = block if isinstance(block, BlockLayout) else BlockLayout(n, block)
+    index = layout.pair_index(i, j)
 
     def objective(s_, e_):
         return float(_pair_terms(s_[i] - s_[j], e_, *counts, with_ties)[0].sum()) - 0.5 * prec * float(s_ @ s_)
@@ -414,16 +505,16 @@ def fit_laplace(n: int, i, j, n_win, n_loss, n_tie, *, prior_sd: float = 1.0, ep
     for _ in range(int(max_iter)):
         _, g_d, g_e, h_dd, h_ee, h_de = _pair_terms(s[i] - s[j], eps, *counts, with_ties)
         grad = np.bincount(i, g_d, n) - np.bincount(j, g_d, n) - prec * s
-        neg_h = -_laplacian(n, i, j, h_dd) + prec * np.eye(n)
+        neg_h = layout.laplacian(index, -h_dd, prec)
         if learn:
             # [[H, b], [b', h]] [x; y] = [grad; g_e] by the Schur complement of H (block-diagonal)
             cross = -(np.bincount(i, h_de, n) - np.bincount(j, h_de, n))
-            sol = _block_solve(neg_h, np.column_stack([grad, cross]), groups)
+            sol = layout.solve(neg_h, np.column_stack([grad, cross]))
             schur = -float(h_ee.sum()) + 1e-9 - float(cross @ sol[:, 1])
             y = (float(g_e.sum()) - float(cross @ sol[:, 0])) / schur
             step = np.append(sol[:, 0] - sol[:, 1] * y, y)
         else:
-            step = np.append(_block_solve(neg_h, grad, groups), 0.0)
+            step = np.append(layout.solve(neg_h, grad), 0.0)
         t = 1.0
         while True:
             e_new = eps + t * step[n]
@@ -441,5 +532,6 @@ def fit_laplace(n: int, i, j, n_win, n_loss, n_tie, *, prior_sd: float = 1.0, ep
         if converged:
             break
     h_dd = _pair_terms(s[i] - s[j], eps, *counts, with_ties)[3]
-    cov = _block_inverse(-_laplacian(n, i, j, h_dd) + prec * np.eye(n), groups)
-    return s, 0.5 * (cov + cov.T), (float(eps) if with_ties else 0.0)
+    inverses = [np.linalg.inv(mat) for mat in layout.laplacian(index, -h_dd, prec)]
+    cov = layout.dense([0.5 * (inv + inv.transpose(0, 2, 1)) for inv in inverses])   # exactly symmetric
+    return s, cov, (float(eps) if with_ties else 0.0)

@@ -68,7 +68,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import log_ndtr, ndtr
 
-from eyetest.core.design.posterior import log_phi, log1mexp
+from eyetest.core.design.posterior import BlockLayout, log1mexp, log_phi
 
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 
@@ -136,8 +136,10 @@ def ranking_utility(mean, cov, pair_i, pair_j, eps, *, block=None, misorder_weig
 
     ``misorder_weighted``: times :func:`misorder_probability` of the pair (module docstring).
 
-    ``block`` (block index per condition; pairs never cross blocks) makes
-    the cost ``sum_b n_b^3`` instead of ``n^3``, assuming, as for any
+    ``block`` (block index per condition, or its
+    :class:`~eyetest.core.design.posterior.BlockLayout`; pairs never cross
+    blocks) makes the cost ``sum_b n_b^3`` instead of ``n^3`` (one batched
+    product per block size), assuming, as for any
     posterior of within-block judgments and an independent prior, that
     ``cov`` has no covariance between blocks.
     """
@@ -148,18 +150,15 @@ def ranking_utility(mean, cov, pair_i, pair_j, eps, *, block=None, misorder_weig
     mu = mean[pair_i] - mean[pair_j]
     var = np.maximum(cov[pair_i, pair_i] + cov[pair_j, pair_j] - 2.0 * cov[pair_i, pair_j], 1e-12)
     c = misorder_weight(mu, var)
-    if block is None or int(np.max(block)) == 0:
+    if block is None or (not isinstance(block, BlockLayout) and int(np.max(block)) == 0):
         quad = _quad_form(cov, c, pair_i, pair_j)
     else:
-        block = np.asarray(block)
+        layout = block if isinstance(block, BlockLayout) else BlockLayout(len(mean), block)
+        index = layout.pair_index(pair_i, pair_j)
         quad = np.empty(len(pair_i))
-        pair_block = block[pair_i]
-        for b in np.unique(pair_block):
-            members = np.flatnonzero(block == b)
-            local = np.full(len(block), -1, dtype=np.int64)
-            local[members] = np.arange(len(members))
-            sel = np.flatnonzero(pair_block == b)
-            quad[sel] = _quad_form(cov[np.ix_(members, members)], c[sel], local[pair_i[sel]], local[pair_j[sel]])
+        for cov_b, lap_b, (sel, ii, jj, ij, _) in zip(layout.stacks(cov), layout.laplacian(index, c), index):
+            b = (cov_b @ lap_b @ cov_b).ravel()              # C K C of every block of the stack
+            quad[sel] = b[ii] + b[jj] - 2.0 * b[ij]
     scale = np.sqrt(1.0 + var)
     info = fisher_information(mu / scale, eps / scale) / scale**2
     util = info * np.maximum(quad, 0.0) / (1.0 + info * var)
