@@ -50,3 +50,19 @@ def write_errors(target=None):
         else:
             message = f"cannot write {os.fsdecode(target)!r}: {reason} ({where!r})"
         raise OutputError(message) from exc
+
+
+def check_table_output(path, what: str, *, param_hint: str = "--out"):
+    """Check a result table's path before any work: a table extension eyetest writes (else a usage
+    error on ``param_hint`` listing them) in a place that can be written (:func:`check_writable`)."""
+    import click
+
+    from eyetest.errors import UnknownNameError
+    from eyetest.io.outputs import check_writable
+    from eyetest.io.tables import table_format
+
+    try:
+        table_format(path)
+    except UnknownNameError as exc:
+        raise click.BadParameter(str(exc), param_hint=param_hint) from None
+    return check_writable(path, what)

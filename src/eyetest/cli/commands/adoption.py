@@ -29,19 +29,14 @@ def command(papers: str, metric_years: str | None, out: str | None, plot: str | 
     if plot and Path(plot).suffix.lower() not in (".png", ".svg", ".pdf"):
         raise click.BadParameter(f"{plot!r}: use a .png, .svg or .pdf file", param_hint="--plot")
 
-    from eyetest.cli.outputs import write_errors
-    from eyetest.errors import UnknownNameError
+    from eyetest.cli.outputs import check_table_output, write_errors
     from eyetest.io.adoption import compute_adoption
     from eyetest.io.outputs import check_writable
-    from eyetest.io.tables import table_format, write_table
+    from eyetest.io.tables import write_table
 
     # the output names are checked before the table is read: a bad one fails at once
     if out:
-        try:
-            table_format(out)
-        except UnknownNameError as exc:
-            raise click.BadParameter(str(exc), param_hint="--out") from None
-        check_writable(out, "adoption table (--out)")
+        check_table_output(out, "adoption table (--out)")
     if plot:
         check_writable(plot, "adoption plot (--plot)")
     table = compute_adoption(papers, metric_years)

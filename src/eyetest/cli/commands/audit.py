@@ -185,11 +185,9 @@ def command(images, metrics, manipulations, strengths, out, plots, context_blur,
 
     import numpy as np
 
-    from eyetest.cli.outputs import write_errors
+    from eyetest.cli.outputs import check_table_output, write_errors
     from eyetest.core.manipulate import list_manipulations
-    from eyetest.errors import UnknownNameError
-    from eyetest.io.outputs import check_writable, check_writable_folder
-    from eyetest.io.tables import table_format
+    from eyetest.io.outputs import check_writable_folder
     from eyetest.run.audit import context_sources, resolve_plan, run_audit, summaries
     from eyetest.run.audit_io import combine
     from eyetest.run.cache import ScoreCache
@@ -207,11 +205,7 @@ def command(images, metrics, manipulations, strengths, out, plots, context_blur,
     if export_dir:
         check_writable_folder(export_dir, "--export-images folder")
     else:
-        try:
-            table_format(out)
-        except UnknownNameError as exc:
-            raise click.BadParameter(str(exc), param_hint="--out") from None
-        check_writable(out, "audit table")
+        check_table_output(out, "audit table")
         if plots:
             check_writable_folder(plots, "--plots folder")
     sources = _sources(images, problems) if images else []
