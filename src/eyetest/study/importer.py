@@ -6,14 +6,10 @@ and stores each output in the content-addressed image store (``images``,
 keyed by the SHA256 of the stored bytes) together with a *stimulus* row whose
 random ``token`` is the only thing a rater's URL carries (``/img/<token>``).
 
-Display encodings: 8-bit JPEG, WebP and opaque 8-bit PNG files are stored
-byte for byte, less their embedded metadata (EXIF, XMP, PNG text chunks, JPEG
-comments: :mod:`eyetest.study.metadata`), which could name the method to a
-rater; the pixels are unchanged.  Anything a browser may show differently from how eyetest
-reads it (16-bit PNG, TIFF, BMP, alpha channels, EXIF-rotated files) is decoded
-with :func:`eyetest.io.images.read_image` and re-encoded as an 8-bit PNG, for
-display only: ``v8 = round(v * 255 / data_range)``.  Scores are always computed
-from the original files, never from these copies.
+Display encodings (:mod:`eyetest.study.display`): 8-bit JPEG, WebP and opaque
+8-bit PNG files are stored byte for byte, less their embedded metadata; anything
+else is re-encoded as an 8-bit PNG, for display only.  Scores are always
+computed from the original files, never from these copies.
 
 Quality-control stimuli are made here too, for up to :data:`MAX_CONTROL_IMAGES`
 images, with the project's own manipulations, and stored like the image's
@@ -33,10 +29,11 @@ instructed category (continuous scale: the instructed end, 0-10 or 90-100).
 The list is stored with the study (``spec["rating_controls"]``), so later
 changes of the defaults leave a study's answers as they were.
 
-A human study needs no ground truth unless it is shown (``context = "gt"``),
-so an output without a reference in ``gt/`` is kept (scoring skips it).
-Images left out of the default selection are reported with the reason, and an
-image the spec lists that cannot be used is an error saying why.
+The images are chosen by :func:`eyetest.study.selection.select_images`: a
+human study needs no ground truth unless it is shown (``context = "gt"``), so
+an output without a reference in ``gt/`` is kept (scoring skips it).  Images
+left out of the default selection, and sessions or quality-control fractions
+a session cannot carry (:mod:`eyetest.study.session_notes`), are noted.
 
 Every image is read, converted and blurred *before* the write transaction
 opens; the transaction only inserts the prepared rows, so a server on the
@@ -46,8 +43,6 @@ same database waits for its writes only that long.
 from __future__ import annotations
 
 import hashlib
-import io
-import math
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path
@@ -56,11 +51,18 @@ import numpy as np
 import sqlalchemy as sa
 
 from eyetest.core.judgments.model import condition_id
-from eyetest.errors import DatasetError, SpecError
-from eyetest.io.images import encode_png
+from eyetest.errors import DatasetError
 from eyetest.store import schema
 from eyetest.study.controls import decode8, degrade, degraded_enough, encode_like, profile_of
-from eyetest.study.metadata import strip_metadata
+from eyetest.study.display import display_encoding, to_uint8
+from eyetest.study.selection import _check_taxonomy, select_images
+from eyetest.study.session_notes import CONTROL_NOTE_SESSIONS, _quality_notes, _session_note
+
+__all__ = [
+    "ATTENTION_BLANK", "ATTENTION_INSTRUCTED", "CONTROL_NOTE_SESSIONS", "DEGRADE_STREAM", "GOLD_BETTER",
+    "GOLD_WORSE", "MAX_CONTROL_IMAGES", "TRAINING_TRIALS", "create_study", "degrade", "display_encoding",
+    "gold_condition_pairs", "new_token", "rating_control_items", "select_images", "to_uint8",
+]
 
 #: pseudo-methods of quality-control stimuli (role ``gold`` / ``attention``)
 GOLD_BETTER, GOLD_WORSE, ATTENTION_BLANK = "__reference", "__degraded", "__blank"
@@ -70,8 +72,6 @@ ATTENTION_INSTRUCTED = "__instructed"
 MAX_CONTROL_IMAGES = 8
 #: pairwise sessions start with this many training trials (gold pairs, with feedback)
 TRAINING_TRIALS = 2
-#: sessions whose control-trial counts the "more control than regular trials" note looks at
-CONTROL_NOTE_SESSIONS = 1000
 #: the random stream of the noise in the degraded copies (``default_rng([seed, DEGRADE_STREAM, image])``)
 DEGRADE_STREAM = 0xDE6
 
@@ -83,57 +83,6 @@ def _now() -> datetime:
 def new_token(nbytes: int = 24) -> str:
     """An unguessable URL-safe token (``nbytes`` random bytes)."""
     return secrets.token_urlsafe(nbytes)
-
-
-def _png_bit_depth(head: bytes) -> int | None:
-    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and len(head) >= 25:
-        return head[24]
-    return None
-
-
-def to_uint8(array: np.ndarray, *, data_range: float) -> np.ndarray:
-    """Scale to 8 bits for display: ``round(v * 255 / data_range)`` clipped to 0..255."""
-    if array.dtype == np.uint8:
-        return array
-    scaled = np.asarray(array, dtype=np.float64) * (255.0 / float(data_range))
-    return np.clip(np.floor(scaled + 0.5), 0, 255).astype(np.uint8)
-
-
-def display_encoding(path) -> tuple[bytes, str, int, int, np.ndarray | None]:
-    """Browser-safe bytes for ``path``: ``(content, media_type, width, height, array8)``.
-
-    ``array8`` is the decoded 8-bit array when the file had to be converted
-    (``None`` when the original bytes are kept).
-    """
-    from PIL import Image as PILImage
-
-    from eyetest.io.images import read_image
-
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-        with PILImage.open(io.BytesIO(raw)) as im:
-            fmt, mode, size = im.format, im.mode, im.size
-            orientation = im.getexif().get(0x0112, 1) if fmt in ("JPEG", "MPO", "WEBP", "PNG") else 1
-            transparent = "transparency" in im.info
-    except (OSError, SyntaxError, ValueError) as exc:
-        from eyetest.errors import ImageReadError
-
-        raise ImageReadError(str(path), f"cannot be read as an image: {exc}") from None
-    keep = orientation in (1, None) and not transparent and (
-        (fmt in ("JPEG", "WEBP") and mode in ("L", "RGB"))
-        or (fmt == "PNG" and mode in ("L", "RGB", "P") and _png_bit_depth(raw[:32]) in (1, 2, 4, 8))
-    )
-    if keep:
-        media = {"JPEG": "image/jpeg", "WEBP": "image/webp", "PNG": "image/png"}[fmt]
-        try:
-            # raters get these bytes: no text naming the method (eyetest.study.metadata)
-            return strip_metadata(raw, media), media, size[0], size[1], None
-        except ValueError:
-            pass                        # a layout that cannot be walked: re-encoded below
-    img = read_image(path)
-    arr8 = to_uint8(img.array, data_range=img.data_range)
-    return encode_png(arr8), "image/png", arr8.shape[1], arr8.shape[0], arr8
 
 
 class _Stimuli:
@@ -162,151 +111,6 @@ class _Stimuli:
             conn.execute(sa.insert(schema.images), new)
         if self.stimuli:
             conn.execute(sa.insert(schema.stimuli), self.stimuli)
-
-
-def _outputs(plan, dataset, root: Path) -> tuple[dict[str, dict[str, Path]], list]:
-    """Method -> image -> output file, for the plan's methods, and the problems met listing them.
-
-    The method folders are listed here rather than taken from ``dataset.items``,
-    which leaves out every output without a reference in ``gt/``.
-    """
-    from eyetest.io.dataset import list_images
-
-    problems: list = []
-    outputs = {m: list_images(root / "methods" / m, problems, method=m)
-               for m in plan.methods if (root / "methods" / m).is_dir()}
-    missing = [m for m in plan.methods if not outputs.get(m)]
-    if missing:
-        raise SpecError("stimuli.methods", f"method {missing[0]!r} has no outputs in {str(root)!r} "
-                                           f"(methods there: {', '.join(dataset.methods) or 'none'})")
-    return outputs, problems
-
-
-def select_images(plan, dataset, root: Path, notes: list) -> tuple[list[str], dict[str, dict[str, Path]]]:
-    """The study's images and their outputs; images left out of the default selection go to ``notes``."""
-    outputs, problems = _outputs(plan, dataset, root)
-
-    def why_not(image: str) -> str | None:
-        for m in plan.methods:
-            if image not in outputs[m]:
-                known = [p.reason for p in problems if p.image == image and p.method == m]
-                return (f"method {m!r} has no output of it in {str(root / 'methods' / m)!r}"
-                        + (f" ({known[0]})" if known else ""))
-        if plan.context == "gt" and image not in dataset.references:
-            return f"it has no reference in {str(root / 'gt')!r}, which stimuli.context = 'gt' shows"
-        return None
-
-    if plan.images is not None:
-        for image in plan.images:
-            reason = why_not(image)
-            if reason:
-                raise SpecError("stimuli.images", f"image {image!r} cannot be used: {reason}")
-        return list(plan.images), outputs
-    images, skipped = [], []
-    for image in sorted(set().union(*outputs.values())):
-        reason = why_not(image)
-        if reason:
-            skipped.append(f"image {image!r} skipped: {reason}")
-        else:
-            images.append(image)
-    if not images:
-        raise SpecError("stimuli.images", "no image can be used; " + (skipped[0] if skipped else "none found"))
-    notes.extend(skipped)
-    return images, outputs
-
-
-def _check_taxonomy(plan, dataset, images, root: Path) -> None:
-    allowed = set(plan.scenarios)
-    for image in images:
-        for tag in dataset.scenarios.get(image, ()):
-            if tag not in allowed:
-                raise SpecError("scenarios.taxonomy", f"image {image!r} is tagged {tag!r} in "
-                                                      f"{str(root / 'scenarios.csv')!r}, which the taxonomy does "
-                                                      f"not list ({', '.join(plan.scenarios)}); add the tag to "
-                                                      "[scenarios] taxonomy or fix scenarios.csv")
-
-
-def _session_sizes(plan, images, scenarios) -> tuple[int, int, str]:
-    """``(regular trials asked for, regular trials there are to show, what limits them)`` per session."""
-    q, n_methods = plan.quality, len(plan.methods)
-    if plan.protocol == "pairwise":
-        f = q.gold_fraction + q.repeat_fraction + q.attention_fraction
-        wanted = max(1, int(round(plan.judgments_per_session * (1.0 - f))))
-        if plan.blocks == "none":
-            groups = [len(images) * n_methods]
-        elif plan.blocks == "image":
-            groups = [n_methods] * len(images)
-        else:
-            tags = [(scenarios.get(i) or ["untagged"])[0] for i in images]
-            groups = [tags.count(t) * n_methods for t in set(tags)]
-        available = sum(math.comb(g, 2) for g in groups)
-        what = f"{available} pairs can be compared (blocks = {plan.blocks!r}); a rater never gets a pair twice"
-    else:
-        f = q.gold_fraction + q.repeat_fraction + q.attention_fraction
-        wanted = max(1, int(round(plan.judgments_per_session * (1.0 - f))))
-        available = len(images) * n_methods
-        what = f"there are {available} stimuli; a session rates each at most once"
-    return wanted, available, what
-
-
-def _session_note(plan, images, scenarios) -> str | None:
-    """A note when ``judgments_per_session`` asks for more trials than there are to show."""
-    wanted, available, what = _session_sizes(plan, images, scenarios)
-    if available >= wanted:
-        return None
-    return (f"study.judgments_per_session = {plan.judgments_per_session} asks for {wanted} regular trials per "
-            f"session, but {what}: sessions get {available} (plus training and quality-control trials)")
-
-
-def _quality_notes(plan, images, scenarios) -> list[str]:
-    """Notes for quality-control fractions a session cannot carry, or carries too many of.
-
-    A session should carry ``x = fraction x n / (1 - f)`` control trials of a
-    kind (``n`` regular trials), rounded systematically over the sessions to
-    ``floor(x)`` or ``ceil(x)`` per kind and session
-    (:func:`eyetest.core.design.quality.control_counts`, each kind with its own
-    offset).  Noted: a repeat comes at least ``repeat_min_gap`` regular trials
-    after its original, so at most ``n - repeat_min_gap`` fit (fewer than
-    ``ceil(x)``); the kinds round up together in some sessions, so a session
-    can carry ``sum ceil(x)`` control trials, more than its ``n`` regular ones
-    when the fractions add up to nearly 0.5 in short sessions (10 trials at
-    0.25 gold and 0.25 attention: 5 regular, up to 6 control); and a session
-    with fewer than ``ScreeningRules.min_gold_trials`` gold and attention
-    trials is never screened by the gold rule (each session is one rater).
-    """
-    from eyetest.core.design.quality import control_counts, expected_counts
-    from eyetest.core.judgments.screening import ScreeningRules
-
-    wanted, available, _ = _session_sizes(plan, images, scenarios)
-    n = min(wanted, available)
-    q = plan.quality
-    x = expected_counts(n, gold_fraction=q.gold_fraction, repeat_fraction=q.repeat_fraction,
-                        attention_fraction=q.attention_fraction)
-    room = max(n - q.repeat_min_gap, 0)
-    out = []
-    if q.repeat_fraction > 0 and room < math.ceil(x["repeat"]):
-        out.append(f"quality.repeat_min_gap = {q.repeat_min_gap} leaves room for {room} repeat trial(s) in sessions "
-                   f"of {n} regular trials, fewer than the {x['repeat']:.3g} per session that repeat_fraction = "
-                   f"{q.repeat_fraction:g} asks for (a repeat comes at least {q.repeat_min_gap} regular trials "
-                   "after its original): lower repeat_min_gap or make the sessions longer")
-    fractions = {"gold_fraction": q.gold_fraction, "repeat_fraction": q.repeat_fraction,
-                 "attention_fraction": q.attention_fraction}
-    if math.ceil(x["gold"]) + math.ceil(x["attention"]) + min(math.ceil(x["repeat"]), room) > n:
-        # the study's own counts (a function of the seed): how many its first sessions really get
-        most = max(c["gold"] + c["attention"] + min(c["repeat"], room) for c in (
-            control_counts(n, seed=plan.seed, session=i, **fractions) for i in range(CONTROL_NOTE_SESSIONS)))
-        if most > n:
-            out.append(f"sessions of {n} regular trials get up to {most} control trials (gold, attention and repeat "
-                       f"trials each rounded up in some sessions: {x['gold']:.3g}, {x['attention']:.3g} and "
-                       f"{x['repeat']:.3g} on average), more than their regular trials: make the sessions longer "
-                       "or lower the quality fractions")
-    checks = math.ceil(x["gold"]) + math.ceil(x["attention"])
-    need = ScreeningRules().min_gold_trials
-    if (q.gold_fraction > 0 or q.attention_fraction > 0) and checks < need:
-        out.append(f"sessions of {n} regular trials get at most {checks} gold and attention trial(s): the screening's "
-                   f"gold rule (accuracy on at least {need}) never applies to a rater; raise gold_fraction or make the "
-                   "sessions longer")
-    return out
 
 
 def _control_stimuli(plan, dataset, control_images, firsts, contexts, store, notes, root) -> dict:
