@@ -284,6 +284,17 @@ def _public(state: StudyState, kind: str, conds: list[str], *, training: bool) -
     return pub
 
 
+def _control_fractions(q: dict, *, gold: bool, attention: bool) -> dict:
+    """The spec's control-trial fractions that apply: gold / attention only where the study has such items."""
+    return dict(gold_fraction=q["gold_fraction"] if gold else 0.0, repeat_fraction=q["repeat_fraction"],
+                attention_fraction=q["attention_fraction"] if attention else 0.0)
+
+
+def _regular_count(judgments_per_session: int, fractions: dict) -> int:
+    """Regular trials of a session: ``judgments_per_session`` less the control trials that apply (at least 1)."""
+    return max(1, int(round(judgments_per_session * (1.0 - sum(fractions.values())))))
+
+
 def plan_session(state: StudyState, token: str) -> list[dict]:
     """Trial rows (without ids) of a new session; call :func:`sync` first."""
     plan, q = state.plan, state.plan["quality"]
@@ -310,11 +321,8 @@ def plan_session(state: StudyState, token: str) -> list[dict]:
             first = rng.random() < 0.5
             add("pairwise", [better, worse] if first else [worse, better], quality="gold",
                 expected="A" if first else "B", training=True)
-        f = q["gold_fraction"] + q["repeat_fraction"] + q["attention_fraction"]
-        n_regular = max(1, int(round(jps * (1.0 - f))))
-        pairs = state.scheduler.propose(n_regular, rater=token)
-        fractions = dict(gold_fraction=q["gold_fraction"] if gold else 0.0, repeat_fraction=q["repeat_fraction"],
-                         attention_fraction=q["attention_fraction"] if attention else 0.0)
+        fractions = _control_fractions(q, gold=bool(gold), attention=bool(attention))
+        pairs = state.scheduler.propose(_regular_count(jps, fractions), rater=token)
         trials = insert_quality_trials(
             pairs, rng=rng, gold=[GoldPair(*p) for p in gold], attention=[GoldPair(*p) for p in attention],
             min_gap=q["repeat_min_gap"], **fractions,
@@ -326,10 +334,8 @@ def plan_session(state: StudyState, token: str) -> list[dict]:
                 repeat_of=None if tr.repeat_of is None else tr.repeat_of + offset)
         return rows
     gold, attention = rating_control_items(state.spec)
-    fractions = dict(gold_fraction=q["gold_fraction"] if gold else 0.0, repeat_fraction=q["repeat_fraction"],
-                     attention_fraction=q["attention_fraction"] if attention else 0.0)
-    f = sum(fractions.values())
-    n = min(max(1, int(round(jps * (1.0 - f)))), len(state.conditions))
+    fractions = _control_fractions(q, gold=bool(gold), attention=bool(attention))
+    n = min(_regular_count(jps, fractions), len(state.conditions))
     if state.design is None:
         state.design = BalancedBlocks(state.conditions, seed=plan["seed"])
     chosen = state.design.propose(n)
