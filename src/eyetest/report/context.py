@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from eyetest.core.judgments.ranking import is_rating_table
+from eyetest.core.judgments.screening import primary_dimension
 from eyetest.errors import DatasetError, EyetestError, UnknownNameError
 
 REGIMES = ("fidelity-first", "perception-first")
@@ -208,12 +209,11 @@ class Context:
             self.simulated = self.simulated or bool((inp.about or {}).get("simulated"))
             if "dimension" not in j.columns:
                 j["dimension"] = "overall"
-            dims = list(dict.fromkeys(j["dimension"].astype(str)))
-            self.primary = "overall" if "overall" in dims else dims[0]
+            self.primary = primary_dimension(j["dimension"])   # the one rater screening uses too
             if is_rating_table(j):
                 self._ratings(j)
                 return
-            self.screen = screen_raters(j[j["dimension"] == self.primary], rules=self._screening_rules())
+            self.screen = screen_raters(j, rules=self._screening_rules())   # on the primary dimension
             self.excluded = list(self.screen.excluded) if self.exclude_mode == "auto" else []
             cond, notes = rank(j, model="bradley-terry", by="dimension", exclude=self.excluded)
             self.scale_notes = notes
@@ -240,8 +240,7 @@ class Context:
                 s = s.assign(image=[p[0] for p in parts], method=[p[1] for p in parts])
             if "dimension" not in s.columns:
                 s["dimension"] = "overall"
-            dims = list(dict.fromkeys(s["dimension"].astype(str)))
-            self.primary = "overall" if "overall" in dims else dims[0]
+            self.primary = primary_dimension(s["dimension"])
             self.cond_scale = s
             self.simulated = bool((inp.about or {}).get("simulated"))
 
@@ -252,7 +251,7 @@ class Context:
         from eyetest.core.judgments.screening import screen_raters
 
         self.ratings = True
-        self.screen = screen_raters(ratings=j[j["dimension"] == self.primary], rules=self._screening_rules())
+        self.screen = screen_raters(ratings=j, rules=self._screening_rules())   # on the primary dimension
         self.excluded = list(self.screen.excluded) if self.exclude_mode == "auto" else []
         cond, self.scale_notes = rank(j, model="mos", by="dimension", exclude=self.excluded)
         parts = [split_condition_id(c) for c in cond["condition"]]

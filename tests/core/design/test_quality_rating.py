@@ -363,3 +363,11 @@ def test_twenty_thousand_stimuli_need_no_dense_matrix():
     seen = pd.Series([s for b in blocks for s in b]).value_counts()
     assert len(seen) == 800 and (seen == 1).all()             # 40 x 20 distinct: least-shown first
     assert design.together(blocks[0][0], blocks[0][1]) == 1 and design.together(blocks[0][0], blocks[1][0]) == 0
+
+
+def test_a_rating_session_without_regular_items_gets_no_trials_and_no_pairwise_error():
+    from eyetest.core.design.quality import GoldRating, insert_quality_trials
+
+    got = insert_quality_trials([], rng=np.random.default_rng(0), gold=[GoldRating("i::__reference", 4.0, 5.0)],
+                                gold_fraction=0.1)
+    assert got == []

@@ -200,8 +200,10 @@ def insert_quality_trials(items, *, rng: np.random.Generator, gold=(), attention
     if isinstance(min_gap, bool) or not isinstance(min_gap, numbers.Integral) or min_gap < 0:
         raise SpecError("min_gap", f"must be a non-negative integer (spec: quality.repeat_min_gap), "
                                    f"got {min_gap!r}")
-    items = list(items)
-    single = bool(items) and all(isinstance(x, str) for x in items)
+    items, gold, attention = list(items), list(gold), list(attention)
+    # a rating session's items are stimulus ids; with none, its control pools say which kind it is
+    single = (all(isinstance(x, str) for x in items) if items
+              else any(isinstance(p, GoldRating) for p in gold + attention))
     regular = [str(x) for x in items] if single else [(str(x), str(y)) for x, y in items]
     pools = {"gold": list(gold), "attention": list(attention)}
     want = GoldRating if single else GoldPair
