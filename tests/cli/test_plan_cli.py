@@ -94,10 +94,6 @@ def test_errors_are_one_line(tmp_path):
     assert res.exit_code == 2 and "unknown active utility 'kl'" in res.output and "misorder" in res.output
     res = CliRunner().invoke(cli, ["plan", "--designs", "swiss:eig", *FAST])
     assert res.exit_code == 2 and "only 'active' takes a utility" in res.output
-    spec = tmp_path / "r.toml"
-    spec.write_text(SPEC.replace('design = "active"', 'protocol = "rating"').replace("gold_fraction = 0.1\n", ""))
-    res = CliRunner().invoke(cli, ["plan", "--spec", str(spec), *FAST])
-    assert res.exit_code == 2 and "study.protocol" in res.output
 
 
 def test_spec_without_images_counts_the_dataset(tmp_path):
@@ -147,3 +143,70 @@ def test_small_studies_get_a_note():
     assert any("small study (6 comparable pairs)" in n for n in json.loads(res.output)["notes"])
     res = CliRunner().invoke(cli, ["plan", "--conditions", "8", "--designs", "random", "--json", *FAST])
     assert not any("small study" in n for n in json.loads(res.output)["notes"])
+
+
+RATING_SPEC = (SPEC.replace('design = "active"', 'protocol = "rating"\nscale = "dcr5"')
+               .replace('images = ["i1", "i2"]', 'images = ["i1", "i2"]\ncontext = "gt"')   # DCR shows the reference
+               .replace("gold_fraction = 0.1\n", ""))
+
+
+def test_rating_spec_prints_a_table_and_json(tmp_path):
+    spec = tmp_path / "r.toml"
+    spec.write_text(RATING_SPEC)
+    res = CliRunner().invoke(cli, ["plan", "--spec", str(spec), *FAST])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert "10 conditions" in lines[0] and "rating scale dcr5" in lines[0]
+    assert "ratings CI<=0.5 MOS" in lines[1] and lines[2].startswith("balanced blocks")
+    res = CliRunner().invoke(cli, ["plan", "--spec", str(spec), "--json", *FAST])
+    data = json.loads(res.output)
+    assert data["protocol"] == "rating" and data["scale"] == "dcr5" and data["seed"] == 3
+    assert data["target_ci"] == 0.5 and data["ci_unit"] == "MOS"
+    # 10 % repeat trials out of 20: 18 regular ratings, capped at the 10 conditions as the server does
+    assert data["regular_judgments_per_rater"] == 10
+    row = data["designs"]["balanced blocks"]
+    for key in ("tau", "tau_stays", "ci"):
+        j = row[f"judgments_for_{key}"]
+        if j is not None:
+            assert 10 <= j <= 120 and j % 10 == 0 and row[f"raters_for_{key}"] == math.ceil(j / 10)
+    again = CliRunner().invoke(cli, ["plan", "--spec", str(spec), "--json", *FAST])
+    assert again.output == res.output                          # same seed, same plan
+
+
+def test_rating_without_spec_and_its_ci_default(tmp_path):
+    png = tmp_path / "r.png"
+    res = CliRunner().invoke(cli, ["plan", "--protocol", "rating", "--scale", "continuous100", "--conditions", "8",
+                                   "--json", "--plot", str(png), *FAST])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["target_ci"] == 10.0 and data["ci_unit"] == "points" and data["conditions"] == 8
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    res = CliRunner().invoke(cli, ["plan", "--protocol", "rating", "--conditions", "8", "--json",
+                                   "--target-ci-mos", "0.8", *FAST])
+    data = json.loads(res.output)
+    assert data["scale"] == "acr5" and data["target_ci"] == 0.8
+
+
+@pytest.mark.parametrize("args,option", [
+    (["--protocol", "rating", "--target-ci-mos", "0"], "--target-ci-mos"),
+    (["--protocol", "rating", "--target-ci-mos", "nan"], "--target-ci-mos"),
+    (["--target-ci-mos", "0.5"], "--target-ci-mos"),               # pairwise: CI target is --target-ci (JOD)
+    (["--scale", "acr5"], "--scale"),                              # scale without --protocol rating
+    (["--protocol", "rating", "--step", "500"], "--step"),
+    # pairwise-only options would be ignored by a rating plan: refused, not silently dropped
+    (["--protocol", "rating", "--ties", "0.1"], "--ties"),
+    (["--protocol", "rating", "--designs", "random"], "--designs"),
+    (["--protocol", "rating", "--concurrent", "3"], "--concurrent"),
+    (["--protocol", "rating", "--target-ci", "1.0"], "--target-ci"),
+])
+def test_bad_rating_options_name_the_flag(args, option):
+    res = CliRunner().invoke(cli, ["plan", "--conditions", "4", *FAST[:4], *args])
+    assert res.exit_code == 2 and f"error: {option}:" in res.output, res.output
+
+
+def test_spec_and_protocol_or_scale_conflict(tmp_path):
+    spec = tmp_path / "r.toml"
+    spec.write_text(RATING_SPEC)
+    for option, value in (("--protocol", "rating"), ("--scale", "acr5")):
+        res = CliRunner().invoke(cli, ["plan", "--spec", str(spec), option, value, *FAST])
+        assert res.exit_code == 2 and f"error: {option}:" in res.output, res.output

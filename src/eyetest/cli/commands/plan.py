@@ -1,9 +1,13 @@
-"""``eyetest plan``: how many judgments and raters a pairwise study needs, per design.
+"""``eyetest plan``: how many judgments and raters a pairwise or rating study needs.
 
 Simulates studies with the rater simulator (``eyetest.core.design``) and
 reports, for each design, the judgments (and rater sessions) at which the
 median simulated study reaches the target Kendall tau against the true
-ranking and the target mean 95 % CI width of the scores (in JOD).
+ranking and the target mean 95 % CI width of the scores (in JOD).  Rating
+studies (``protocol = "rating"`` in the spec, or ``--protocol rating``) get
+one row, the server's balanced-block design, with the MOS ranking and the
+mean 95 % t-interval width of the MOS in the scale's units
+(:mod:`eyetest.core.design.rating_plan`).
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ def parse_designs(text: str, active_utility: str) -> list[tuple[str, str, dict |
 SMALL_STUDY_PAIRS = 15
 
 
-def _check_options(*, tie_share, target_tau, target_ci, studies, budget, step, spread, random_share, concurrent,
+def _check_options(*, tie_share, target_tau, target_ci, target_ci_mos, studies, budget, step, spread, random_share, concurrent,
                    trials_per_rater, images, seed) -> None:
     """Refuse option values the simulation cannot use, naming the option."""
     import math
@@ -69,6 +73,8 @@ def _check_options(*, tie_share, target_tau, target_ci, studies, budget, step, s
         ("--ties", tie_share, 0.0 <= tie_share < 0.9, "a share in [0, 0.9)"),
         ("--target-tau", target_tau, 0.0 < target_tau <= 1.0, "in (0, 1]"),
         ("--target-ci", target_ci, target_ci > 0.0, "positive (JOD)"),
+        ("--target-ci-mos", target_ci_mos,
+         target_ci_mos is None or (math.isfinite(target_ci_mos) and target_ci_mos > 0.0), "positive (scale units)"),
         ("--spread", spread, math.isfinite(spread) and spread >= 0.0, "a finite SD >= 0"),
         ("--random-share", random_share, 0.0 <= random_share <= 1.0, "a share in [0, 1]"),
         ("--studies", studies, studies >= 1, "at least 1"),
@@ -153,7 +159,10 @@ def _plan_with_progress(entries, **kwargs):
     return results
 
 
-def _save_plot(results, path, *, target_tau: float, target_ci: float) -> None:
+def _save_plot(results, path, *, target_tau: float, target_ci: float, ci_unit: str = "JOD",
+               x_label: str = "judgments") -> None:
+    import warnings
+
     import numpy as np
     from matplotlib.figure import Figure
 
@@ -165,16 +174,94 @@ def _save_plot(results, path, *, target_tau: float, target_ci: float) -> None:
     for r in results:
         x = r.checkpoints
         for ax, values in ((ax_tau, r.tau), (ax_ci, r.ci_width)):
-            ax.plot(x, np.nanmedian(values, axis=0), label=r.design)
-            lo, hi = np.nanpercentile(values, [25, 75], axis=0)
+            with warnings.catch_warnings():        # rating CI widths are NaN until every condition has 2 ratings
+                warnings.simplefilter("ignore", RuntimeWarning)
+                ax.plot(x, np.nanmedian(values, axis=0), label=r.design)
+                lo, hi = np.nanpercentile(values, [25, 75], axis=0)
             ax.fill_between(x, lo, hi, alpha=0.15)
     ax_tau.axhline(target_tau, color="grey", ls="--", lw=1)
-    ax_tau.set(xlabel="judgments", ylabel="Kendall tau vs truth (median, IQR)", ylim=(0, 1))
+    ax_tau.set(xlabel=x_label, ylabel="Kendall tau vs truth (median, IQR)", ylim=(0, 1))
     ax_ci.axhline(target_ci, color="grey", ls="--", lw=1)
-    ax_ci.set(xlabel="judgments", ylabel="mean 95% CI width (JOD)")
+    ax_ci.set(xlabel=x_label, ylabel=f"mean 95% CI width ({ci_unit})")
     ax_tau.legend()
     with write_errors(path):
         save_figure(fig, path, dpi=120)   # atomic; missing folders are created
+
+
+def _plan_rating(*, methods, n_images, blocks, scale, seed, trials_per_rater, qc_share, notes, studies, budget,
+                 step, spread, random_share, target_tau, target_ci, plot_path, as_json) -> None:
+    """The rating branch of ``eyetest plan``: one row, the balanced-block design (``plan_rating``)."""
+    import json
+    import math
+
+    import numpy as np
+
+    from eyetest.core.design.base import block_labels
+    from eyetest.core.design.rating_plan import DEFAULT_TARGET_CI, plan_rating
+    from eyetest.core.design.simulator import RaterModel, make_truth
+    from eyetest.core.judgments.model import condition_id
+    from eyetest.errors import SpecError
+
+    image_names = [f"img{k:03d}" for k in range(n_images)]
+    n_cond = len(methods) * n_images
+    target_ci = DEFAULT_TARGET_CI[scale] if target_ci is None else target_ci
+    unit = "points" if scale == "continuous100" else "MOS"
+    # as the server: the session's regular trials, at most one per condition
+    regular = min(max(1, int(round(trials_per_rater * (1.0 - qc_share)))), n_cond)
+    if qc_share:
+        notes.append(f"{qc_share:.0%} of each session are quality-control trials: {regular} regular ratings per rater")
+    elif regular < trials_per_rater:
+        notes.append(f"a session rates each condition at most once: {regular} ratings per rater")
+    block_size = np.bincount(block_labels([condition_id(i, m) for i in image_names for m in methods], blocks))
+    n_pairs = int((block_size * (block_size - 1) // 2).sum())
+    if n_pairs <= SMALL_STUDY_PAIRS:
+        notes.append(f"a small study ({n_pairs} ranked pairs): tau moves in steps of about 2/{n_pairs}; treat the "
+                     "tau numbers as rough and check --plot")
+    budget = 80 * n_cond if budget is None else budget
+    step = max(1, budget // 80) if step is None else step
+    if step > budget:
+        raise SpecError("--step", f"must be at most the budget ({budget}), got {step}")
+
+    def truth(rng):
+        return make_truth(images=image_names, methods=methods, rng=rng, method_sd=spread)
+
+    result = plan_rating(make_truth=truth, scale=scale, n_studies=studies, budget=budget, step=step, seed=seed,
+                         per_rater=regular, target_tau=target_tau, target_ci=target_ci,
+                         rater_model=RaterModel(random_share=random_share), blocks=blocks)
+    if plot_path:
+        _save_plot([result], plot_path, target_tau=target_tau, target_ci=target_ci,
+                   ci_unit=f"{scale}, {unit}", x_label="ratings")
+    fin = lambda x: x if math.isfinite(x) else None  # noqa: E731
+    r = result
+    if as_json:
+        click.echo(json.dumps({
+            "protocol": "rating", "scale": scale, "conditions": n_cond, "images": n_images,
+            "target_tau": target_tau, "target_ci": target_ci, "ci_unit": unit, "studies": studies,
+            "budget": budget, "trials_per_rater": trials_per_rater, "regular_judgments_per_rater": regular,
+            "notes": notes, "seed": seed,
+            "designs": {r.design: {
+                "judgments_for_tau": fin(r.judgments_for_tau), "raters_for_tau": fin(r.raters_for_tau),
+                "judgments_for_tau_stays": fin(r.judgments_for_tau_stays),
+                "raters_for_tau_stays": fin(r.raters_for_tau_stays),
+                "judgments_for_ci": fin(r.judgments_for_ci), "raters_for_ci": fin(r.raters_for_ci)}},
+        }, indent=2))
+        return
+    click.echo(f"{n_cond} conditions ({n_images} image(s) x {len(methods)} methods), rating scale {scale}, "
+               f"{studies} simulated studies, {trials_per_rater} trials per rater")
+    head = ("design", f"ratings tau>={target_tau:g}", "raters", "stays from", "raters",
+            f"ratings CI<={target_ci:g} {unit}", "raters")
+    row = (r.design, _fmt(r.judgments_for_tau), _fmt(r.raters_for_tau), _fmt(r.judgments_for_tau_stays),
+           _fmt(r.raters_for_tau_stays), _fmt(r.judgments_for_ci), _fmt(r.raters_for_ci))
+    widths = [max(len(str(a)), len(str(b))) for a, b in zip(head, row)]
+    for line in (head, row):
+        click.echo("  ".join(str(x).rjust(w) if k else str(x).ljust(w) for k, (x, w) in enumerate(zip(line, widths))))
+    click.echo(f"(medians over studies; 'not reached' = beyond {budget} ratings; MOS ranking tau within each image; "
+               f"CI = mean 95% Student-t interval width of the MOS, in {scale} {unit}"
+               f"{' points' if unit == 'MOS' else ''}; raters = sessions of {regular} regular ratings)")
+    for note in notes:
+        click.echo(f"note: {note}")
+    if plot_path:
+        click.echo(f"plot saved to {plot_path}")
 
 
 @click.command("plan")
@@ -204,8 +291,16 @@ def _save_plot(results, path, *, target_tau: float, target_ci: float) -> None:
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Save accuracy and CI width vs judgments to this image file.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--protocol", type=click.Choice(["pairwise", "rating"]), default=None,
+              help="Without a spec: plan a pairwise (default) or a rating study (the spec's study.protocol otherwise).")
+@click.option("--scale", type=click.Choice(["acr5", "dcr5", "continuous100"]), default=None,
+              help="Rating scale with --protocol rating (default acr5; the spec's study.scale otherwise).")
+@click.option("--target-ci-mos", type=float, default=None,
+              help="Rating: target mean 95% CI width of the MOS in scale units (default 0.5 MOS points for "
+                   "acr5/dcr5, 10 points for continuous100).")
 def command(spec_path, conditions, images, tie_share, designs, target_tau, target_ci, studies, budget, step,
-            spread, random_share, concurrent, trials_per_rater, seed, plot_path, as_json) -> None:
+            spread, random_share, concurrent, trials_per_rater, seed, plot_path, as_json, protocol, scale,
+            target_ci_mos) -> None:
     """Judgments and raters each design needs, by simulation (e.g. --conditions 20 --ties 0.2)."""
     import json
     import math
@@ -219,7 +314,8 @@ def command(spec_path, conditions, images, tie_share, designs, target_tau, targe
     from eyetest.errors import SpecError
 
     active_utility = DEFAULT_UTILITY
-    _check_options(tie_share=tie_share, target_tau=target_tau, target_ci=target_ci, studies=studies,
+    _check_options(tie_share=tie_share, target_tau=target_tau, target_ci=target_ci, target_ci_mos=target_ci_mos,
+                   studies=studies,
                    budget=budget, step=step, spread=spread, random_share=random_share, concurrent=concurrent,
                    trials_per_rater=trials_per_rater, images=images, seed=seed)
     if plot_path:
@@ -227,16 +323,18 @@ def command(spec_path, conditions, images, tie_share, designs, target_tau, targe
     if spec_path is not None:
         from eyetest.study.spec import load_spec
 
+        for flag, value in (("--protocol", protocol), ("--scale", scale)):
+            if value is not None:
+                raise SpecError(flag, "give either --spec (its study.protocol and study.scale) or " + flag)
         plan = load_spec(spec_path)
-        if plan.protocol != "pairwise":
-            raise SpecError("study.protocol", "eyetest plan simulates pairwise designs; got 'rating'")
+        protocol, scale = plan.protocol, plan.scale
         active_utility = plan.active_utility or active_utility
         if conditions is not None:
             raise SpecError("--conditions", "give either --spec or --conditions, not both")
         methods = list(plan.methods)
         n_images = images if images is not None else _spec_images(plan, spec_path)
         blocks = None if plan.blocks == "none" else "image"
-        tie_share = tie_share if plan.ties else 0.0
+        tie_share = tie_share if plan.protocol == "pairwise" and plan.ties else 0.0
         seed = plan.seed if seed is None else seed
         trials_per_rater = plan.judgments_per_session if trials_per_rater is None else trials_per_rater
         q = plan.quality
@@ -255,6 +353,27 @@ def command(spec_path, conditions, images, tie_share, designs, target_tau, targe
         trials_per_rater = 60 if trials_per_rater is None else trials_per_rater
         qc_share = 0.0
         notes = []
+        protocol = protocol or "pairwise"
+        if protocol == "rating":
+            scale = scale or "acr5"
+        elif scale is not None:
+            raise SpecError("--scale", "applies to --protocol rating only")
+    if protocol == "rating":
+        # pairwise-only options given on the command line would be ignored silently: refuse them
+        ctx = click.get_current_context()
+        given = [flag for name, flag in (("designs", "--designs"), ("tie_share", "--ties"),
+                                         ("concurrent", "--concurrent"), ("target_ci", "--target-ci"))
+                 if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+        if given:
+            raise SpecError(given[0], "applies to pairwise plans only (a rating plan: --target-tau, "
+                                      "--target-ci-mos, --trials-per-rater)")
+        _plan_rating(methods=methods, n_images=n_images, blocks=blocks, scale=scale, seed=seed,
+                     trials_per_rater=trials_per_rater, qc_share=qc_share, notes=notes, studies=studies,
+                     budget=budget, step=step, spread=spread, random_share=random_share, target_tau=target_tau,
+                     target_ci=target_ci_mos, plot_path=plot_path, as_json=as_json)
+        return
+    if target_ci_mos is not None:
+        raise SpecError("--target-ci-mos", "applies to rating studies only (pairwise: --target-ci, in JOD)")
     entries = parse_designs(designs, active_utility)
     if any(label == "active" for label, _, _ in entries):
         notes.append(f"active = the active sampler with utility {active_utility!r}"

@@ -84,12 +84,13 @@ def ranking_tau_given_truth(estimate, truth) -> float:
     """``(C - D) / (n0 - n_truth)``: Kendall's tau with the estimate's ties counted as not concordant.
 
     See the module docstring (Somers' d of ``estimate`` given ``truth``);
-    0 if the truth is constant.
+    0 if the truth is constant.  A NaN estimate (a condition not estimated
+    yet, e.g. not rated) counts as tied with every other: not concordant.
     """
     x = np.asarray(estimate, float)
     y = np.asarray(truth, float)
     i, j = np.triu_indices(len(x), 1)
-    sx, sy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
+    sx, sy = np.nan_to_num(np.sign(x[i] - x[j])), np.sign(y[i] - y[j])
     denom = np.count_nonzero(sy)
     return float((sx * sy).sum() / denom) if denom > 0 else 0.0
 
@@ -240,7 +241,7 @@ class DesignPlan:
     design: str                  # the design's name, or the label it was given
     checkpoints: np.ndarray
     tau: np.ndarray              # (studies, checkpoints)
-    ci_width: np.ndarray         # (studies, checkpoints), JOD
+    ci_width: np.ndarray         # (studies, checkpoints), JOD (rating plans: the scale's units)
     raters: np.ndarray           # (studies, checkpoints): raters who had started by then
     judgments_for_tau: float     # median first checkpoint with tau >= target, rounded up (inf: not reached)
     raters_for_tau: float
