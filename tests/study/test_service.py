@@ -359,6 +359,10 @@ class _HeldWriters:
         if self.engine.dialect.name == "sqlite":
             import sqlite3
 
+            # note each writer thread as it checks out a write connection: its transaction then begins
+            # with BEGIN IMMEDIATE, which waits (busy_timeout) behind the lock held here
+            self.started, self.seen = threading.Condition(), set()
+            sa.event.listen(self.engine, "engine_connect", self._writer_started)
             self.conn = sqlite3.connect(self.engine.url.database, isolation_level=None)
             self.conn.execute("BEGIN IMMEDIATE")
         else:
@@ -371,7 +375,9 @@ class _HeldWriters:
 
     def release_when_waiting(self, writers: int, alive) -> None:
         if self.engine.dialect.name == "sqlite":
-            time.sleep(0.3)                     # busy_timeout keeps both writers waiting meanwhile
+            with self.started:                   # both writers are waiting for the write lock
+                assert self.started.wait_for(lambda: len(self.seen) >= writers, timeout=20) and alive(), \
+                    "the writers never began"
             self.conn.rollback()
             return
         import psycopg
@@ -384,7 +390,18 @@ class _HeldWriters:
                 time.sleep(0.01)
         self.conn.commit()
 
+    def _writer_started(self, conn) -> None:
+        from eyetest.store.engine import READ_ONLY_OPTION
+
+        if conn.get_execution_options().get(READ_ONLY_OPTION):
+            return                               # a read: never waits for the write lock
+        with self.started:
+            self.seen.add(threading.get_ident())
+            self.started.notify_all()
+
     def __exit__(self, *exc):
+        if self.engine.dialect.name == "sqlite":
+            sa.event.remove(self.engine, "engine_connect", self._writer_started)
         self.conn.close()
 
 
