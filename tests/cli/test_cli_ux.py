@@ -53,7 +53,7 @@ def test_target_of_maps_atomic_temporaries_back():
 
 @linux_only
 def test_write_errors_reports_the_target_of_a_failed_atomic_write():
-    """The system names the temporary ``/proc/.table.csv.XXXXXXXX.tmp``; the message names ``/proc/table.csv``."""
+    """The system names the temporary ``/proc/.table.csv.<random>.tmp``; the message names ``/proc/table.csv``."""
     from eyetest.io.tables import atomic_write_bytes
 
     with pytest.raises(OSError) as raw:

@@ -4,8 +4,9 @@
 full, permission denied, a folder where a file should go) into one clear
 ``error:`` line naming the path, instead of a traceback.  The atomic writers
 (:func:`eyetest.io.tables.atomic_write_bytes`) write to a temporary
-``.NAME.XXXXXXXX.tmp`` beside the target first; the message names the target
-``NAME``, the file the user asked for, not that temporary name.
+``.NAME.<random>.tmp`` beside the target first (``<random>``: 8 characters
+from mkstemp); the message names the target ``NAME``, the file the user
+asked for, not that temporary name.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ class OutputError(EyetestError):
 
 
 def target_of(filename) -> str:
-    """The file a write was meant for: ``DIR/.NAME.XXXXXXXX.tmp`` (an atomic writer's temporary) -> ``DIR/NAME``."""
+    """The file a write was meant for: ``DIR/.NAME.<random>.tmp`` (an atomic writer's temporary) -> ``DIR/NAME``."""
     text = os.fsdecode(filename)
     folder, base = os.path.split(text)
     if base.startswith(".") and base.endswith(".tmp"):
