@@ -285,11 +285,7 @@ def plan_designs(designs, *, make_truth, n_studies: int, tie_share: float, budge
     point because the latter grows with the simulated budget (a longer run
     has more chances to dip below once).
     """
-    if n_studies < 1:
-        raise SpecError("n_studies", f"must be at least 1, got {n_studies!r}")
-    if step < 1 or budget < step:
-        raise SpecError("step", f"must be in 1..budget ({budget}), got {step!r}")
-    checkpoints = np.arange(step, budget + 1, step)
+    checkpoints = plan_checkpoints(n_studies=n_studies, budget=budget, step=step)
     out = []
     for entry in designs:
         label, design, options = (entry, entry, None) if isinstance(entry, str) else entry
@@ -305,11 +301,31 @@ def plan_designs(designs, *, make_truth, n_studies: int, tie_share: float, budge
             cis.append(trace.ci_width)
             raters.append(trace.raters)
             ties.append(trace.tie_share)
-        taus, cis, raters = np.array(taus), np.array(cis), np.array(raters)
-        j_tau, r_tau = _needed(checkpoints, taus, target_tau, True, trials_per_rater)
-        j_ci, r_ci = _needed(checkpoints, cis, target_ci, False, trials_per_rater)
-        j_stay = first_staying(checkpoints, np.median(taus, axis=0), target_tau)
-        r_stay = float(np.ceil(j_stay / trials_per_rater)) if np.isfinite(j_stay) else np.inf
-        out.append(DesignPlan(label, checkpoints, taus, cis, raters, j_tau, r_tau, j_ci, r_ci,
-                              float(np.mean(ties)), j_stay, r_stay))
+        out.append(summarise_plan(label, checkpoints, taus, cis, raters, target_tau=target_tau,
+                                  target_ci=target_ci, per_rater=trials_per_rater, tie_share=float(np.mean(ties))))
     return out
+
+
+def plan_checkpoints(*, n_studies: int, budget: int, step: int) -> np.ndarray:
+    """The checkpoints ``step, 2 step, ... <= budget`` of a plan, after checking its sizes."""
+    if n_studies < 1:
+        raise SpecError("n_studies", f"must be at least 1, got {n_studies!r}")
+    if step < 1 or budget < step:
+        raise SpecError("step", f"must be in 1..budget ({budget}), got {step!r}")
+    return np.arange(step, budget + 1, step)
+
+
+def summarise_plan(label: str, checkpoints, taus, cis, raters, *, target_tau: float, target_ci: float,
+                   per_rater: int, tie_share: float) -> DesignPlan:
+    """A :class:`DesignPlan` from per-study curves (rows: studies; columns: ``checkpoints``).
+
+    Judgments to the target tau / CI width: median over studies of each
+    study's first passage (:func:`_needed`); "stays from": :func:`first_staying`
+    of the median tau curve; raters: ``ceil(judgments / per_rater)``.
+    """
+    taus, cis, raters = np.asarray(taus, float), np.asarray(cis, float), np.asarray(raters)
+    j_tau, r_tau = _needed(checkpoints, taus, target_tau, True, per_rater)
+    j_ci, r_ci = _needed(checkpoints, cis, target_ci, False, per_rater)
+    j_stay = first_staying(checkpoints, np.median(taus, axis=0), target_tau)
+    r_stay = float(np.ceil(j_stay / per_rater)) if np.isfinite(j_stay) else np.inf
+    return DesignPlan(label, checkpoints, taus, cis, raters, j_tau, r_tau, j_ci, r_ci, tie_share, j_stay, r_stay)

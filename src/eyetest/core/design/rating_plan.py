@@ -45,7 +45,7 @@ import numpy as np
 from scipy.stats import t as student_t
 
 from eyetest.core.design.base import block_labels
-from eyetest.core.design.evaluate import DesignPlan, _needed, first_staying, ranking_tau
+from eyetest.core.design.evaluate import DesignPlan, plan_checkpoints, ranking_tau, summarise_plan
 from eyetest.core.design.rating import BalancedBlocks
 from eyetest.core.design.simulator import (
     SCALES,
@@ -143,11 +143,7 @@ def plan_rating(*, make_truth, scale: str, n_studies: int, budget: int, step: in
     if scale not in SCALES:
         raise UnknownNameError("scale", scale, SCALES)
     target_ci = DEFAULT_TARGET_CI[scale] if target_ci is None else float(target_ci)
-    if n_studies < 1:
-        raise SpecError("n_studies", f"must be at least 1, got {n_studies!r}")
-    if step < 1 or budget < step:
-        raise SpecError("step", f"must be in 1..budget ({budget}), got {step!r}")
-    checkpoints = np.arange(step, budget + 1, step)
+    checkpoints = plan_checkpoints(n_studies=n_studies, budget=budget, step=step)
     taus, cis, raters, k = [], [], [], int(per_rater)
     for s in range(int(n_studies)):
         rng = np.random.default_rng([int(seed), s])
@@ -159,10 +155,5 @@ def plan_rating(*, make_truth, scale: str, n_studies: int, budget: int, step: in
         taus.append(trace.tau)
         cis.append(trace.ci_width)
         raters.append(trace.raters)
-    taus, cis, raters = np.array(taus), np.array(cis), np.array(raters)
-
-    j_tau, r_tau = _needed(checkpoints, taus, target_tau, True, k)
-    j_ci, r_ci = _needed(checkpoints, cis, target_ci, False, k)
-    j_stay = first_staying(checkpoints, np.median(taus, axis=0), target_tau)
-    r_stay = float(np.ceil(j_stay / k)) if np.isfinite(j_stay) else np.inf
-    return DesignPlan(DESIGN, checkpoints, taus, cis, raters, j_tau, r_tau, j_ci, r_ci, 0.0, j_stay, r_stay)
+    return summarise_plan(DESIGN, checkpoints, taus, cis, raters, target_tau=target_tau, target_ci=target_ci,
+                          per_rater=k, tie_share=0.0)
