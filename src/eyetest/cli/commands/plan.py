@@ -188,19 +188,36 @@ def _save_plot(results, path, *, target_tau: float, target_ci: float, ci_unit: s
         save_figure(fig, path, dpi=120)   # atomic; missing folders are created
 
 
+def _ranked_pairs(image_names, methods, blocks) -> int:
+    """Comparable (ranked) pairs as the scheduler forms them: within each block (``None``: across images too)."""
+    import numpy as np
+
+    from eyetest.core.design.base import block_labels
+    from eyetest.core.judgments.model import condition_id
+
+    block_size = np.bincount(block_labels([condition_id(i, m) for i in image_names for m in methods], blocks))
+    return int((block_size * (block_size - 1) // 2).sum())
+
+
+def _checkpoint_step(budget: int, step: int | None) -> int:
+    """Judgments between checkpoints: ``step``, or 80 checkpoints over the budget; at most the budget."""
+    from eyetest.errors import SpecError
+
+    step = max(1, budget // 80) if step is None else step
+    if step > budget:
+        raise SpecError("--step", f"must be at most the budget ({budget}), got {step}")
+    return step
+
+
 def _plan_rating(*, methods, n_images, blocks, scale, seed, trials_per_rater, qc_share, notes, studies, budget,
                  step, spread, random_share, target_tau, target_ci, plot_path, as_json) -> None:
     """The rating branch of ``eyetest plan``: one row, the balanced-block design (``plan_rating``)."""
     import json
     import math
 
-    import numpy as np
 
-    from eyetest.core.design.base import block_labels
     from eyetest.core.design.rating_plan import DEFAULT_TARGET_CI, plan_rating
     from eyetest.core.design.simulator import RaterModel, make_truth
-    from eyetest.core.judgments.model import condition_id
-    from eyetest.errors import SpecError
 
     image_names = [f"img{k:03d}" for k in range(n_images)]
     n_cond = len(methods) * n_images
@@ -212,15 +229,12 @@ def _plan_rating(*, methods, n_images, blocks, scale, seed, trials_per_rater, qc
         notes.append(f"{qc_share:.0%} of each session are quality-control trials: {regular} regular ratings per rater")
     elif regular < trials_per_rater:
         notes.append(f"a session rates each condition at most once: {regular} ratings per rater")
-    block_size = np.bincount(block_labels([condition_id(i, m) for i in image_names for m in methods], blocks))
-    n_pairs = int((block_size * (block_size - 1) // 2).sum())
+    n_pairs = _ranked_pairs(image_names, methods, blocks)
     if n_pairs <= SMALL_STUDY_PAIRS:
         notes.append(f"a small study ({n_pairs} ranked pairs): tau moves in steps of about 2/{n_pairs}; treat the "
                      "tau numbers as rough and check --plot")
     budget = 80 * n_cond if budget is None else budget
-    step = max(1, budget // 80) if step is None else step
-    if step > budget:
-        raise SpecError("--step", f"must be at most the budget ({budget}), got {step}")
+    step = _checkpoint_step(budget, step)
 
     def truth(rng):
         return make_truth(images=image_names, methods=methods, rng=rng, method_sd=spread)
@@ -305,12 +319,9 @@ def command(spec_path, conditions, images, tie_share, designs, target_tau, targe
     import json
     import math
 
-    import numpy as np
 
     from eyetest.core.design.active import DEFAULT_UTILITY
-    from eyetest.core.design.base import block_labels
     from eyetest.core.design.simulator import RaterModel, make_truth
-    from eyetest.core.judgments.model import condition_id
     from eyetest.errors import SpecError
 
     active_utility = DEFAULT_UTILITY
@@ -384,17 +395,13 @@ def command(spec_path, conditions, images, tie_share, designs, target_tau, targe
         notes.append(f"{qc_share:.0%} of each session are quality-control trials: "
                      f"{regular_per_rater} regular judgments per rater")
     image_names = [f"img{k:03d}" for k in range(n_images)]
-    # comparable pairs and block sizes as the scheduler sees them (blocks = "none": across images too)
-    block_size = np.bincount(block_labels([condition_id(i, m) for i in image_names for m in methods], blocks))
-    n_pairs = int((block_size * (block_size - 1) // 2).sum())
+    n_pairs = _ranked_pairs(image_names, methods, blocks)
     if n_pairs <= SMALL_STUDY_PAIRS:
         notes.append(f"a small study ({n_pairs} comparable pairs): tau moves in steps of about 2/{n_pairs}, so the "
                      "judgments at which it first reaches the target vary a lot between studies and it may fall "
                      "back below it later; treat the numbers as rough and check --plot")
     budget = 8 * n_pairs if budget is None else budget
-    step = max(1, budget // 80) if step is None else step
-    if step > budget:
-        raise SpecError("--step", f"must be at most the budget ({budget}), got {step}")
+    step = _checkpoint_step(budget, step)
 
     def truth(rng):
         return make_truth(images=image_names, methods=methods, rng=rng, method_sd=spread)
