@@ -115,6 +115,17 @@ def ci_width_jod(cov: np.ndarray, block: np.ndarray) -> float:
     return float(np.mean(np.concatenate(widths)))
 
 
+def study_frame(truth: LatentTruth, *, dimension: str, blocks, checkpoints, budget: int):
+    """``(conditions, true qualities, block labels, sorted checkpoints)`` of one simulated study."""
+    conditions = truth.conditions()
+    true_q = np.array([truth.condition_quality(dimension)[c] for c in conditions])
+    block = block_labels(conditions, blocks)
+    checkpoints = np.unique(np.asarray(checkpoints, dtype=np.int64))
+    if budget < 1 or len(checkpoints) == 0 or checkpoints[0] < 1:
+        raise SpecError("checkpoints", "need a positive budget and positive checkpoints")
+    return conditions, true_q, block, checkpoints
+
+
 def simulate_study(design: str, truth: LatentTruth, *, tie_share: float, rng: np.random.Generator,
                    seed: int, budget: int, checkpoints, rater_model: RaterModel = RaterModel(),
                    blocks=None, concurrent: int = 10, trials_per_rater: int = 60,
@@ -133,12 +144,8 @@ def simulate_study(design: str, truth: LatentTruth, *, tie_share: float, rng: np
     """
     if estimator not in ESTIMATORS:
         raise UnknownNameError("estimator", estimator, ESTIMATORS)
-    conditions = truth.conditions()
-    true_q = np.array([truth.condition_quality(dimension)[c] for c in conditions])
-    block = block_labels(conditions, blocks)
-    checkpoints = np.unique(np.asarray(checkpoints, dtype=np.int64))
-    if budget < 1 or len(checkpoints) == 0 or checkpoints[0] < 1:
-        raise SpecError("checkpoints", "need a positive budget and positive checkpoints")
+    conditions, true_q, block, checkpoints = study_frame(truth, dimension=dimension, blocks=blocks,
+                                                        checkpoints=checkpoints, budget=budget)
     for key, value in (("concurrent", concurrent), ("trials_per_rater", trials_per_rater)):
         if value < 1:
             raise SpecError(key, f"must be at least 1, got {value!r}")

@@ -44,8 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import t as student_t
 
-from eyetest.core.design.base import block_labels
-from eyetest.core.design.evaluate import DesignPlan, plan_checkpoints, ranking_tau, summarise_plan
+from eyetest.core.design.evaluate import DesignPlan, plan_checkpoints, ranking_tau, study_frame, summarise_plan
 from eyetest.core.design.rating import BalancedBlocks
 from eyetest.core.design.simulator import (
     SCALES,
@@ -96,12 +95,8 @@ def simulate_rating_study(truth: LatentTruth, *, scale: str, rng: np.random.Gene
     """
     if scale not in SCALES:
         raise UnknownNameError("scale", scale, SCALES)
-    conditions = truth.conditions()
-    true_q = np.array([truth.condition_quality(dimension)[c] for c in conditions])
-    block = block_labels(conditions, blocks)
-    checkpoints = np.unique(np.asarray(checkpoints, dtype=np.int64))
-    if budget < 1 or len(checkpoints) == 0 or checkpoints[0] < 1:
-        raise SpecError("checkpoints", "need a positive budget and positive checkpoints")
+    conditions, true_q, block, checkpoints = study_frame(truth, dimension=dimension, blocks=blocks,
+                                                        checkpoints=checkpoints, budget=budget)
     if isinstance(per_rater, bool) or int(per_rater) != per_rater or per_rater < 1:
         raise SpecError("per_rater", f"must be an integer >= 1, got {per_rater!r}")
     k = min(int(per_rater), len(conditions))
