@@ -241,6 +241,30 @@ def test_design_rebuilt_by_booking_continues_exactly():
     assert BalancedBlocks(stimuli, seed=6).propose(4) != BalancedBlocks(stimuli, seed=5).propose(4)
 
 
+@pytest.mark.parametrize("dense", [True, False])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_released_stimuli_count_as_never_shown(seed, dense):
+    # An expired session's unrated stimuli (eyetest.study.expiry): the counts must equal those of a
+    # design that was only ever booked the rated part, and the next blocks make up for them.
+    stimuli = [f"s{k}" for k in range(10)]
+    live = BalancedBlocks(stimuli, seed=seed, dense=dense)
+    blocks = [live.propose(4) for _ in range(5)]
+    live.release(blocks[2], blocks[2][1:])          # rated only its first stimulus
+    live.release(blocks[4], blocks[4])              # rated nothing
+    rated = BalancedBlocks(stimuli, seed=seed, dense=dense)
+    for block in (blocks[0], blocks[1], blocks[2][:1], blocks[3]):
+        rated.book(block)
+    assert live.shown.tolist() == rated.shown.tolist()
+    assert all(live.together(a, b) == rated.together(a, b) for a, b in itertools.combinations(stimuli, 2))
+    assert live.blocks == 5                          # the random streams go on counting
+    # the stimuli left short are the first the next block takes
+    short = {s for s, n in zip(stimuli, live.shown) if n == live.shown.min()}
+    assert set(live.propose(len(short))) == short
+    outside = next(s for s in stimuli if s not in blocks[0])
+    with pytest.raises(SpecError, match="not in the block"):
+        live.release(blocks[0], [outside])
+
+
 def test_bad_rating_design_args():
     with pytest.raises(SpecError, match="per_rater"):
         balanced_incomplete_blocks(["a", "b"], raters=2, per_rater=3, seed=0)

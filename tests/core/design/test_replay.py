@@ -1,8 +1,9 @@
 """A scheduler rebuilt from its history continues exactly like the one that lived through it.
 
 The study server rebuilds a scheduler after a restart (``eyetest.study.planning.sync``): it books every
-pair handed out, in the order they were handed out, with their raters, and then observes (or releases)
-every answer.  The uninterrupted scheduler interleaved the same calls differently (proposals between
+pair handed out, in the order they were handed out, with their raters, releasing the pairs of expired
+sessions after the bookings they followed (``eyetest.study.expiry``), and then observes (or releases
+without reissue) every answer.  The uninterrupted scheduler interleaved the same calls differently (proposals between
 answers), so the rebuilt one has the same counts but lived through another sequence of calls.
 """
 
@@ -34,6 +35,7 @@ class Run:
         self.booked: list[tuple[str, str, str | None]] = []    # every pair handed out, in order, with rater
         self.open: list[tuple[str, str, str | None]] = []      # handed out, not answered yet
         self.answers: list[tuple[str, str, str | None, str | None]] = []   # (a, b, rater, outcome or None)
+        self.expired: list[tuple[int, str, str]] = []   # (pairs booked before, a, b): released unanswered
         self.proposed: list[list[tuple[str, str]]] = []
 
     def step(self, op):
@@ -53,24 +55,34 @@ class Run:
                 if p is not None:
                     self.booked.append((*p, r))
                     self.open.append((*p, r))
-        elif self.open:                                   # ("answer", position, outcome or None)
+        elif kind == "expire" and self.open:              # ("expire", position): its session expired
+            a, b, _ = self.open.pop(op[1] % len(self.open))
+            self.sched.release(a, b)
+            self.expired.append((len(self.booked), a, b))
+        elif kind == "answer" and self.open:              # ("answer", position, outcome or None)
             a, b, rater = self.open.pop(op[1] % len(self.open))
             if op[2] is None:
-                self.sched.release(a, b)
+                self.sched.release(a, b, reissue=False)   # answered without an order ("both bad")
             else:
                 self.sched.observe(a, b, op[2], rater=rater)
             self.answers.append((a, b, rater, op[2]))
 
 
 def rebuild(design, conditions, seed, run: Run, options, *, answer_order=None):
-    """A fresh scheduler fed the history as ``planning.sync`` does: all bookings, then all answers."""
+    """A fresh scheduler fed the history as ``planning.sync`` does: all bookings (each expiry's releases
+    after the bookings that preceded it), then all answers."""
     sched = make_scheduler(design, conditions, seed=seed, **options)
-    for a, b, rater in run.booked:
+    expired = list(run.expired)
+    for k, (a, b, rater) in enumerate(run.booked):
+        while expired and expired[0][0] <= k:
+            sched.release(*expired.pop(0)[1:])
         sched.book(a, b, rater=rater)
+    for _, a, b in expired:
+        sched.release(a, b)
     answers = run.answers if answer_order is None else [run.answers[k] for k in answer_order]
     for a, b, rater, outcome in answers:
         if outcome is None:
-            sched.release(a, b)
+            sched.release(a, b, reissue=False)
         else:
             sched.observe(a, b, outcome, rater=rater)
     return sched
@@ -79,8 +91,10 @@ def rebuild(design, conditions, seed, run: Run, options, *, answer_order=None):
 def _ops(draw, n_ops, raters):
     ops = []
     for _ in range(n_ops):
-        kind = draw(st.sampled_from(["propose", "propose", "batch", "answer", "answer", "answer"]))
-        if kind == "propose":
+        kind = draw(st.sampled_from(["propose", "propose", "batch", "answer", "answer", "answer", "expire"]))
+        if kind == "expire":
+            ops.append(("expire", draw(st.integers(0, 50))))
+        elif kind == "propose":
             ops.append(("propose", draw(st.integers(1, 6)), draw(st.sampled_from([*raters, None]))))
         elif kind == "batch":
             ops.append(("batch", draw(st.lists(st.sampled_from(raters), min_size=1, max_size=5, unique=True))))

@@ -100,7 +100,6 @@ def test_swiss_pairs_neighbours_by_score():
         pairs = s.propose(4)
         assert len({c for p in pairs for c in p}) == 8          # a round is a matching
         score = s.score()
-        ranked = sorted(conds, key=lambda c: -score[conds.index(c)])
         for a, b in pairs:
             # partners have equal scores: the neighbours of the standings
             assert score[conds.index(a)] == score[conds.index(b)]
@@ -267,6 +266,42 @@ def test_full_rebuilt_by_book_gives_the_same_pairs(seed, blocks):
     # and every pair is shown once before any pair is shown twice
     flat = [frozenset(p) for s in sessions for p in s]
     assert len(set(flat[:live.n_pairs])) == live.n_pairs
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_full_hands_out_released_pairs_again_so_each_replicate_covers_every_pair(seed):
+    # A session expired with some pairs unanswered (eyetest.study.expiry): they are released, and the
+    # full design must still get every pair judged once per replicate, not skip those pairs.
+    conds = [f"m{k}" for k in range(7)]
+    s = make_scheduler("full", conds, seed=seed)
+    n_pairs = s.n_pairs
+    judged = []
+    first = s.propose(6, rater="gone")
+    for a, b in first[:2]:
+        s.observe(a, b, "A", rater="gone")
+        judged.append(frozenset((a, b)))
+    for a, b in first[2:]:
+        s.release(a, b)                      # the rest of the abandoned session
+    k = 0
+    while len(judged) < n_pairs:
+        for a, b in s.propose(5, rater=f"r{k}"):
+            s.observe(a, b, "B", rater=f"r{k}")
+            judged.append(frozenset((a, b)))
+        k += 1
+    assert set(judged[:n_pairs]) == {frozenset(p) for p in itertools.combinations(conds, 2)}
+    # the released pairs come first, before the queue goes on
+    assert set(judged[2:6]) == {frozenset(p) for p in first[2:]}
+
+
+def test_release_without_reissue_is_not_handed_out_again():
+    # "both bad" where ties are off: the pair was shown and answered, only without an order
+    conds = [f"m{k}" for k in range(5)]
+    s = make_scheduler("full", conds, seed=4)
+    (a, b), = s.propose(1, rater="x")
+    s.release(a, b, reissue=False)
+    later = [frozenset(p) for k in range(3) for p in s.propose(3, rater=f"r{k}")]
+    assert frozenset((a, b)) not in later[:s.n_pairs - 1]
+    assert s.pending.sum() == 9
 
 
 def test_book_takes_the_pair_out_of_swiss_rounds_and_active_batches():

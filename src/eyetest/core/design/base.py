@@ -24,7 +24,7 @@ document what they keep (``full``: its queue; ``swiss``: its round;
 ``active``: its batch and posterior).
 
 Concurrency: a proposed pair counts as *pending* until it is observed (or
-released with :meth:`PairScheduler.release`).  Designs use pending counts to
+released with :meth:`PairScheduler.release`, e.g. when its session expired).  Designs use pending counts to
 spread concurrent raters over different pairs.  Each rater is remembered by
 name: a rater is never proposed a pair (in either order) it was proposed
 before; repeat trials are added by :mod:`eyetest.core.design.quality`, not by
@@ -281,10 +281,23 @@ class PairScheduler(abc.ABC):
         self._book(self._index[a], self._index[b], rater)
         self._booked(pid)
 
-    def release(self, a: str, b: str) -> None:
-        """Forget a proposed pair that will not be answered (e.g. an abandoned session)."""
+    def release(self, a: str, b: str, *, reissue: bool = True) -> None:
+        """A booked pair that gets no judgment: it is no longer pending.
+
+        ``reissue=True`` (default): the pair was never answered (its session
+        expired, or it was proposed past a budget); ``full`` hands it out
+        again before its queue, so its replicate still covers every pair.
+        ``reissue=False``: the pair was shown and answered without a ranking
+        outcome (e.g. "both bad" where ties are off); it is not handed out again.
+        Replaying a history (module docstring) must release a reissued pair
+        after the same bookings as the original run did, since ``full``'s
+        next proposal depends on it; releases among themselves and the other
+        designs' releases are order-free.
+        """
         pid = self.pair_id(a, b)
         self.pending[pid] = max(self.pending[pid] - 1, 0)
+        if reissue:
+            self._reissue(pid)
 
     def observe(self, a: str, b: str, outcome: str, *, rater=None) -> None:
         """Record a judgment: ``outcome`` "A" (a preferred), "B" (b preferred) or "tie"."""
@@ -314,3 +327,6 @@ class PairScheduler(abc.ABC):
 
     def _observe(self, i: int, j: int, sign: int) -> None:
         """Design-specific bookkeeping of one judgment (default: nothing)."""
+
+    def _reissue(self, pid: int) -> None:
+        """Design-specific bookkeeping of a pair released unanswered (:meth:`release`; default: nothing)."""

@@ -11,7 +11,10 @@
     ``1 .. (L - 1) / 2``, so for odd ``L`` every condition is left exactly
     ``(L - 1) / 2`` times; for even ``L`` the extra condition alternates, so
     left and right counts differ by at most one.  Odd replicates mirror the
-    orientation, so two replicates are exactly balanced.
+    orientation, so two replicates are exactly balanced.  A pair released
+    unanswered (its session expired) is handed out again before the queue
+    (its left/right evened out per condition), so every replicate still
+    covers every pair.
 ``random``
     Pairs drawn uniformly from the comparable pairs (blocks weighted by their
     number of pairs), left/right evened out per condition.
@@ -96,6 +99,8 @@ class FullScheduler(PairScheduler):
             self._members.append([int(x) for x in order.permutation(members)])
         self.replicate = 0
         self._queue: list[tuple[int, int]] = []
+        self._owed: dict[int, int] = {}      # pair id -> times released unanswered, not yet handed out again
+        self._from_owed = False              # the last booked pair was an owed one (read by _booked)
         self._extend()
 
     def _extend(self) -> None:
@@ -114,6 +119,9 @@ class FullScheduler(PairScheduler):
     def _next(self, exclude, rng):
         if len(exclude) >= self.n_pairs:
             return None
+        for pid in sorted(self._owed):        # released pairs first, in pair-id order (order-free)
+            if pid not in exclude:
+                return self._orient(pid, rng)
         for attempt in range(2):
             for pos, (a, b) in enumerate(self._queue):
                 if int(self._pair_id[a, b]) not in exclude:
@@ -121,14 +129,32 @@ class FullScheduler(PairScheduler):
             self._extend()
         return None  # pragma: no cover - a fresh replicate holds every pair
 
+    def _after_book(self, a, b, pid):
+        """A pair handed out again after its release is no longer owed."""
+        if pid in self._owed:
+            self._owed[pid] -= 1
+            if not self._owed[pid]:
+                del self._owed[pid]
+            self._from_owed = True
+        else:
+            self._from_owed = False
+
+    def _reissue(self, pid):
+        """A pair released unanswered is owed: :meth:`_next` hands it out before the queue."""
+        self._owed[pid] = self._owed.get(pid, 0) + 1
+
     def _booked(self, pid):
         """A pair handed out elsewhere leaves the queue: its first queued occurrence is removed.
 
         :meth:`_next` always takes the first queued occurrence of the pair it
         serves, and the queue is a fixed, seeded sequence of replicates
         (extended lazily), so a scheduler rebuilt by booking the pairs already
-        handed out holds the same queue as the one that proposed them.
+        handed out holds the same queue as the one that proposed them.  A
+        pair that was owed (released unanswered, :meth:`_reissue`) was served
+        from the owed pairs, not the queue (:meth:`_after_book` took it off).
         """
+        if self._from_owed:
+            return
         for attempt in range(2):
             for pos, (a, b) in enumerate(self._queue):
                 if int(self._pair_id[a, b]) == pid:

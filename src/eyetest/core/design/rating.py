@@ -88,6 +88,41 @@ class BalancedBlocks:
         idx = self._indices(block)
         self._add(idx)
 
+    def release(self, block, unrated) -> None:
+        """Of a booked ``block``, the stimuli ``unrated`` that its rater will not rate (the session expired).
+
+        They count as not shown, and their pairs with the block's other
+        stimuli as not co-occurring, so later blocks make up for them.  The
+        number of blocks (the random streams) does not change, and the counts
+        stay sums over the blocks, so releases, like bookings, may be replayed
+        in any order.  The largest co-occurrence count is left as it was: it
+        only scales the ordering key of :meth:`propose` (any bound above the
+        counts gives the same blocks).
+        """
+        idx = self._indices(block)
+        gone = self._indices(unrated)
+        if not np.isin(gone, idx).all():
+            raise SpecError("unrated", "lists a stimulus that is not in the block")
+        if not len(gone):
+            return
+        self.shown[gone] -= 1
+        if self._matrix is not None:
+            for g in gone:
+                self._matrix[g, idx] -= 1
+                self._matrix[idx, g] -= 1
+            # a pair of two released stimuli was taken off twice; a stimulus' own cell once
+            self._matrix[np.ix_(gone, gone)] += 1
+            self._matrix[gone, gone] += 1
+            return
+        gone_set = {int(g) for g in gone}
+        for i in (int(x) for x in idx):
+            partners = self._partners[i]
+            for j in (int(x) for x in idx):
+                if j != i and (i in gone_set or j in gone_set):
+                    partners[j] -= 1
+                    if not partners[j]:
+                        del partners[j]
+
     def propose(self, k: int) -> list[str]:
         """The next rater's ``k`` distinct stimuli, in a random presentation order; books them."""
         v = len(self.stimuli)
