@@ -11,6 +11,7 @@ crowd worker or a researcher runs into:
 * a phone is told on the study link, before a session is made for it;
 * a click on a continuous slider where its thumb already is records that value;
 * an answer refused because the screen was answered in another tab is explained;
+* an answer to a session that expired meanwhile is refused, and the page says why;
 * keys do not answer while the keyboard help covers the images or flicker is held;
 * accessible names, alt texts that name the slot only, WCAG AA contrast of
   the filled buttons;
@@ -235,6 +236,22 @@ def test_an_answer_given_in_another_tab_is_explained(context, server):
     assert "already been answered" in second.locator("#status").inner_text()
     stored = _rows(server, "select trial_id, answers from judgments where session_token=:t", t=token)
     assert [(r[0], json.loads(r[1])) for r in stored] == [(int(trial), {"overall": "A"})]
+
+
+def test_an_expired_session_says_so_and_keeps_no_late_answer(page, server):
+    """A session that expired (eyetest.study.expiry) while its tab stayed open: the answer is refused with
+    410 and the page says what happened, on the answer and again after a reload."""
+    token = _start(page, server, "single", "went-for-lunch")
+    with server.engine.begin() as conn:
+        conn.execute(sa.text("update sessions set expired_at = '2026-01-01 00:00:00.000000' where token = :t"),
+                     {"t": token})
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.getElementById('banner').textContent.includes('expired')")
+    assert "answers you gave are saved" in page.locator("#banner").inner_text()
+    page.reload()
+    page.wait_for_function("() => document.getElementById('banner').textContent.includes('expired')")
+    assert _rows(server, "select count(*) from judgments where session_token=:t", t=token)[0][0] == 0
 
 
 def test_keys_do_not_answer_while_the_help_covers_the_images(page, server):

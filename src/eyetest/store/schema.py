@@ -38,6 +38,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData(
@@ -57,6 +58,8 @@ studies = Table(
     Column("spec", JSON, nullable=False),
     Column("status", String(16), nullable=False, default="open"),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # when the study last went from paused to open: idle time before it does not expire sessions (0003)
+    Column("resumed_at", DateTime(timezone=True), nullable=True),
 )
 
 images = Table(
@@ -93,7 +96,13 @@ sessions = Table(
     Column("trial_count", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True), nullable=True),
+    # set when the session went unanswered for the study's crowd.session_timeout_min (0003)
+    Column("expired_at", DateTime(timezone=True), nullable=True),
     Index("ix_sessions_study_participant", "study_id", "participant", unique=True),
+    # the open sessions of a study, oldest first: what session expiry looks at (0003); partial, so small
+    Index("ix_sessions_open", "study_id", "created_at",
+          sqlite_where=text("finished_at IS NULL AND expired_at IS NULL"),
+          postgresql_where=text("finished_at IS NULL AND expired_at IS NULL")),
 )
 
 trials = Table(
@@ -112,7 +121,12 @@ trials = Table(
     Column("is_attention", Boolean, nullable=False, default=False),
     Column("is_training", Boolean, nullable=False, default=False),
     Column("answered", Boolean, nullable=False, default=False),
+    # an unanswered trial of an expired session: the study's largest trial id when it was released (0003)
+    Column("released_after", BigInteger().with_variant(Integer, "sqlite"), nullable=True),
     UniqueConstraint("session_token", "position", name="uq_trials_session_position"),
+    # the released trials of a study (0003); partial: only trials of expired sessions are in it
+    Index("ix_trials_released", "study_id", "released_after",
+          sqlite_where=text("released_after IS NOT NULL"), postgresql_where=text("released_after IS NOT NULL")),
 )
 
 judgments = Table(

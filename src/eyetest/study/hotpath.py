@@ -20,7 +20,9 @@ their own and need no explicit transaction (:data:`PG_JUDGMENT`):
     study, in one read; the service decides from it (replay, 404, 409, 422)
     and validates the answers against the trial's questions.
 ``store``
-    one statement with data-modifying CTEs: lock the session's row, insert
+    one statement with data-modifying CTEs: lock the session's row (unless
+    it expired, :mod:`eyetest.study.expiry`: expiry takes the same lock, and
+    the row is re-read after waiting for it), insert
     the judgment only if the trial is still this session's, unanswered and
     its study not closed (``ON CONFLICT DO NOTHING`` on the unique
     ``client_id`` and ``trial_id``), mark the trial answered, and finish the
@@ -57,14 +59,14 @@ import orjson
 _SQL = {
     # the session's head and its first two unanswered trials in ONE statement (one snapshot, one
     # round trip); a finished session gives one row with NULL trial columns, an unknown one none
-    "next": "SELECT s.trial_count, st.status, t.id, t.position, t.payload FROM sessions s "
+    "next": "SELECT s.trial_count, st.status, s.expired_at, t.id, t.position, t.payload FROM sessions s "
             "JOIN studies st ON st.id = s.study_id LEFT JOIN (SELECT id, position, payload FROM trials "
             "WHERE session_token = ? AND answered = ? ORDER BY position LIMIT 2) t ON 1 = 1 "
             "WHERE s.token = ? ORDER BY t.position",
     # SQLite's judgment (PostgreSQL's is PG_JUDGMENT)
     "replay": "SELECT session_token, trial_id FROM judgments WHERE client_id = ?",
     "trial": "SELECT t.session_token, t.answered, t.position, t.is_training, t.payload, t.study_id, "
-             "s.trial_count, st.status FROM trials t JOIN sessions s ON s.token = t.session_token "
+             "s.trial_count, st.status, s.expired_at FROM trials t JOIN sessions s ON s.token = t.session_token "
              "JOIN studies st ON st.id = t.study_id WHERE t.id = ?",
     "insert": "INSERT INTO judgments (client_id, trial_id, session_token, study_id, answers, elapsed_ms, "
               "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -78,10 +80,11 @@ _SQL = {
 #: the PostgreSQL judgment statements (see the module docstring); ``%s`` parameters
 PG_JUDGMENT = {
     # -> (replay session, replay trial, trial session, answered, position, is_training, questions,
-    #     expected, study, trial_count, study status); trial columns NULL for an unknown trial
+    #     expected, study, trial_count, study status, session expired_at); trial columns NULL for an
+    #     unknown trial
     "probe": "SELECT j.session_token, j.trial_id, t.session_token, t.answered, t.position, t.is_training, "
              "t.payload -> 'public' -> 'questions', t.payload ->> 'expected', t.study_id, s.trial_count, "
-             "st.status FROM (SELECT %s::varchar AS cid, %s::bigint AS tid) p "
+             "st.status, s.expired_at FROM (SELECT %s::varchar AS cid, %s::bigint AS tid) p "
              "LEFT JOIN judgments j ON j.client_id = p.cid LEFT JOIN trials t ON t.id = p.tid "
              "LEFT JOIN sessions s ON s.token = t.session_token LEFT JOIN studies st ON st.id = t.study_id",
     # params: token, client_id, answers (JSON text), elapsed_ms, now, trial, now
@@ -89,7 +92,8 @@ PG_JUDGMENT = {
     # the order the trials were answered in.  Order of work (see the module docstring): ``s`` locks the
     # session (``ins`` needs it), ``left`` runs after ``upd`` (it needs upd's row) and locks what it reads,
     # so it sees answers committed by stores this one waited for
-    "store": "WITH s AS (SELECT token FROM sessions WHERE token = %s::varchar FOR NO KEY UPDATE), "
+    "store": "WITH s AS (SELECT token FROM sessions WHERE token = %s::varchar AND expired_at IS NULL "
+             "FOR NO KEY UPDATE), "
              "ins AS (INSERT INTO judgments (client_id, trial_id, session_token, study_id, answers, "
              "elapsed_ms, created_at) SELECT %s::varchar, t.id, t.session_token, t.study_id, %s::json, "
              "%s::integer, %s::timestamptz FROM trials t JOIN studies st ON st.id = t.study_id "

@@ -34,7 +34,7 @@ import sqlalchemy as sa
 
 from eyetest.store.engine import describe
 from eyetest.study.planning import StudyState, validate_answers
-from eyetest.study.service_errors import Conflict, Invalid, NotFound, ServiceError, Unavailable
+from eyetest.study.service_errors import Conflict, Gone, Invalid, NotFound, ServiceError, Unavailable
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 log = logging.getLogger("eyetest.study")
@@ -48,6 +48,12 @@ def _check_judgment(trial, client_id, elapsed_ms) -> None:
     if elapsed_ms is not None and (isinstance(elapsed_ms, bool) or not isinstance(elapsed_ms, int)
                                    or not 0 <= elapsed_ms <= 86_400_000):
         raise Invalid("elapsed_ms must be an integer from 0 to 86400000")
+
+
+def expired() -> Gone:
+    """The refusal of a trial or answer in an expired session (:mod:`eyetest.study.expiry`)."""
+    return Gone("this session expired: no answer came for a long time, so its remaining trials went to "
+                "other raters; the answers given before are saved")
 
 
 def drive(steps, execute):
@@ -96,13 +102,15 @@ class Judging:
         hot = self.hot
         if not rows:
             raise NotFound("no such session")
-        trial_count, status, tid, position, payload = rows[0]
+        trial_count, status, expired_at, tid, position, payload = rows[0]
         if tid is None:
             return None
         if status != "open":
             raise Conflict(f"the study is {status}", status=409)
+        if expired_at is not None:
+            raise expired()
         out = {"trial": tid, **hot.json(payload)["public"], "position": position, "trial_count": trial_count}
-        out["preload"] = ([x["url"] for x in hot.json(rows[1][4])["public"]["stimuli"]]
+        out["preload"] = ([x["url"] for x in hot.json(rows[1][5])["public"]["stimuli"]]
                           if len(rows) > 1 else [])
         return out
 
@@ -235,7 +243,7 @@ class Judging:
         for _ in range(2):
             rows = yield "probe", (client_id, trial)
             (seen_session, seen_trial, session, answered, _position, training, questions, expected, _study,
-             _trial_count, status) = rows[0]
+             _trial_count, status, expired_at) = rows[0]
             if seen_session is not None:
                 if seen_session != token or seen_trial != trial:
                     raise Conflict("client_id was already used for another judgment")
@@ -246,6 +254,8 @@ class Judging:
                 raise Conflict("the study is closed")
             if answered:
                 raise Conflict("this trial was already answered")
+            if expired_at is not None:
+                raise expired()
             questions = self.hot.json(questions)
             clean = validate_answers(answers, questions)
             if isinstance(clean, str):
@@ -279,6 +289,8 @@ class Judging:
             if replay is not None:
                 return replay, False
             raise Conflict("this trial was already answered")
+        if row.expired_at is not None:
+            raise expired()
         payload = hot.json(row.payload)
         clean = validate_answers(answers, payload["public"]["questions"])
         if isinstance(clean, str):

@@ -63,6 +63,7 @@ import hashlib
 import math
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 import sqlalchemy as sa
@@ -72,6 +73,7 @@ from eyetest.core.design.rating import BalancedBlocks
 from eyetest.core.judgments.model import condition_id, split_condition_id
 from eyetest.design import make_scheduler
 from eyetest.store import schema
+from eyetest.study import expiry
 from eyetest.study.importer import gold_condition_pairs, rating_control_items
 
 #: judgments re-read below the watermark on each sync (out-of-order commits on PostgreSQL)
@@ -146,6 +148,7 @@ class StudyState:
     trial_wm: int = 0
     judgment_wm: int = 0
     observed: set = field(default_factory=set)
+    released: dict = field(default_factory=dict)  # expired session -> released_after, applied here
 
     @property
     def plan(self) -> dict:
@@ -160,6 +163,7 @@ class StudyState:
         self.scheduler, self.design = None, None
         self.trial_wm = self.judgment_wm = self.sessions = 0
         self.observed = set()
+        self.released = {}
 
 
 def load_state(conn, study_id: str, spec: dict) -> StudyState:
@@ -209,10 +213,18 @@ def design_options(plan: dict) -> dict:
     return {"utility": utility} if utility else {}
 
 
-def sync(conn, state: StudyState) -> None:
-    """Bring the cached scheduler (or rating design) and the session count up to date with the database."""
+def sync(conn, state: StudyState, *, now: datetime | None = None, resumed_at=None,
+         lock_rows: bool = False) -> None:
+    """Bring the cached scheduler (or rating design) and the session count up to date with the database.
+
+    Releases of expired sessions are replayed among the bookings where they
+    happened (:mod:`eyetest.study.expiry`).  With ``now`` (planning: the
+    caller holds the study's write lock) the sessions idle for the study's
+    timeout are then expired and their trials released; ``resumed_at`` is the
+    study's, ``lock_rows`` as in :func:`eyetest.study.expiry.expire_idle`.
+    """
     plan = state.plan
-    t, j, s = schema.trials.c, schema.judgments.c, schema.sessions.c
+    t, s = schema.trials.c, schema.sessions.c
     pairwise = plan["protocol"] == "pairwise"
     if pairwise and state.scheduler is None:
         state.scheduler = make_scheduler(plan["design"], state.conditions, seed=plan["seed"],
@@ -223,8 +235,15 @@ def sync(conn, state: StudyState) -> None:
                                   .where(s.study_id == state.study_id)).scalar()
     rows = conn.execute(_regular(sa.select(t.id, t.session_token, t.condition_a, t.condition_b)
                                  .where(t.study_id == state.study_id, t.id > state.trial_wm)).order_by(t.id)).all()
+    releases = [r for r in expiry.read_releases(conn, state.study_id, since=state.trial_wm)
+                if r.token not in state.released]
     blocks: dict[str, list[str]] = {}
+    k = 0
     for tid, token, a, b in rows:
+        while k < len(releases) and releases[k].after < tid:
+            if pairwise:                     # a release goes after the bookings it followed (expiry docstring)
+                expiry.apply_release(state, releases[k])
+            k += 1
         if pairwise:
             book(state.scheduler, a, b, rater=token)
         else:
@@ -233,7 +252,22 @@ def sync(conn, state: StudyState) -> None:
     if not pairwise:
         for block in blocks.values():        # a session's trials commit together: its whole block
             state.design.book(block)
-        return
+        for r in releases:                   # the rating design's counts are order-free
+            expiry.apply_release(state, r)
+    else:
+        for r in releases[k:]:
+            expiry.apply_release(state, r)
+        _observe_judgments(conn, state)
+    if now is not None:
+        tokens = expiry.expire_idle(conn, state, now=now, resumed_at=resumed_at, lock_rows=lock_rows)
+        for r in expiry.read_releases(conn, state.study_id, tokens=tokens) if tokens else ():
+            expiry.apply_release(state, r)
+    expiry.forget_applied(state)
+
+
+def _observe_judgments(conn, state: StudyState) -> None:
+    """Observe the judgments committed since the last sync (from ``judgment_wm - JUDGMENT_LOOKBACK`` on)."""
+    t, j = schema.trials.c, schema.judgments.c
     low = max(state.judgment_wm - JUDGMENT_LOOKBACK, 0)
     rows = conn.execute(_regular(
         sa.select(j.id, j.answers, j.session_token, t.condition_a, t.condition_b)
@@ -246,7 +280,7 @@ def sync(conn, state: StudyState) -> None:
         state.judgment_wm = max(state.judgment_wm, jid)
         outcome = _outcome(answers, state)
         if outcome is None:
-            state.scheduler.release(a, b)
+            state.scheduler.release(a, b, reissue=False)     # answered, but without an order
         else:
             state.scheduler.observe(a, b, outcome, rater=token)
     if len(state.observed) > 4 * JUDGMENT_LOOKBACK:

@@ -31,7 +31,7 @@ import logging
 import os
 import threading
 import time
-from datetime import timezone
+from datetime import datetime, timezone
 
 import numpy as np
 import sqlalchemy as sa
@@ -161,7 +161,7 @@ class StudyService(Sessions, Judging):
 
     def _study(self, conn, study_id: str, *, lock: bool = False):
         s = schema.studies.c
-        query = sa.select(s.id, s.name, s.spec, s.status).where(s.id == study_id)
+        query = sa.select(s.id, s.name, s.spec, s.status, s.resumed_at).where(s.id == study_id)
         if lock and not self.sqlite:
             # FOR NO KEY UPDATE: serialises planners and status changes, yet does not block the
             # FOR KEY SHARE locks that foreign-key checks of judgment inserts take on this row
@@ -206,7 +206,11 @@ class StudyService(Sessions, Judging):
             row = self._study(conn, study_id, lock=True)
             if row.status == "closed" and status != "closed":
                 raise Conflict("a closed study cannot be reopened")
-            conn.execute(sa.update(schema.studies).where(schema.studies.c.id == study_id).values(status=status))
+            values = {"status": status}
+            if row.status == "paused" and status == "open":
+                # raters could not answer while it was paused: idle time before now expires no session
+                values["resumed_at"] = datetime.now(timezone.utc)
+            conn.execute(sa.update(schema.studies).where(schema.studies.c.id == study_id).values(**values))
             return {"study": study_id, "status": status}
 
         return self.write(w)
@@ -220,15 +224,17 @@ class StudyService(Sessions, Judging):
         def q(conn):
             study = self._study(conn, study_id)
             sessions = conn.execute(sa.select(
-                sa.func.count(), sa.func.count(se.finished_at)).where(se.study_id == study_id)).first()
+                sa.func.count(), sa.func.count(se.finished_at), sa.func.count(se.expired_at))
+                .where(se.study_id == study_id)).first()
+            # trials released by expired sessions (eyetest.study.expiry) will never be answered: not planned
             trials = conn.execute(sa.select(
                 sa.func.count(), sa.func.sum(sa.case((t.answered.is_(True), 1), else_=0)))
-                .where(t.study_id == study_id)).first()
+                .where(t.study_id == study_id, t.released_after.is_(None))).first()
             return study, sessions, trials
 
         study, sessions, trials = self.read(q)
         return {"study": study_id, "name": study.name, "status": study.status,
-                "sessions": sessions[0], "sessions_finished": sessions[1],
+                "sessions": sessions[0], "sessions_finished": sessions[1], "sessions_expired": sessions[2],
                 "trials_planned": trials[0], "judgments": int(trials[1] or 0)}
 
     def image(self, token: str) -> tuple[bytes, str, str] | None:

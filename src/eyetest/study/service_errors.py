@@ -25,6 +25,12 @@ class Conflict(ServiceError):
     status = 409
 
 
+class Gone(ServiceError):
+    """The session expired (:mod:`eyetest.study.expiry`): it takes no more answers."""
+
+    status = 410
+
+
 class Invalid(ServiceError):
     status = 422
 

@@ -92,9 +92,10 @@ class Sessions:
         results: list = []
         sessions, trials, made = [], [], {}
         try:
-            if study.status == "open" and any(p not in known for p in names):
-                sync(conn, st)
             platform, now = st.plan["crowd"]["platform"], datetime.now(timezone.utc)
+            if study.status == "open" and any(p not in known for p in names):
+                # also expires the sessions idle for the study's timeout (eyetest.study.expiry)
+                sync(conn, st, now=now, resumed_at=study.resumed_at, lock_rows=not self.sqlite)
             for r in requests:
                 p = r["participant"]
                 if p in known or p in made:
@@ -127,7 +128,8 @@ class Sessions:
 
         def q(conn):
             row = conn.execute(
-                sa.select(s.study_id, s.trial_count, s.finished_at, s.meta, s.platform, st.spec, st.status,
+                sa.select(s.study_id, s.trial_count, s.finished_at, s.expired_at, s.meta, s.platform, st.spec,
+                          st.status,
                           sa.select(sa.func.count()).where(t.session_token == s.token, t.answered.is_(True))
                           .scalar_subquery().label("answered"))
                 .join(schema.studies, schema.studies.c.id == s.study_id).where(s.token == token)).first()
@@ -141,7 +143,8 @@ class Sessions:
         # see the other's trial still open)
         finished = row.finished_at is not None or row.answered >= row.trial_count
         out = {"study": row.study_id, "trial_count": row.trial_count, "answered": row.answered,
-               "finished": finished, "status": row.status, "platform": row.platform}
+               "finished": finished, "expired": not finished and row.expired_at is not None,
+               "status": row.status, "platform": row.platform}
         if out["finished"]:
             code = row.spec["plan"]["crowd"].get("completion_code")
             out["completion_code"] = code

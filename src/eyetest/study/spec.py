@@ -34,6 +34,8 @@ A spec file (sketch in ``docs/study-design.md``)::
     [crowd]
     platform = "prolific"              # prolific | mturk | link
     completion_code = "C1A2B3"         # 1-64 of A-Za-z0-9_- (it goes into the platform's URL)
+    session_timeout_min = 30           # minutes without an answer before an unfinished session expires
+                                       # and its unanswered trials go to other raters; 0: never
 
 Rating gold trials (``eyetest.core.design.quality``): the reference (``gt/``)
 expected in the top two categories, a heavily degraded copy in the bottom two;
@@ -116,11 +118,14 @@ _KEYS = {
     "dimensions": ("name", "prompt"),
     "scenarios": ("taxonomy",),
     "quality": ("gold_fraction", "repeat_fraction", "attention_fraction", "repeat_min_gap", "min_ms_per_trial"),
-    "crowd": ("platform", "completion_code"),
+    "crowd": ("platform", "completion_code", "session_timeout_min"),
 }
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 #: the rater API takes at most this many answers per judgment, with keys of at most this length
 MAX_DIMENSIONS, MAX_DIMENSION_NAME = 32, 64
+#: minutes without an answer before an unfinished session expires (``crowd.session_timeout_min``):
+#: far longer than any one trial takes, short enough that an abandoned session's trials go to others
+DEFAULT_SESSION_TIMEOUT_MIN = 30
 #: completion codes go into the crowd platform's URL as they are
 _CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -144,6 +149,7 @@ class QualityControl:
 class Crowd:
     platform: str = "link"
     completion_code: str | None = None
+    session_timeout_min: int = DEFAULT_SESSION_TIMEOUT_MIN
 
 
 @dataclass(frozen=True)
@@ -354,7 +360,9 @@ def parse_spec(raw: dict | str) -> StudyPlan:
             repeat_min_gap=_int(quality.get("repeat_min_gap", 5), "quality.repeat_min_gap", 0),
             min_ms_per_trial=_int(quality.get("min_ms_per_trial", 0), "quality.min_ms_per_trial", 0),
         ),
-        crowd=Crowd(platform=platform, completion_code=code),
+        crowd=Crowd(platform=platform, completion_code=code,
+                    session_timeout_min=_int(crowd.get("session_timeout_min", DEFAULT_SESSION_TIMEOUT_MIN),
+                                             "crowd.session_timeout_min", 0)),
     )
 
 

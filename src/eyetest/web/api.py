@@ -151,7 +151,9 @@ async def store_judgment(state, token: str, body: JudgmentIn) -> tuple[dict, boo
     return await state.pg.record_judgment(**kwargs)
 
 
-@router.get("/sessions/{token}/next", responses={204: {"description": "the session is finished"}})
+@router.get("/sessions/{token}/next", responses={204: {"description": "the session is finished"},
+                                                 410: {"description": "the session expired (no answer for "
+                                                                      "crowd.session_timeout_min)"}})
 async def next_trial(token: Token, request: Request):
     trial = await next_trial_of(request.app.state, token)
     if trial is None:
@@ -162,7 +164,8 @@ async def next_trial(token: Token, request: Request):
 @router.post("/sessions/{token}/judgments", status_code=201,
              responses={201: {"model": JudgmentOut, "description": "stored (committed)"},
                         200: {"model": JudgmentOut,
-                              "description": "replay of an already stored client_id: nothing new stored"}})
+                              "description": "replay of an already stored client_id: nothing new stored"},
+                        410: {"description": "the session expired: nothing stored"}})
 async def record_judgment(token: Token, body: JudgmentIn, request: Request):
     receipt, created = await store_judgment(request.app.state, token, body)
     return _json(receipt, 201 if created else 200)

@@ -127,7 +127,8 @@
     document.getElementById("btn-close").disabled = p.status === "closed";
     var s = document.getElementById("progress-summary");
     s.textContent = "";
-    [["sessions", p.sessions], ["finished", p.sessions_finished], ["judgments", p.judgments]].forEach(function (kv) {
+    [["sessions", p.sessions], ["finished", p.sessions_finished], ["expired", p.sessions_expired || 0],
+     ["judgments", p.judgments]].forEach(function (kv) {
       var span = el("span", "stat");
       span.appendChild(el("strong", "", fmt(kv[1])));
       span.appendChild(document.createTextNode(" " + kv[0]));

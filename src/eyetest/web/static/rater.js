@@ -119,7 +119,10 @@
 
   Rater.prototype._fatal = function (err) {
     this.busy = true;
-    var msg = err && err.status === 404 ? "This session does not exist (or has expired)." :
+    var msg = err && err.status === 410 ? "This session has expired: no answer came for a long time, so " +
+        "its remaining screens went to other participants. The answers you gave are saved. " +
+        "Please return the study on the platform you came from, or contact the researcher." :
+      err && err.status === 404 ? "This session does not exist." :
       err && err.status === 403 ? "This session is not yours." :
       err && err.status === 409 ? (document.body.dataset.closedMessage ||
         "The study has been closed and takes no more answers. Thank you for your help.") :
@@ -323,7 +326,7 @@
       // trial is no longer the current one).  Drop it; /next decides what
       // comes now.  A session that is gone or not ours is fatal.
       ET.store.remove(self.pendingKey);
-      if (err && (err.status === 404 || err.status === 403 || err.status === 401)) throw err;
+      if (err && (err.status === 404 || err.status === 410 || err.status === 403 || err.status === 401)) throw err;
       self._notice = err && err.status === 409 && !/closed/i.test(err.reason || "") ?
         "That screen had already been answered (in another tab or window?); here is the next one." :
         "Your previous answer was not accepted (" + (err && err.message ? err.message : String(err)) + ").";
