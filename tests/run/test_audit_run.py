@@ -325,7 +325,7 @@ def test_export_is_deterministic_and_16_bit(tmp_path):
     srcs = [AuditSource("deep", array=deep, data_range=65535.0)]
     plan = (("noise", (5.0,)), ("usm", (1.0,)))
     a = export_images(srcs, tmp_path / "a", plan=plan, seed=7)
-    b = export_images(srcs, tmp_path / "b", plan=plan, seed=7, workers=2)
+    export_images(srcs, tmp_path / "b", plan=plan, seed=7, workers=2)
     c = export_images(srcs, tmp_path / "c", plan=plan, seed=8)
     for f in a.index.file.tolist() + ["index.csv"]:
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
