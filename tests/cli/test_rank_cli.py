@@ -192,3 +192,54 @@ def test_rank_reads_a_study_export_given_as_format_study(tmp_path):
     assert sorted(got["condition"]) == sorted(expected["condition"])
     merged = got.merge(expected, on="condition", suffixes=("", "_ref"))
     np.testing.assert_allclose(merged["score"], merged["score_ref"], rtol=1e-9, atol=1e-9)
+
+
+def test_rank_screens_a_study_export_with_the_studys_own_speed_rule(tmp_path):
+    """The export carries quality.min_ms_per_trial; --min-ms overrides it.  Before, 1200 ms was used."""
+    import uuid
+
+    from eyetest.io.judgments import read_judgments
+    from eyetest.store.engine import make_engine
+    from eyetest.store.migrate import upgrade
+    from eyetest.study import export
+    from eyetest.study.importer import create_study
+    from eyetest.study.sample import write_sample_dataset, write_sample_spec
+    from eyetest.study.service import StudyService
+    from eyetest.study.spec import load_spec
+
+    engine = make_engine(str(tmp_path / "p.sqlite"))
+    upgrade(engine)
+    ds = write_sample_dataset(tmp_path / "ds", images=2)
+    study = create_study(engine, load_spec(write_sample_spec(
+        tmp_path / "p.toml", ds, study='design = "full"\njudgments_per_session = 6',
+        quality="min_ms_per_trial = 3000")))
+    svc = StudyService(engine)
+    rng = np.random.default_rng(4)
+    for participant in ("p1", "p2", "p3"):
+        token = svc.start_session(study, participant)[0]["session"]
+        while (trial := svc.next_trial(token)) is not None:        # every answer after 2 s
+            svc.record_judgment(token, trial=trial["trial"], answers={"overall": str(rng.choice(["A", "B"]))},
+                                client_id=uuid.uuid4().hex, elapsed_ms=2000)
+    with engine.connect() as conn:
+        records = list(export.iter_records(conn, study))
+    engine.dispose()
+    assert {r["min_ms_per_trial"] for r in records} == {3000}
+    assert {r["session_status"] for r in records} == {"finished"}
+    for name, text in (("export.csv", "".join(export.to_csv(records, ["overall"]))),
+                       ("export.jsonl", b"".join(export.to_jsonl(records)).decode())):
+        path = tmp_path / name
+        path.write_text(text)
+        assert read_judgments(path).attrs["min_ms_per_trial"] == 3000.0
+
+        def too_fast(*extra):
+            out = tmp_path / "scale.csv"
+            res = CliRunner().invoke(cli, ["rank", str(path), "--report", "--out", str(out), *extra])
+            assert res.exit_code == 0, res.output
+            return pd.read_csv(tmp_path / "scale.raters.csv")["too_fast_rate"].tolist()
+
+        assert too_fast() == [1.0, 1.0, 1.0]                        # 2 s < the study's 3 s
+        assert too_fast("--min-ms", "1000") == [0.0, 0.0, 0.0]
+    # an export from before the column: the default rule (2 s is not faster than 1.2 s)
+    old = pd.read_csv(tmp_path / "export.csv").drop(columns=["min_ms_per_trial", "session_status"])
+    old.to_csv(tmp_path / "old.csv", index=False)
+    assert "min_ms_per_trial" not in read_judgments(tmp_path / "old.csv").attrs

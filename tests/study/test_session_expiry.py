@@ -125,6 +125,11 @@ def test_an_idle_session_expires_and_full_hands_its_pairs_to_the_next_rater(db_u
     assert info["expired"] is True and info["answered"] == answered and info["finished"] is False
     assert "completion_code" not in info
     assert service.session_info(fresh)["expired"] is False
+    from eyetest.study.export import iter_records
+
+    with engine.connect() as conn:
+        status = {(r["session"], r["session_status"]) for r in iter_records(conn, study)}
+    assert status == {(gone, "expired")}              # its answers are exported, marked as such
     progress = service.progress(study)
     assert (progress["sessions"], progress["sessions_expired"], progress["sessions_finished"]) == (2, 1, 0)
     # the released trials are no longer counted as planned: 6 + 1 training per session, 4 released

@@ -340,6 +340,8 @@ def collect(results_dir=None, *, scores=None, audit=None, judgments=None, scale=
         if p is not None:
             inputs.judgments = read_judgments(p)
             inputs.files["judgments"] = p
+            # a study export carries its study's speed rule (eyetest.study.export.export_min_ms)
+            inputs.min_ms_per_trial = inputs.judgments.attrs.get("min_ms_per_trial")
     p = pick(scale, "scale", ("scale",), (".csv", ".parquet"))
     if p is not None:
         inputs.scale = read_table(p)

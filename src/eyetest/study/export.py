@@ -35,7 +35,7 @@ FIELDS = (
     "client_id", "study", "session", "participant", "platform", "trial", "position", "kind", "scale",
     "is_gold", "is_repeat", "is_attention", "is_training", "expected", "repeat_of", "image",
     "condition_a", "condition_b", "method_a", "method_b", "token_a", "token_b",
-    "elapsed_ms", "created_at",
+    "elapsed_ms", "created_at", "session_status", "min_ms_per_trial",
 )
 
 
@@ -44,15 +44,25 @@ def _method(condition):
 
 
 def iter_records(conn, study_id: str) -> Iterator[dict]:
-    """Judgment records of a study in commit (id) order, read in batches."""
+    """Judgment records of a study in commit (id) order, read in batches.
+
+    ``session_status``: ``finished``, ``expired`` (no answer for the study's
+    ``crowd.session_timeout_min``; :mod:`eyetest.study.expiry`) or ``open``
+    at export time.  ``min_ms_per_trial``: the study's speed rule for rater
+    screening (its ``quality.min_ms_per_trial``; 0: none set), the same in
+    every record, so ``eyetest rank`` / ``eyetest report`` on the export
+    screen with it.
+    """
     j, t, s = schema.judgments.c, schema.trials.c, schema.sessions.c
+    spec = conn.execute(sa.select(schema.studies.c.spec).where(schema.studies.c.id == study_id)).scalar()
+    min_ms = (((spec or {}).get("plan") or {}).get("quality") or {}).get("min_ms_per_trial") or 0
     # a trial's payload names the trial it repeats by its position in the session: export its id
     original = schema.trials.alias("original")
     last = 0
     while True:
         rows = conn.execute(
             sa.select(j.id, j.client_id, j.answers, j.elapsed_ms, j.created_at, j.session_token,
-                      s.participant, s.platform, t.id.label("trial"), t.position, t.kind, t.is_gold,
+                      s.participant, s.platform, s.finished_at, s.expired_at, t.id.label("trial"), t.position, t.kind, t.is_gold,
                       t.is_repeat, t.is_attention, t.is_training, t.condition_a, t.condition_b, t.payload,
                       original.c.id.label("repeat_of"))
             .join(schema.trials, t.id == j.trial_id).join(schema.sessions, s.token == j.session_token)
@@ -78,6 +88,9 @@ def iter_records(conn, study_id: str) -> Iterator[dict]:
                 "token_a": urls[0], "token_b": urls[1] if len(urls) > 1 else None,
                 "answers": r.answers, "elapsed_ms": r.elapsed_ms,
                 "created_at": _iso(created),
+                "session_status": ("finished" if r.finished_at is not None else
+                                   "expired" if r.expired_at is not None else "open"),
+                "min_ms_per_trial": min_ms,
             }
         last = rows[-1].id
 
@@ -287,7 +300,29 @@ def from_export(raw, *, source: str = "table"):
                                     f"the rating export {source} needs one scale in its 'scale' column; export "
                                     "the study again with this eyetest (eyetest study export)")
         table = rating_table(records, scenarios={}, scale=scales[0])
-    return table.drop(columns="scenario")
+    table = table.drop(columns="scenario")
+    speed = export_min_ms(raw, source=source)
+    if speed is not None:
+        table.attrs["min_ms_per_trial"] = speed
+    return table
+
+
+def export_min_ms(raw, *, source: str = "table") -> float | None:
+    """The study's speed rule from an export's ``min_ms_per_trial`` column; None if absent or 0.
+
+    Exports made before the column existed have none: screening then uses
+    its default (:class:`eyetest.core.judgments.screening.ScreeningRules`).
+    """
+    from eyetest.errors import JudgmentDataError
+
+    if "min_ms_per_trial" not in raw.columns:
+        return None
+    values = {float(_uncell(v)) for v in raw["min_ms_per_trial"] if not _missing(v) and _number(_uncell(v))}
+    if len(values) > 1:
+        raise JudgmentDataError("min_ms_per_trial", ",".join(f"{v:g}" for v in sorted(values)),
+                                f"the study export {source} holds several speed rules; export one study")
+    value = values.pop() if values else 0.0
+    return value if value > 0 else None
 
 
 def json_dumps(value) -> bytes:

@@ -84,14 +84,17 @@ def format_table(scale, by: str | None) -> str:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Scale table (.csv, .jsonl or .parquet).")
 @click.option("--report", is_flag=True, help="Also write the rater-quality table next to --out (<stem>.raters.csv).")
+@click.option("--min-ms", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Screening's speed rule: trials faster than this many ms count as too fast "
+                   "[default: a study export's min_ms_per_trial, else 1200].")
 def command(judgments, model, fmt, by, n_boot, bootstrap_unit, exclude_raters, per_method, anchor, disconnected,
-            seed, out, report):
+            seed, out, report, min_ms):
     """Scale JUDGMENTS (pairwise or ratings) into one row per condition (and group) with CIs and rank intervals."""
     import numpy as np
 
     from eyetest.cli.outputs import write_errors
     from eyetest.core.judgments.ranking import is_rating_table, rank
-    from eyetest.core.judgments.screening import screen_raters
+    from eyetest.core.judgments.screening import ScreeningRules, screen_raters
     from eyetest.errors import JudgmentDataError
     from eyetest.io.judgments import check_table_path, eyetest_column, read_judgments, write_table
     from eyetest.io.outputs import check_writable
@@ -108,8 +111,11 @@ def command(judgments, model, fmt, by, n_boot, bootstrap_unit, exclude_raters, p
     rating = is_rating_table(table)
     model = model or ("mos" if rating else "bradley-terry")
     screen = None
+    min_ms = min_ms or table.attrs.get("min_ms_per_trial")      # the flag, else the study's own rule
+    rules = ScreeningRules(min_ms=min_ms) if min_ms else ScreeningRules()
     if report or exclude_raters == "auto":
-        screen = screen_raters(ratings=table) if rating else screen_raters(judgments=table)
+        screen = (screen_raters(ratings=table, rules=rules) if rating
+                  else screen_raters(judgments=table, rules=rules))
     if exclude_raters == "auto":
         excluded = screen.excluded
     elif exclude_raters == "none":
