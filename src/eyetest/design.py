@@ -19,7 +19,9 @@
       concurrent rater;
     * ``observe(a, b, outcome, *, rater=None)`` with outcome ``"A"``, ``"B"``
       or ``"tie"``;
-    * ``release(a, b)``: give back a proposed pair that will not be answered.
+    * ``release(a, b, *, reissue=True)``: give back a proposed pair that will
+      not be answered (``full`` hands it out again); ``reissue=False`` for a
+      pair answered without an order (e.g. "both bad" where ties are off).
 
     The schedule is a function of the seed and of the sequence of calls only.
 

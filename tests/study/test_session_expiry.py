@@ -193,11 +193,17 @@ def test_no_session_expires_right_after_a_pause(db_url, tmp_path):
     engine.dispose()
 
 
-def _expiring_study(url, folder, design, restarts, *, protocol="pairwise"):
-    """Seven sessions; every third is abandoned after 3 answers and goes idle; cache resets before ``restarts``."""
+def _expiring_study(url, folder, design, restarts, *, protocol="pairwise", processes=1):
+    """Seven sessions; every third is abandoned after 3 answers and goes idle; cache resets before ``restarts``.
+
+    ``processes`` > 1: session ``k`` is started by service ``k % processes`` (each its own cache, as
+    server processes sharing the database), so each catches up on the others' trials and expiries.
+    """
     engine, study, service = _study(url, folder, design=design, protocol=protocol)
+    services = [service] + [StudyService(engine) for _ in range(processes - 1)]
     tokens = []
     for k in range(7):
+        service = services[k % processes]
         if k in restarts:
             service.state(study).reset()              # what a process restart does to the cache
         tokens.append(service.start_session(study, f"p{k}")[0]["session"])
@@ -224,6 +230,9 @@ def test_a_restart_replays_the_expiries_where_they_happened(db_url, tmp_path, de
     restarted = _expiring_study(other, tmp_path / "restarted", design, restarts=(2, 3, 5, 6))
     assert sum(released for *_, released in live) == 2 * 5      # sessions 0 and 3: 5 trials each released
     assert restarted == live
+    # two processes taking turns: each replays the other's expiries after the trials they followed
+    assert _expiring_study(other, tmp_path / "two", design, restarts=(), processes=2) == live
+    assert _expiring_study(other, tmp_path / "three", design, restarts=(), processes=3) == live
 
 
 def test_a_rating_study_gives_an_expired_sessions_stimuli_to_later_raters(db_url, tmp_path):
