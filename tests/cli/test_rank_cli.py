@@ -153,12 +153,10 @@ def test_rank_accepts_every_format_the_reader_knows():
     assert FORMATS == ("auto",) + READER_FORMATS
 
 
-def test_rank_reads_a_study_export_given_as_format_study(tmp_path):
-    """`eyetest rank export.csv --format study` scales the export as the reader's table does."""
+def _answered_export(tmp_path, *, quality: str = "", elapsed_ms=None, seed: int = 3) -> list[dict]:
+    """Export records of a 'full' study (2 images) whose three raters answered every trial at random."""
     import uuid
 
-    from eyetest.core.judgments.ranking import rank
-    from eyetest.io.judgments import read_judgments
     from eyetest.store.engine import make_engine
     from eyetest.store.migrate import upgrade
     from eyetest.study import export
@@ -171,17 +169,27 @@ def test_rank_reads_a_study_export_given_as_format_study(tmp_path):
     upgrade(engine)
     ds = write_sample_dataset(tmp_path / "ds", images=2)
     study = create_study(engine, load_spec(write_sample_spec(
-        tmp_path / "p.toml", ds, study='design = "full"\njudgments_per_session = 6')))
+        tmp_path / "p.toml", ds, study='design = "full"\njudgments_per_session = 6', quality=quality)))
     svc = StudyService(engine)
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seed)
     for participant in ("p1", "p2", "p3"):
         token = svc.start_session(study, participant)[0]["session"]
         while (trial := svc.next_trial(token)) is not None:
             svc.record_judgment(token, trial=trial["trial"], answers={"overall": str(rng.choice(["A", "B"]))},
-                                client_id=uuid.uuid4().hex)
+                                client_id=uuid.uuid4().hex, elapsed_ms=elapsed_ms)
     with engine.connect() as conn:
         records = list(export.iter_records(conn, study))
     engine.dispose()
+    return records
+
+
+def test_rank_reads_a_study_export_given_as_format_study(tmp_path):
+    """`eyetest rank export.csv --format study` scales the export as the reader's table does."""
+    from eyetest.core.judgments.ranking import rank
+    from eyetest.io.judgments import read_judgments
+    from eyetest.study import export
+
+    records = _answered_export(tmp_path)
     path = tmp_path / "export.csv"
     path.write_text("".join(export.to_csv(records, ["overall"])))
     out = tmp_path / "scale.csv"
@@ -196,33 +204,10 @@ def test_rank_reads_a_study_export_given_as_format_study(tmp_path):
 
 def test_rank_screens_a_study_export_with_the_studys_own_speed_rule(tmp_path):
     """The export carries quality.min_ms_per_trial; --min-ms overrides it.  Before, 1200 ms was used."""
-    import uuid
-
     from eyetest.io.judgments import read_judgments
-    from eyetest.store.engine import make_engine
-    from eyetest.store.migrate import upgrade
     from eyetest.study import export
-    from eyetest.study.importer import create_study
-    from eyetest.study.sample import write_sample_dataset, write_sample_spec
-    from eyetest.study.service import StudyService
-    from eyetest.study.spec import load_spec
 
-    engine = make_engine(str(tmp_path / "p.sqlite"))
-    upgrade(engine)
-    ds = write_sample_dataset(tmp_path / "ds", images=2)
-    study = create_study(engine, load_spec(write_sample_spec(
-        tmp_path / "p.toml", ds, study='design = "full"\njudgments_per_session = 6',
-        quality="min_ms_per_trial = 3000")))
-    svc = StudyService(engine)
-    rng = np.random.default_rng(4)
-    for participant in ("p1", "p2", "p3"):
-        token = svc.start_session(study, participant)[0]["session"]
-        while (trial := svc.next_trial(token)) is not None:        # every answer after 2 s
-            svc.record_judgment(token, trial=trial["trial"], answers={"overall": str(rng.choice(["A", "B"]))},
-                                client_id=uuid.uuid4().hex, elapsed_ms=2000)
-    with engine.connect() as conn:
-        records = list(export.iter_records(conn, study))
-    engine.dispose()
+    records = _answered_export(tmp_path, quality="min_ms_per_trial = 3000", elapsed_ms=2000, seed=4)
     assert {r["min_ms_per_trial"] for r in records} == {3000}
     assert {r["session_status"] for r in records} == {"finished"}
     for name, text in (("export.csv", "".join(export.to_csv(records, ["overall"]))),
