@@ -100,7 +100,6 @@ class FullScheduler(PairScheduler):
         self.replicate = 0
         self._queue: list[tuple[int, int]] = []
         self._owed: dict[int, int] = {}      # pair id -> times released unanswered, not yet handed out again
-        self._from_owed = False              # the last booked pair was an owed one (read by _booked)
         self._extend()
 
     def _extend(self) -> None:
@@ -121,6 +120,7 @@ class FullScheduler(PairScheduler):
             return None
         for pid in sorted(self._owed):        # released pairs first, in pair-id order (order-free)
             if pid not in exclude:
+                self._take_owed(pid)
                 return self._orient(pid, rng)
         for attempt in range(2):
             for pos, (a, b) in enumerate(self._queue):
@@ -129,15 +129,11 @@ class FullScheduler(PairScheduler):
             self._extend()
         return None  # pragma: no cover - a fresh replicate holds every pair
 
-    def _after_book(self, a, b, pid):
+    def _take_owed(self, pid):
         """A pair handed out again after its release is no longer owed."""
-        if pid in self._owed:
-            self._owed[pid] -= 1
-            if not self._owed[pid]:
-                del self._owed[pid]
-            self._from_owed = True
-        else:
-            self._from_owed = False
+        self._owed[pid] -= 1
+        if not self._owed[pid]:
+            del self._owed[pid]
 
     def _reissue(self, pid):
         """A pair released unanswered is owed: :meth:`_next` hands it out before the queue."""
@@ -150,10 +146,11 @@ class FullScheduler(PairScheduler):
         serves, and the queue is a fixed, seeded sequence of replicates
         (extended lazily), so a scheduler rebuilt by booking the pairs already
         handed out holds the same queue as the one that proposed them.  A
-        pair that was owed (released unanswered, :meth:`_reissue`) was served
-        from the owed pairs, not the queue (:meth:`_after_book` took it off).
+        pair that is owed (released unanswered, :meth:`_reissue`) was served
+        from the owed pairs, as :meth:`_next` does, so it leaves those instead.
         """
-        if self._from_owed:
+        if pid in self._owed:
+            self._take_owed(pid)
             return
         for attempt in range(2):
             for pos, (a, b) in enumerate(self._queue):
