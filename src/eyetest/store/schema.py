@@ -24,6 +24,8 @@ Any change to these tables needs a new migration in ``store/migrations``;
 
 from __future__ import annotations
 
+from datetime import timezone
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -142,3 +144,18 @@ judgments = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_judgments_study", "study_id"),
 )
+
+
+def regular_trials(query):
+    """``query`` restricted to regular trials: those the scheduler planned (no gold, attention,
+    repeat or training trial)."""
+    t = trials.c
+    return query.where(t.is_gold.is_(False), t.is_attention.is_(False), t.is_training.is_(False),
+                       t.is_repeat.is_(False))
+
+
+def as_utc(value):
+    """A stored time as an aware UTC datetime (SQLite gives naive UTC, PostgreSQL aware); None stays None."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=timezone.utc)

@@ -38,7 +38,7 @@ counts and the rating design's counts are sums).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -61,19 +61,6 @@ def session_timeout_min(plan: dict) -> int:
     return int(plan.get("crowd", {}).get("session_timeout_min", DEFAULT_SESSION_TIMEOUT_MIN))
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    """A stored time as aware UTC (SQLite gives naive UTC, PostgreSQL aware)."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=timezone.utc)
-
-
-def _regular(query):
-    t = schema.trials.c
-    return query.where(t.is_gold.is_(False), t.is_attention.is_(False), t.is_training.is_(False),
-                       t.is_repeat.is_(False))
-
-
 def expire_idle(conn, state, *, now: datetime, resumed_at, lock_rows: bool) -> list[str]:
     """Mark the study's idle sessions expired and their unanswered trials released; their tokens.
 
@@ -87,7 +74,7 @@ def expire_idle(conn, state, *, now: datetime, resumed_at, lock_rows: bool) -> l
     if timeout <= 0:
         return []
     cutoff = now - timedelta(minutes=timeout)
-    resumed_at = _utc(resumed_at)
+    resumed_at = schema.as_utc(resumed_at)
     if resumed_at is not None and resumed_at > cutoff:
         return []
     s, t, j = schema.sessions.c, schema.trials.c, schema.judgments.c
@@ -119,7 +106,7 @@ def read_releases(conn, study_id: str, *, since: int | None = None, tokens=None)
     among releases at one point does not matter; module docstring).
     """
     t = schema.trials.c
-    query = _regular(sa.select(t.released_after, t.session_token, t.condition_a, t.condition_b)
+    query = schema.regular_trials(sa.select(t.released_after, t.session_token, t.condition_a, t.condition_b)
                      .where(t.study_id == study_id, t.released_after.is_not(None)))
     if since is not None:
         query = query.where(t.released_after >= since)
@@ -133,7 +120,7 @@ def read_releases(conn, study_id: str, *, since: int | None = None, tokens=None)
         return []
     names = sorted({token for _, token in grouped})
     blocks: dict[str, list[str]] = {}
-    for token, a in conn.execute(_regular(sa.select(t.session_token, t.condition_a)
+    for token, a in conn.execute(schema.regular_trials(sa.select(t.session_token, t.condition_a)
                                           .where(t.session_token.in_(names))).order_by(t.id)).all():
         blocks.setdefault(token, []).append(a)
     return [Release(after, token, tuple(blocks[token]), tuple(pairs))

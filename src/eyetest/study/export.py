@@ -22,7 +22,6 @@ import csv
 import io
 import math
 from collections.abc import Iterator
-from datetime import timezone
 
 import orjson
 import sqlalchemy as sa
@@ -104,7 +103,7 @@ def _scale(payload) -> str | None:
 def _iso(value) -> str | None:
     if value is None:
         return None
-    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
+    return schema.as_utc(value).isoformat()
 
 
 def to_jsonl(records) -> Iterator[bytes]:

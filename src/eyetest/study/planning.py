@@ -188,12 +188,6 @@ def _blocks(state: StudyState):
     return {c: (scen.get(split_condition_id(c)[0]) or ["untagged"])[0] for c in state.conditions}
 
 
-def _regular(query):
-    t = schema.trials.c
-    return query.where(t.is_gold.is_(False), t.is_attention.is_(False), t.is_training.is_(False),
-                       t.is_repeat.is_(False))
-
-
 def _outcome(answers: dict, state: StudyState) -> str | None:
     first = state.questions[0]["dimension"]
     value = answers.get(first)
@@ -233,7 +227,7 @@ def sync(conn, state: StudyState, *, now: datetime | None = None, resumed_at=Non
         state.design = BalancedBlocks(state.conditions, seed=plan["seed"])
     state.sessions = conn.execute(sa.select(sa.func.count()).select_from(schema.sessions)
                                   .where(s.study_id == state.study_id)).scalar()
-    rows = conn.execute(_regular(sa.select(t.id, t.session_token, t.condition_a, t.condition_b)
+    rows = conn.execute(schema.regular_trials(sa.select(t.id, t.session_token, t.condition_a, t.condition_b)
                                  .where(t.study_id == state.study_id, t.id > state.trial_wm)).order_by(t.id)).all()
     releases = [r for r in expiry.read_releases(conn, state.study_id, since=state.trial_wm)
                 if r.token not in state.released]
@@ -269,7 +263,7 @@ def _observe_judgments(conn, state: StudyState) -> None:
     """Observe the judgments committed since the last sync (from ``judgment_wm - JUDGMENT_LOOKBACK`` on)."""
     t, j = schema.trials.c, schema.judgments.c
     low = max(state.judgment_wm - JUDGMENT_LOOKBACK, 0)
-    rows = conn.execute(_regular(
+    rows = conn.execute(schema.regular_trials(
         sa.select(j.id, j.answers, j.session_token, t.condition_a, t.condition_b)
         .join(schema.trials, schema.trials.c.id == j.trial_id)
         .where(j.study_id == state.study_id, j.id > low)).order_by(j.id)).all()

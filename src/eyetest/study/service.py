@@ -55,11 +55,7 @@ log = logging.getLogger("eyetest.study")
 
 
 def _iso(value) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.isoformat()
+    return None if value is None else schema.as_utc(value).isoformat()
 
 
 def _file_id(path) -> tuple[int, int] | None:
