@@ -61,6 +61,28 @@ def session_timeout_min(plan: dict) -> int:
     return int(plan.get("crowd", {}).get("session_timeout_min", DEFAULT_SESSION_TIMEOUT_MIN))
 
 
+def _statements():
+    """The reads every session start makes, built once (bind parameters ``study``, ``cutoff``, ``since``)."""
+    s, t, j = schema.sessions.c, schema.trials.c, schema.judgments.c
+    last = (sa.select(sa.func.max(j.created_at))
+            .select_from(schema.trials.join(schema.judgments, j.trial_id == t.id))
+            .where(t.session_token == s.token).scalar_subquery())
+    cutoff = sa.bindparam("cutoff", type_=s.created_at.type)
+    idle = sa.select(s.token).where(s.study_id == sa.bindparam("study"), s.finished_at.is_(None),
+                                    s.expired_at.is_(None), s.created_at < cutoff,
+                                    sa.or_(last.is_(None), last < cutoff))
+    released = (schema.regular_trials(sa.select(t.released_after, t.session_token, t.condition_a,
+                                                t.condition_b))
+                .where(t.study_id == sa.bindparam("study"), t.released_after.is_not(None)))
+    order = (t.released_after, t.session_token, t.id)
+    return idle, released.order_by(*order), released.where(t.released_after >= sa.bindparam("since")).order_by(*order)
+
+
+#: sessions of a study idle since ``cutoff``; released regular trials of a study (``since``: released
+#: after trial ``since`` or later), in replay order
+_IDLE, _RELEASED, _RELEASED_SINCE = _statements()
+
+
 def expire_idle(conn, state, *, now: datetime, resumed_at, lock_rows: bool) -> list[str]:
     """Mark the study's idle sessions expired and their unanswered trials released; their tokens.
 
@@ -77,19 +99,14 @@ def expire_idle(conn, state, *, now: datetime, resumed_at, lock_rows: bool) -> l
     resumed_at = schema.as_utc(resumed_at)
     if resumed_at is not None and resumed_at > cutoff:
         return []
-    s, t, j = schema.sessions.c, schema.trials.c, schema.judgments.c
-    last = (sa.select(sa.func.max(j.created_at))
-            .select_from(schema.trials.join(schema.judgments, j.trial_id == t.id))
-            .where(t.session_token == s.token).scalar_subquery())
-    idle = sa.select(s.token).where(s.study_id == state.study_id, s.finished_at.is_(None),
-                                    s.expired_at.is_(None), s.created_at < cutoff,
-                                    sa.or_(last.is_(None), last < cutoff))
-    tokens = conn.execute(idle).scalars().all()
+    s, t = schema.sessions.c, schema.trials.c
+    params = {"study": state.study_id, "cutoff": cutoff}
+    tokens = conn.execute(_IDLE, params).scalars().all()
     if tokens and lock_rows:
         # FOR NO KEY UPDATE: waits for a judgment store holding the session's row (it takes the same
         # lock) but not for foreign-key checks (KEY SHARE); then a fresh statement sees its commit
         conn.execute(sa.select(s.token).where(s.token.in_(tokens)).with_for_update(key_share=True)).all()
-        tokens = conn.execute(idle.where(s.token.in_(tokens))).scalars().all()
+        tokens = conn.execute(_IDLE.where(s.token.in_(tokens)), params).scalars().all()
     if not tokens:
         return []
     tokens = sorted(tokens)
@@ -106,13 +123,10 @@ def read_releases(conn, study_id: str, *, since: int | None = None, tokens=None)
     among releases at one point does not matter; module docstring).
     """
     t = schema.trials.c
-    query = schema.regular_trials(sa.select(t.released_after, t.session_token, t.condition_a, t.condition_b)
-                     .where(t.study_id == study_id, t.released_after.is_not(None)))
-    if since is not None:
-        query = query.where(t.released_after >= since)
+    query = _RELEASED if since is None else _RELEASED_SINCE
     if tokens is not None:
         query = query.where(t.session_token.in_(list(tokens)))
-    rows = conn.execute(query.order_by(t.released_after, t.session_token, t.id)).all()
+    rows = conn.execute(query, {"study": study_id, "since": since}).all()
     grouped: dict[tuple[int, str], list] = {}
     for after, token, a, b in rows:
         grouped.setdefault((int(after), token), []).append((a, b))
@@ -120,8 +134,8 @@ def read_releases(conn, study_id: str, *, since: int | None = None, tokens=None)
         return []
     names = sorted({token for _, token in grouped})
     blocks: dict[str, list[str]] = {}
-    for token, a in conn.execute(schema.regular_trials(sa.select(t.session_token, t.condition_a)
-                                          .where(t.session_token.in_(names))).order_by(t.id)).all():
+    query = schema.regular_trials(sa.select(t.session_token, t.condition_a).where(t.session_token.in_(names)))
+    for token, a in conn.execute(query.order_by(t.id)).all():
         blocks.setdefault(token, []).append(a)
     return [Release(after, token, tuple(blocks[token]), tuple(pairs))
             for (after, token), pairs in grouped.items()]
