@@ -130,6 +130,10 @@ def test_an_idle_session_expires_and_full_hands_its_pairs_to_the_next_rater(db_u
     with engine.connect() as conn:
         status = {(r["session"], r["session_status"]) for r in iter_records(conn, study)}
     assert status == {(gone, "expired")}              # its answers are exported, marked as such
+    from eyetest.study.results import rater_quality
+
+    assert {(r["participant"], r["session"]) for r in rater_quality(service, study)["raters"]} == {
+        ("gone", "expired")}                            # the admin rater table says so too
     progress = service.progress(study)
     assert (progress["sessions"], progress["sessions_expired"], progress["sessions_finished"]) == (2, 1, 0)
     # the released trials are no longer counted as planned: 6 + 1 training per session, 4 released

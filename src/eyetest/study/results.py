@@ -231,6 +231,8 @@ def rater_quality(service, study_id: str) -> dict:
         table = screen.table.copy()
         table.insert(1, "participant", table["rater"].map(who))
         table.insert(2, "judgments", table["rater"].map(flat.groupby("rater").size()).fillna(0).astype(int))
+        # finished / expired (abandoned: eyetest.study.expiry) / open: e.g. whom to approve on the platform
+        table.insert(3, "session", table["rater"].map({r["session"]: r["session_status"] for r in records}))
         table["reasons"] = table["reasons"].map(_reasons)
         out["raters"] = _clean(table.to_dict("records"))
         return out

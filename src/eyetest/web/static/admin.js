@@ -284,7 +284,7 @@
 
   /* ---- rater quality ---------------------------------------------------------- */
 
-  var RATER_COLUMNS = ["participant", "judgments", "gold_accuracy", "consistency", "circular_rate", "too_fast_rate",
+  var RATER_COLUMNS = ["participant", "judgments", "session", "gold_accuracy", "consistency", "circular_rate", "too_fast_rate",
     "median_ms", "modal_answer", "modal_rate", "side_bias_p", "sprt_decision", "rating_too_fast_rate",
     "rating_median_ms", "rating_modal_answer", "rating_modal_rate", "bt500_reject", "outlier", "excluded", "reasons"];
 
