@@ -57,8 +57,9 @@ Batches
     raters get disjoint pairs (a batch that straddles two windows too), a
     batch that fills a window starts a fresh matching (as when more raters
     wait than a matching has pairs), a rater answering one pair at a time
-    gets the best pair every time, and a pair abandoned unanswered leaves
-    the batch after two windows.  A pair proposed but not yet answered has
+    gets the best pair every time, and a pair left unanswered leaves the
+    batch when it is released (its session expired) or at the latest after
+    two windows.  A pair proposed but not yet answered has
     its utility divided by ``1 + pending``; every judgment changes the
     utilities of the next proposals.  Exact ties of the utility (e.g. at the
     prior) are broken by a relative jitter of ``1e-9`` from the proposal's
