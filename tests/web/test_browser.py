@@ -461,10 +461,13 @@ def test_admin_page(page, server):
     page.keyboard.press("Enter")
     page.wait_for_function("() => document.getElementById('study-status').textContent === 'open'")
     assert page.locator("#study-select").input_value() == study
-    sessions, judgments = _rows(server, "select (select count(*) from sessions where study_id=:s), "
-                                        "(select count(*) from judgments where study_id=:s)", s=study)[0]
+    sessions, judgments, expired = _rows(
+        server, "select (select count(*) from sessions where study_id=:s), "
+                "(select count(*) from judgments where study_id=:s), "
+                "(select count(*) from sessions where study_id=:s and expired_at is not null)", s=study)[0]
     summary = page.locator("#progress-summary").inner_text()
     assert f"{sessions} sessions" in summary and f"{judgments} judgments" in summary
+    assert f"{expired} expired" in summary
     page.screenshot(path=str(ARTIFACTS / "09-admin.png"), full_page=True)
     # the token survives a reload of the tab (sessionStorage), and pause/resume work
     page.reload()
