@@ -129,7 +129,7 @@ def test_blocks_none_counts_pairs_across_images(tmp_path):
 
 @pytest.mark.parametrize("option,value", [
     ("--concurrent", "0"), ("--concurrent", "-3"), ("--spread", "-1"), ("--spread", "nan"),
-    ("--random-share", "1.5"), ("--trials-per-rater", "0"), ("--images", "0"), ("--studies", "0"),
+    ("--random-share", "1.5"), ("--quit-share", "1"), ("--quit-share", "-0.1"), ("--trials-per-rater", "0"), ("--images", "0"), ("--studies", "0"),
     ("--budget", "0"), ("--step", "0"), ("--step", "500"), ("--seed", "-1"), ("--target-tau", "1.5"),
     ("--target-ci", "0"), ("--ties", "0.95"),
 ])
@@ -210,3 +210,19 @@ def test_spec_and_protocol_or_scale_conflict(tmp_path):
     for option, value in (("--protocol", "rating"), ("--scale", "acr5")):
         res = CliRunner().invoke(cli, ["plan", "--spec", str(spec), option, value, *FAST])
         assert res.exit_code == 2 and f"error: {option}:" in res.output, res.output
+
+
+@pytest.mark.parametrize("protocol", ["pairwise", "rating"])
+def test_raters_who_quit_cost_raters_by_the_mean_session_length(protocol):
+    # a share q of raters leaves at a uniform trial 0..T-1: a session averages T (1 - q) + q (T - 1) / 2 trials
+    args = ["plan", "--conditions", "6", "--json", "--studies", "2", "--trials-per-rater", "9", "--seed", "1"]
+    args += ["--designs", "random"] if protocol == "pairwise" else ["--protocol", "rating"]
+    res = CliRunner().invoke(cli, args + ["--quit-share", "0.5"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    (row,) = data["designs"].values()
+    mean_session = 9 * 0.5 + 0.5 * 8 / 2 if protocol == "pairwise" else 6 * 0.5 + 0.5 * 5 / 2
+    for j, r in (("judgments_for_tau", "raters_for_tau"), ("judgments_for_ci", "raters_for_ci")):
+        if row[j] is not None:
+            assert row[r] == math.ceil(row[j] / mean_session)
+    assert any("50% of raters leave their session early" in n for n in data["notes"])

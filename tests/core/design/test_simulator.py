@@ -9,11 +9,12 @@ from scipy.stats import kendalltau
 
 from eyetest.core.design.quality import GoldPair, insert_quality_trials
 from eyetest.core.design.simulator import (
-    PAIRWISE_COLUMNS, RATING_COLUMNS, RaterModel, RaterSimulator, calibrate_tie_threshold, make_truth,
-    tie_probability, truth_from_scores,
+    PAIRWISE_COLUMNS, RATING_COLUMNS, RaterModel, RaterSimulator, calibrate_tie_threshold, expected_trials,
+    make_truth, quit_quota, tie_probability, truth_from_scores,
 )
 from eyetest.core.judgments.bradley_terry import fit_pairwise
 from eyetest.core.judgments.model import validate_pairwise, validate_ratings
+from eyetest.errors import SpecError
 
 
 def _all_pairs(conds, reps):
@@ -171,3 +172,40 @@ def test_gold_outcome_column_drives_gold_accuracy(tmp_path):
     back = pd.read_csv(path)
     assert back["gold_outcome"].isna().tolist() == (~df["is_gold"]).tolist()
     assert (gold_accuracy(back)["gold_accuracy"] == 1.0).all()
+
+
+@pytest.mark.parametrize("trials,share", [(60, 0.1), (9, 0.5), (1, 0.3)])
+def test_quit_quota_is_uniform_over_the_trials_before_the_last(trials, share):
+    rng = np.random.default_rng(11)
+    q = np.array([quit_quota(rng, trials=trials, quit_share=share) for _ in range(40_000)])
+    assert q.min() >= 0 and q.max() <= trials
+    # a share `share` of raters stop early, uniformly at 0 .. trials - 1
+    early = q[q < trials] if trials > 1 else q[q == 0]
+    assert abs(len(early) / len(q) - share) < 0.01
+    if trials > 1:
+        assert np.bincount(early, minlength=trials).min() > 0.8 * len(early) / trials
+    assert abs(q.mean() - expected_trials(trials, share)) < 0.02 * trials + 0.02
+    state = rng.bit_generator.state
+    assert quit_quota(rng, trials=trials, quit_share=0.0) == trials
+    assert rng.bit_generator.state == state                 # no draw: default studies are unchanged
+    with pytest.raises(SpecError, match="quit_share"):
+        quit_quota(rng, trials=trials, quit_share=1.0)
+
+
+def test_simulated_studies_use_up_raters_by_the_mean_session_length():
+    from eyetest.core.design.evaluate import simulate_study
+    from eyetest.core.design.rating_plan import simulate_rating_study
+
+    # 12 methods: 66 pairs, more than a session of 40, so no rater runs out of new pairs
+    truth = make_truth(images=["i0"], methods=[f"m{k}" for k in range(12)], rng=np.random.default_rng(2))
+    model = RaterModel(quit_share=0.5)
+    trace = simulate_study("random", truth, tie_share=0.2, rng=np.random.default_rng(3), seed=3, budget=6000,
+                           checkpoints=[6000], rater_model=model, concurrent=5, trials_per_rater=40)
+    # raters started = those who finished or left (6000 / mean session) plus the 5 still at work, about
+    assert abs(trace.raters[-1] - (6000 / expected_trials(40, 0.5) + 5)) < 0.05 * trace.raters[-1]
+    full = simulate_study("random", truth, tie_share=0.2, rng=np.random.default_rng(3), seed=3, budget=6000,
+                          checkpoints=[6000], concurrent=5, trials_per_rater=40)
+    assert full.raters[-1] <= 6000 / 40 + 5
+    rating = simulate_rating_study(truth, scale="acr5", rng=np.random.default_rng(4), seed=4, budget=4000,
+                                   checkpoints=[4000], per_rater=8, rater_model=model)
+    assert abs(rating.raters[-1] - 4000 / expected_trials(8, 0.5)) < 0.04 * rating.raters[-1]

@@ -63,7 +63,7 @@ SMALL_STUDY_PAIRS = 15
 
 
 def _check_options(*, tie_share, target_tau, target_ci, target_ci_mos, studies, budget, step, spread, random_share, concurrent,
-                   trials_per_rater, images, seed) -> None:
+                   trials_per_rater, images, seed, quit_share=0.0) -> None:
     """Refuse option values the simulation cannot use, naming the option."""
     import math
 
@@ -77,6 +77,7 @@ def _check_options(*, tie_share, target_tau, target_ci, target_ci_mos, studies, 
          target_ci_mos is None or (math.isfinite(target_ci_mos) and target_ci_mos > 0.0), "positive (scale units)"),
         ("--spread", spread, math.isfinite(spread) and spread >= 0.0, "a finite SD >= 0"),
         ("--random-share", random_share, 0.0 <= random_share <= 1.0, "a share in [0, 1]"),
+        ("--quit-share", quit_share, 0.0 <= quit_share < 1.0, "a share in [0, 1)"),
         ("--studies", studies, studies >= 1, "at least 1"),
         ("--concurrent", concurrent, concurrent >= 1, "at least 1"),
         ("--budget", budget, budget is None or budget >= 1, "at least 1"),
@@ -210,14 +211,14 @@ def _checkpoint_step(budget: int, step: int | None) -> int:
 
 
 def _plan_rating(*, methods, n_images, blocks, scale, seed, trials_per_rater, qc_share, notes, studies, budget,
-                 step, spread, random_share, target_tau, target_ci, plot_path, as_json) -> None:
+                 step, spread, rater_model, target_tau, target_ci, plot_path, as_json) -> None:
     """The rating branch of ``eyetest plan``: one row, the balanced-block design (``plan_rating``)."""
     import json
     import math
 
 
     from eyetest.core.design.rating_plan import DEFAULT_TARGET_CI, plan_rating
-    from eyetest.core.design.simulator import RaterModel, make_truth
+    from eyetest.core.design.simulator import make_truth
 
     image_names = [f"img{k:03d}" for k in range(n_images)]
     n_cond = len(methods) * n_images
@@ -241,7 +242,7 @@ def _plan_rating(*, methods, n_images, blocks, scale, seed, trials_per_rater, qc
 
     result = plan_rating(make_truth=truth, scale=scale, n_studies=studies, budget=budget, step=step, seed=seed,
                          per_rater=regular, target_tau=target_tau, target_ci=target_ci,
-                         rater_model=RaterModel(random_share=random_share), blocks=blocks)
+                         rater_model=rater_model, blocks=blocks)
     if plot_path:
         _save_plot([result], plot_path, target_tau=target_tau, target_ci=target_ci,
                    ci_unit=f"{scale}, {unit}", x_label="ratings")
@@ -299,6 +300,9 @@ def _plan_rating(*, methods, n_images, blocks, scale, seed, trials_per_rater, qc
 @click.option("--spread", type=float, default=1.0, show_default=True,
               help="SD of the true method qualities (1 = SD of one perceived difference = 1.48 JOD).")
 @click.option("--random-share", type=float, default=0.0, show_default=True, help="Share of random clickers.")
+@click.option("--quit-share", type=float, default=0.0, show_default=True,
+              help="Share of raters who leave their session early (at a random trial); the server gives their "
+                   "unanswered trials to later raters, so they cost raters, not judgments.")
 @click.option("--concurrent", type=int, default=10, show_default=True, help="Raters working at the same time.")
 @click.option("--trials-per-rater", type=int, default=None, help="Judgments per rater session (default 60).")
 @click.option("--seed", type=int, default=None, help="Seed (default: the spec's, else 0).")
@@ -313,7 +317,7 @@ def _plan_rating(*, methods, n_images, blocks, scale, seed, trials_per_rater, qc
               help="Rating: target mean 95% CI width of the MOS in scale units (default 0.5 MOS points for "
                    "acr5/dcr5, 10 points for continuous100).")
 def command(spec_path, conditions, images, tie_share, designs, target_tau, target_ci, studies, budget, step,
-            spread, random_share, concurrent, trials_per_rater, seed, plot_path, as_json, protocol, scale,
+            spread, random_share, quit_share, concurrent, trials_per_rater, seed, plot_path, as_json, protocol, scale,
             target_ci_mos) -> None:
     """Judgments and raters each design needs, by simulation (e.g. --conditions 20 --ties 0.2)."""
     import json
@@ -328,7 +332,10 @@ def command(spec_path, conditions, images, tie_share, designs, target_tau, targe
     _check_options(tie_share=tie_share, target_tau=target_tau, target_ci=target_ci, target_ci_mos=target_ci_mos,
                    studies=studies,
                    budget=budget, step=step, spread=spread, random_share=random_share, concurrent=concurrent,
-                   trials_per_rater=trials_per_rater, images=images, seed=seed)
+                   trials_per_rater=trials_per_rater, images=images, seed=seed, quit_share=quit_share)
+    raters_model = RaterModel(random_share=random_share, quit_share=quit_share)
+    quit_notes = [f"{quit_share:.0%} of raters leave their session early (at a random trial): the raters count "
+                  "them; their unanswered trials go to later raters once the session expires"] if quit_share else []
     if plot_path:
         _check_plot_path(plot_path)
     if spec_path is not None:
@@ -350,7 +357,7 @@ def command(spec_path, conditions, images, tie_share, designs, target_tau, targe
         trials_per_rater = plan.judgments_per_session if trials_per_rater is None else trials_per_rater
         q = plan.quality
         qc_share = q.gold_fraction + q.repeat_fraction + q.attention_fraction
-        notes = []
+        notes = list(quit_notes)
         if plan.blocks == "scenario":
             notes.append("scenario blocks are simulated as image blocks")
     else:
@@ -363,7 +370,7 @@ def command(spec_path, conditions, images, tie_share, designs, target_tau, targe
         seed = 0 if seed is None else seed
         trials_per_rater = 60 if trials_per_rater is None else trials_per_rater
         qc_share = 0.0
-        notes = []
+        notes = list(quit_notes)
         protocol = protocol or "pairwise"
         if protocol == "rating":
             scale = scale or "acr5"
@@ -380,7 +387,7 @@ def command(spec_path, conditions, images, tie_share, designs, target_tau, targe
                                       "--target-ci-mos, --trials-per-rater)")
         _plan_rating(methods=methods, n_images=n_images, blocks=blocks, scale=scale, seed=seed,
                      trials_per_rater=trials_per_rater, qc_share=qc_share, notes=notes, studies=studies,
-                     budget=budget, step=step, spread=spread, random_share=random_share, target_tau=target_tau,
+                     budget=budget, step=step, spread=spread, rater_model=raters_model, target_tau=target_tau,
                      target_ci=target_ci_mos, plot_path=plot_path, as_json=as_json)
         return
     if target_ci_mos is not None:
@@ -408,7 +415,7 @@ def command(spec_path, conditions, images, tie_share, designs, target_tau, targe
 
     results = _plan_with_progress(entries, make_truth=truth, n_studies=studies, tie_share=tie_share,
                                   budget=budget, step=step, seed=seed, target_tau=target_tau,
-                                  target_ci=target_ci, rater_model=RaterModel(random_share=random_share),
+                                  target_ci=target_ci, rater_model=raters_model,
                                   blocks=blocks, concurrent=concurrent, trials_per_rater=regular_per_rater)
     if plot_path:
         _save_plot(results, plot_path, target_tau=target_tau, target_ci=target_ci)

@@ -2,7 +2,9 @@
 
 One simulated study: draw a latent truth, calibrate the simulator's tie
 threshold to the wanted tie share, then let ``concurrent`` simulated raters
-(each answering ``trials_per_rater`` trials before being replaced) work
+(each answering ``trials_per_rater`` trials before being replaced; the
+raters' model's ``quit_share`` of them leave earlier,
+:func:`~eyetest.core.design.simulator.quit_quota`) work
 through a scheduler, one pair per rater per step (``propose_batch``), until
 ``budget`` judgments.  At each checkpoint the ranking is estimated and
 compared with the truth.
@@ -43,7 +45,9 @@ import numpy as np
 from eyetest.core.design import make_scheduler
 from eyetest.core.design.base import block_labels
 from eyetest.core.design.posterior import JOD, ThurstonePosterior
-from eyetest.core.design.simulator import LatentTruth, RaterModel, RaterSimulator, calibrate_tie_threshold
+from eyetest.core.design.simulator import (
+    QUIT_STREAM, LatentTruth, RaterModel, RaterSimulator, calibrate_tie_threshold, expected_trials, quit_quota,
+)
 from eyetest.errors import SpecError, UnknownNameError
 
 _OUTCOME = {1: "A", -1: "B", 0: "tie"}
@@ -160,9 +164,23 @@ def simulate_study(design: str, truth: LatentTruth, *, tie_share: float, rng: np
     tracker = ThurstonePosterior(len(conditions), ties=ties)
     index = {c: k for k, c in enumerate(conditions)}
 
-    active = [sim.add_rater() for _ in range(int(concurrent))]
+    quits = np.random.default_rng([int(seed), QUIT_STREAM])
+    quota: dict = {}
+    n_raters = 0
+
+    def new_rater():
+        """The next rater who answers at least one trial; raters who leave at once are counted too."""
+        nonlocal n_raters
+        while True:
+            n_raters += 1
+            q = quit_quota(quits, trials=int(trials_per_rater), quit_share=rater_model.quit_share)
+            if q > 0:
+                r = sim.add_rater()
+                quota[r] = q
+                return r
+
+    active = [new_rater() for _ in range(int(concurrent))]
     done = {r: 0 for r in active}
-    n_raters = len(active)
     firsts, seconds, codes = [], [], []
     out_tau, out_ci, out_raters = [], [], []
     next_cp = 0
@@ -198,10 +216,9 @@ def simulate_study(design: str, truth: LatentTruth, *, tie_share: float, rng: np
                     budget = n
         exhausted = {r for r, p in zip(active, pairs) if p is None}
         for k, r in enumerate(active):
-            if done[r] >= trials_per_rater or r in exhausted:
-                active[k] = sim.add_rater()
+            if done[r] >= quota[r] or r in exhausted:
+                active[k] = new_rater()
                 done[active[k]] = 0
-                n_raters += 1
     missing = len(checkpoints) - len(out_tau)
     codes_arr = np.asarray(codes, dtype=np.int64)
     return StudyTrace(
@@ -282,7 +299,9 @@ def plan_designs(designs, *, make_truth, n_studies: int, tie_share: float, budge
     checkpoint where Kendall tau >= ``target_tau`` and where the mean 95 %
     CI width <= ``target_ci`` JOD (inf when the median study does not reach
     it within ``budget``), rounded up to a whole judgment; raters are full
-    sessions of ``trials_per_rater`` judgments, ``ceil(judgments / trials_per_rater)``.
+    sessions of ``trials_per_rater`` judgments, ``ceil(judgments / trials_per_rater)``
+    (with ``rater_model.quit_share``, the mean judgments of a session
+    instead: :func:`~eyetest.core.design.simulator.expected_trials`).
     ``judgments_for_tau_stays``: the checkpoint from which the *median over
     studies* of tau stays >= ``target_tau`` to the end of the budget
     (:func:`first_staying` of the median curve): the budget at which a
@@ -309,7 +328,8 @@ def plan_designs(designs, *, make_truth, n_studies: int, tie_share: float, budge
             raters.append(trace.raters)
             ties.append(trace.tie_share)
         out.append(summarise_plan(label, checkpoints, taus, cis, raters, target_tau=target_tau,
-                                  target_ci=target_ci, per_rater=trials_per_rater, tie_share=float(np.mean(ties))))
+                                  target_ci=target_ci, tie_share=float(np.mean(ties)),
+                                  per_rater=expected_trials(trials_per_rater, rater_model.quit_share)))
     return out
 
 

@@ -8,6 +8,11 @@ rate the stimuli that the online balanced incomplete-block design
 ``per_rater`` of them, as the study server does
 (``eyetest.study.planning.plan_session``, rating branch; quality-control
 trials are left out, so ``per_rater`` is the session's *regular* ratings).
+A rater who leaves early (the raters' model's ``quit_share``,
+:func:`~eyetest.core.design.simulator.quit_quota`) rates only the first
+stimuli of the block; the rest are released to the next sessions, as the
+server does once the session expires (here at once: the simulation assumes
+the expiry comes before the next session starts).
 The design does not depend on the answers, so sessions are simulated one
 after another, and checkpoint ``n`` sees the first ``n`` ratings.
 
@@ -47,10 +52,7 @@ from scipy.stats import t as student_t
 from eyetest.core.design.evaluate import DesignPlan, plan_checkpoints, ranking_tau, study_frame, summarise_plan
 from eyetest.core.design.rating import BalancedBlocks
 from eyetest.core.design.simulator import (
-    SCALES,
-    LatentTruth,
-    RaterModel,
-    RaterSimulator,
+    QUIT_STREAM, SCALES, LatentTruth, RaterModel, RaterSimulator, expected_trials, quit_quota,
 )
 from eyetest.core.judgments.mos import fit_mos
 from eyetest.errors import SpecError, UnknownNameError
@@ -102,20 +104,30 @@ def simulate_rating_study(truth: LatentTruth, *, scale: str, rng: np.random.Gene
     k = min(int(per_rater), len(conditions))
     sim = RaterSimulator(truth, model=rater_model, rng=rng)
     design = BalancedBlocks(conditions, seed=int(seed))
-    sessions = -(-int(budget) // k)
-    raters, trials, stimuli = [], [], []
-    for _ in range(sessions):
-        r = sim.add_rater()
-        chosen = design.propose(k)
-        raters += [r] * k
-        trials += list(range(k))
-        stimuli += chosen
+    quits = np.random.default_rng([int(seed), QUIT_STREAM])
     n = int(budget)
+    raters, trials, stimuli, session = [], [], [], []
+    sessions = 0
+    while len(stimuli) < n:
+        sessions += 1
+        chosen = design.propose(k)
+        q = quit_quota(quits, trials=k, quit_share=rater_model.quit_share)
+        if q < k:
+            # the rater left: the server expires the session and the next ones get its stimuli
+            design.release(chosen, chosen[q:])
+        if q == 0:
+            continue
+        r = sim.add_rater()
+        raters += [r] * q
+        trials += list(range(q))
+        stimuli += chosen[:q]
+        session += [sessions] * q
     ratings = sim.rate(raters[:n], trials[:n], stimuli[:n], scale=scale, dimension=dimension)
     checkpoints = checkpoints[checkpoints <= n]
     tau, ci = zip(*(mos_accuracy(ratings.iloc[:c], conditions, true_q, block) for c in checkpoints))
+    # raters = sessions started up to each checkpoint (those who left at once included)
     return RatingTrace(checkpoints=checkpoints, tau=np.array(tau), ci_width=np.array(ci),
-                       raters=-(-checkpoints // k))
+                       raters=np.asarray(session, np.int64)[checkpoints - 1])
 
 
 def plan_rating(*, make_truth, scale: str, n_studies: int, budget: int, step: int, seed: int,
@@ -131,7 +143,9 @@ def plan_rating(*, make_truth, scale: str, n_studies: int, budget: int, step: in
     ``target_tau`` and where the mean 95 % CI width <= ``target_ci``
     (default :data:`DEFAULT_TARGET_CI` of the scale), rounded up; inf when
     the median study does not get there within ``budget``; raters are
-    sessions of ``per_rater`` ratings, ``ceil(ratings / per_rater)``;
+    sessions of ``per_rater`` ratings, ``ceil(ratings / per_rater)`` (with
+    ``rater_model.quit_share``, the mean ratings of a session instead:
+    :func:`~eyetest.core.design.simulator.expected_trials`);
     "stays from" is :func:`~eyetest.core.design.evaluate.first_staying` of
     the median tau curve.
     """
@@ -151,4 +165,4 @@ def plan_rating(*, make_truth, scale: str, n_studies: int, budget: int, step: in
         cis.append(trace.ci_width)
         raters.append(trace.raters)
     return summarise_plan(DESIGN, checkpoints, taus, cis, raters, target_tau=target_tau, target_ci=target_ci,
-                          per_rater=k, tie_share=0.0)
+                          per_rater=expected_trials(k, rater_model.quit_share), tie_share=0.0)

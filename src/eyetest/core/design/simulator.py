@@ -19,7 +19,10 @@ Pairwise judgment (Thurstone Case V with a tie band, Thurstone 1927)
         P(tie | Delta) = Phi((tau - Delta - b) / s) - Phi((-tau - Delta - b) / s)
 
     (:func:`tie_probability`).  A share of raters are *random clickers* who
-    answer uniformly among the allowed answers, quickly.  Gold and
+    answer uniformly among the allowed answers, quickly.  A share
+    ``quit_share`` leave their session early (:func:`quit_quota`; the study
+    simulations of :mod:`eyetest.core.design.evaluate` and
+    :mod:`eyetest.core.design.rating_plan` use it).  Gold and
     attention trials use a difference of ``gold_gap`` towards the known answer,
     which the output carries in the optional ``gold_outcome`` column.
 Ratings
@@ -153,9 +156,37 @@ class RaterModel:
     tie_threshold: float = 0.0
     random_share: float = 0.0
     fatigue: float = 0.0             # relative noise increase per trial
+    quit_share: float = 0.0          # share of raters who leave their session early (see quit_quota)
     gold_gap: float = 4.0
     rating_offset_sd: float = 0.3
     median_ms: float = 2500.0
+
+
+#: the random stream of the raters' quitting points (``default_rng([seed, QUIT_STREAM])`` per study)
+QUIT_STREAM = 0x9017
+
+
+def quit_quota(rng: np.random.Generator, *, trials: int, quit_share: float) -> int:
+    """Trials a new rater of a ``trials``-trial session answers before leaving.
+
+    With probability ``quit_share`` the rater abandons the session after a
+    uniformly random number of trials, ``0 .. trials - 1`` (on average
+    ``(trials - 1) / 2``); otherwise all ``trials``.  A study server hands the
+    unanswered rest to later raters once the session expires
+    (``eyetest.study.expiry``), so quitting costs raters, not judgments:
+    a rater answers ``trials (1 - quit_share) + quit_share (trials - 1) / 2``
+    trials on average.  ``quit_share = 0`` draws nothing.
+    """
+    if not 0.0 <= quit_share < 1.0:
+        raise SpecError("quit_share", f"must be a share in [0, 1), got {quit_share!r}")
+    if quit_share == 0.0 or rng.random() >= quit_share:
+        return int(trials)
+    return int(rng.integers(0, trials))
+
+
+def expected_trials(trials: int, quit_share: float) -> float:
+    """Mean trials a rater of a ``trials``-trial session answers (:func:`quit_quota`)."""
+    return float(trials) * (1.0 - quit_share) + quit_share * (float(trials) - 1.0) / 2.0
 
 
 @dataclass
