@@ -378,3 +378,41 @@ def test_report_of_a_study_screens_speed_with_the_studys_own_minimum_time(tmp_pa
     # the same ratings under the default rule are all too fast: the study's own minimum made the difference
     default = screen_raters(ratings=inputs.judgments, rules=ScreeningRules())
     assert (default.table["rating_too_fast_rate"] == 1).all()
+
+
+def test_report_rater_table_says_which_sessions_expired(tmp_path):
+    """A study whose rater left a session (eyetest.study.expiry): the report's rater table says so."""
+    import uuid
+    from datetime import datetime, timedelta, timezone
+
+    import sqlalchemy as sa
+
+    from eyetest.report.context import Context
+    from eyetest.report.sections import rater_section
+    from eyetest.store import schema
+    from eyetest.store.engine import make_engine
+    from eyetest.study.sample import create_sample_study
+    from eyetest.study.service import StudyService
+
+    db = tmp_path / "p.sqlite"
+    study = create_sample_study(str(db), tmp_path / "s", study='design = "full"\njudgments_per_session = 6')
+    engine = make_engine(str(db))
+    svc = StudyService(engine)
+    tokens = {}
+    for name, count in (("stayed", None), ("left", 3)):
+        tokens[name] = token = svc.start_session(study, name)[0]["session"]
+        done = 0
+        while (count is None or done < count) and (trial := svc.next_trial(token)) is not None:
+            svc.record_judgment(token, trial=trial["trial"], answers={"overall": "A"}, client_id=uuid.uuid4().hex)
+            done += 1
+    s, j = schema.sessions.c, schema.judgments.c
+    earlier = datetime.now(timezone.utc) - timedelta(hours=2)
+    with engine.begin() as conn:                  # "left" started and answered two hours ago
+        conn.execute(sa.update(schema.sessions).where(s.token == tokens["left"]).values(created_at=earlier))
+        conn.execute(sa.update(schema.judgments).where(j.session_token == tokens["left"]).values(created_at=earlier))
+    svc.start_session(study, "late")               # expires "left"
+    engine.dispose()
+    ctx = Context.from_inputs(collect(study=(db, study)), seed=0, compare=None, regime=None, n_boot=20,
+                              exclude_raters="none")
+    html = rater_section(ctx).html
+    assert "session" in html and "expired" in html and "finished" in html

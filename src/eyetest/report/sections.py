@@ -180,9 +180,14 @@ def rater_section(ctx: Context) -> Section:
         return omitted_section("raters", "Rater quality", "no pairwise judgments", simulated=ctx.simulated)
     s = Section("raters", "Rater quality", simulated=ctx.simulated)
     t = ctx.screen.table.copy()
+    raw = ctx.inputs.judgments
+    if raw is not None and "session_status" in raw.columns and raw["session_status"].notna().any():
+        # a study's judgments: whether each rater finished the session or left it (expired)
+        status = raw.drop_duplicates("rater").set_index("rater")["session_status"]
+        t.insert(1, "session", t["rater"].map(status))
     if ctx.simulated:
         t["rater"] = t["rater"].astype(str) + " (simulated)"
-    cols = [c for c in ("rater", "n_gold", "gold_accuracy", "consistency", "circular_rate", "too_fast_rate",
+    cols = [c for c in ("rater", "session", "n_gold", "gold_accuracy", "consistency", "circular_rate", "too_fast_rate",
                         "modal_rate", "sprt_decision", "dist_L", "rating_n_gold", "rating_gold_accuracy",
                         "rating_gold_chance", "rating_too_fast_rate", "rating_modal_rate",
                         "rating_repeat_mad", "rating_repeat_mad_chance", "bt500_P", "bt500_Q", "excluded",

@@ -155,7 +155,9 @@ def pairwise_table(records, *, scenarios: dict):
 
     Columns: ``rater, condition_a, condition_b, outcome, dimension, scenario,
     image, method_a, method_b, trial, elapsed_ms, both_bad, is_gold, is_repeat,
-    is_training, gold_outcome``; attention checks are kept as gold trials.
+    is_training, gold_outcome, session_status``; attention checks are kept as
+    gold trials; ``session_status`` (finished / expired / open; None in an
+    export made before it existed) is the rater's session's.
     """
     import pandas as pd
 
@@ -170,9 +172,10 @@ def pairwise_table(records, *, scenarios: dict):
                 rows.append((rec["session"], rec["condition_a"], rec["condition_b"], _OUTCOME[answer], dim, tag,
                              rec["image"], rec["method_a"], rec["method_b"], rec["trial"], rec["elapsed_ms"],
                              answer == "both_bad", rec["is_gold"] or rec["is_attention"], rec["is_repeat"],
-                             rec["is_training"], gold))
+                             rec["is_training"], gold, rec.get("session_status")))
     cols = ["rater", "condition_a", "condition_b", "outcome", "dimension", "scenario", "image", "method_a",
-            "method_b", "trial", "elapsed_ms", "both_bad", "is_gold", "is_repeat", "is_training", "gold_outcome"]
+            "method_b", "trial", "elapsed_ms", "both_bad", "is_gold", "is_repeat", "is_training", "gold_outcome",
+            "session_status"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -181,7 +184,7 @@ def rating_table(records, *, scenarios: dict, scale: str):
 
     Columns: ``rater, condition, value, scale, dimension, scenario, image,
     method, trial, elapsed_ms, is_gold, is_repeat, is_training, gold_low,
-    gold_high``.  Attention checks are kept as gold trials (``is_gold``), as
+    gold_high, session_status`` (as in :func:`pairwise_table`).  Attention checks are kept as gold trials (``is_gold``), as
     in :func:`pairwise_table`; ``gold_low``/``gold_high`` are the region a
     gold or attention rating must fall in (the record's ``expected``, e.g.
     ``"4-5"``; NaN for other trials), which
@@ -208,9 +211,9 @@ def rating_table(records, *, scenarios: dict, scale: str):
             for tag in scenarios.get(rec["image"]) or ["untagged"]:
                 rows.append((rec["session"], rec["condition_a"], float(value), scale, dim, tag, rec["image"],
                              rec["method_a"], rec["trial"], rec["elapsed_ms"], gold, rec["is_repeat"],
-                             rec["is_training"], low, high))
+                             rec["is_training"], low, high, rec.get("session_status")))
     cols = ["rater", "condition", "value", "scale", "dimension", "scenario", "image", "method", "trial",
-            "elapsed_ms", "is_gold", "is_repeat", "is_training", "gold_low", "gold_high"]
+            "elapsed_ms", "is_gold", "is_repeat", "is_training", "gold_low", "gold_high", "session_status"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -289,6 +292,7 @@ def from_export(raw, *, source: str = "table"):
             "is_gold": _flag(rec.get("is_gold")), "is_attention": _flag(rec.get("is_attention")),
             "is_repeat": _flag(rec["is_repeat"]), "is_training": _flag(rec.get("is_training")),
             "expected": None if _missing(rec.get("expected")) else str(rec["expected"]), "answers": answers,
+            "session_status": None if _missing(rec.get("session_status")) else str(rec["session_status"]),
         })
     if kinds == ["pairwise"]:
         table = pairwise_table(records, scenarios={})
