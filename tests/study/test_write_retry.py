@@ -33,9 +33,8 @@ TRUTH = dict(zip(METHODS, np.random.default_rng(5).normal(size=len(METHODS))))
 
 def _regular(study):
     t = schema.trials.c
-    return (sa.select(t.id, t.session_token, t.condition_a, t.condition_b)
-            .where(t.study_id == study, t.is_gold.is_(False), t.is_repeat.is_(False), t.is_training.is_(False),
-                   t.is_attention.is_(False)).order_by(t.id))
+    return schema.regular_trials(sa.select(t.id, t.session_token, t.condition_a, t.condition_b)
+                                 .where(t.study_id == study)).order_by(t.id)
 
 
 def _make(url, folder, design):
